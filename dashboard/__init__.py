@@ -1,0 +1,62 @@
+"""Switchboard: an operations console for business SMS."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from dashboard import config as config_module
+from dashboard.extensions import csrf, db, htmx, login_manager, migrate
+
+MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the application. It only wires things: no threads, sockets or binds start here."""
+    app = Flask(
+        __name__,
+        instance_path=str(PROJECT_ROOT / "instance"),
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.from_mapping(config_module.DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(config_module.from_environment(os.environ, config_module.DEFAULTS))
+    if config:
+        app.config.update(config)
+
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = config_module.instance_secret_key(app.instance_path)
+    if not app.config["DATABASE_URL"]:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'switchboard.db'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app.config["DATABASE_URL"]))
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+
+    from dashboard import models  # noqa: F401  (registers the tables with the metadata)
+    from dashboard.db_setup import install_sqlite_pragmas
+    install_sqlite_pragmas(app)
+
+    from dashboard.web import register_blueprints
+    register_blueprints(app)
+
+    from dashboard.cli import register_cli
+    register_cli(app)
+    return app
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # The sender thread and the web threads share the file; wait for locks instead of failing.
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"pool_pre_ping": True}

@@ -1,0 +1,79 @@
+"""Configuration: built-in defaults < instance/config.py < SWITCHBOARD_* environment variables.
+
+Environment values are parsed strictly against the type of the default, so a typo such as
+SWITCHBOARD_DEMO=yes-please fails at start-up instead of silently meaning False.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "SWITCHBOARD_"
+
+DEFAULTS: dict[str, Any] = {
+    "SECRET_KEY": None,  # generated once into instance/secret_key when not configured
+    "DATABASE_URL": None,  # None → SQLite in the instance folder
+    "DEMO": False,
+    "RUN_SCHEDULER": False,  # True only in the one process that sends (worker, or the demo)
+    "DEFAULT_REGION": "US",
+    "SIMULATOR_HOST": "127.0.0.1",
+    "SIMULATOR_PORT": 2775,
+    "WORKER_TICK_SECONDS": 1.0,
+    "CLAIM_LEASE_SECONDS": 120,
+    "RECEIPT_HOLD_HOURS": 24,
+    "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session; the session cookie expires
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{ENV_PREFIX}{name} must be true or false, not {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be an integer, not {raw!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be a number, not {raw!r}") from None
+    return raw
+
+
+def from_environment(environ: os._Environ[str] | dict[str, str], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The SWITCHBOARD_* variables, typed like the defaults they override."""
+    values = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX):]
+        values[name] = _parse(name, raw, defaults.get(name))
+    return values
+
+
+def instance_secret_key(instance_path: str) -> str:
+    """A per-installation secret kept in the instance folder, so sessions and encrypted bind
+    passwords survive restarts without anyone having to invent a key for the demo."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

@@ -1,0 +1,33 @@
+"""Database connection settings that must hold for every connection."""
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from dashboard.extensions import db
+
+
+def install_sqlite_pragmas(app: Flask) -> None:
+    """WAL lets the web app read while the sender writes; foreign keys are off by default in
+    SQLite and we rely on them."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    with app.app_context():
+        engine = db.engine
+    if getattr(engine, "_switchboard_pragmas", False):
+        return
+    engine._switchboard_pragmas = True
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"

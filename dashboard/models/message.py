@@ -1,0 +1,135 @@
+"""Messages and everything that happens to them: parts, timeline, receipts, inbound messages."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dashboard.extensions import db
+from dashboard.models.types import UTCDateTime, utcnow
+
+
+class Message(db.Model):
+    __table_args__ = (
+        # Launch is idempotent because the database says so, not a check in Python (DESIGN #8).
+        UniqueConstraint("campaign_id", "contact_id"),
+        # The sender's claim query: queued messages for one bind, by priority then age.
+        Index("ix_message_claim", "status", "bind_id", "priority", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    destination: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))
+    source_ton: Mapped[int] = mapped_column(default=5)
+    source_npi: Mapped[int] = mapped_column(default=0)
+    text: Mapped[str] = mapped_column(Text)
+    encoding: Mapped[str] = mapped_column(String(5))
+    segments: Mapped[int]
+    priority: Mapped[int] = mapped_column(default=100)
+    udh_ref: Mapped[int] = mapped_column(default=0)  # one concatenation reference per message, kept across retries
+
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    reason: Mapped[str | None] = mapped_column(Text)  # why it waits, or why it ended where it did
+    error_code: Mapped[int | None]
+    error_name: Mapped[str | None] = mapped_column(String(40))
+
+    bind_id: Mapped[int | None] = mapped_column(ForeignKey("bind.id"))
+    route_id: Mapped[int | None] = mapped_column(ForeignKey("route.id"))
+    price_per_segment: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
+
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    possible_duplicate: Mapped[bool] = mapped_column(default=False)
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    event_seq: Mapped[int] = mapped_column(default=0)  # per-message sequence carried by webhooks
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitting_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    parts: Mapped[list[MessagePart]] = relationship(back_populates="message", order_by="MessagePart.part_no",
+                                                    cascade="all, delete-orphan")
+    events: Mapped[list[MessageEvent]] = relationship(back_populates="message", order_by="MessageEvent.id",
+                                                      cascade="all, delete-orphan")
+    bind = relationship("Bind")
+    campaign = relationship("Campaign")
+
+
+class MessagePart(db.Model):
+    """One submit_sm. Each part keeps its own SMSC id and receipt (DESIGN #4)."""
+
+    __table_args__ = (
+        UniqueConstraint("message_id", "part_no"),
+        Index("ix_message_part_smsc", "bind_id", "smsc_id_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"), index=True)
+    part_no: Mapped[int]
+    parts_total: Mapped[int]
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    bind_id: Mapped[int | None] = mapped_column(ForeignKey("bind.id"))
+    session_id: Mapped[str | None] = mapped_column(String(80))
+    sequence_number: Mapped[int | None]
+    smsc_message_id: Mapped[str | None] = mapped_column(String(80))
+    smsc_id_key: Mapped[str | None] = mapped_column(String(80))
+    command_status: Mapped[int | None]
+    error_name: Mapped[str | None] = mapped_column(String(40))
+    receipt_stat: Mapped[str | None] = mapped_column(String(10))
+    receipt_err: Mapped[str | None] = mapped_column(String(10))
+    price: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
+    submitting_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    message: Mapped[Message] = relationship(back_populates="parts")
+
+
+class MessageEvent(db.Model):
+    """The message's timeline: every protocol event with its raw fields (DESIGN #5)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"), index=True)
+    part_no: Mapped[int | None]
+    kind: Mapped[str] = mapped_column(String(30))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    message: Mapped[Message] = relationship(back_populates="events")
+
+
+class DeliveryReceipt(db.Model):
+    """Every receipt as received, committed before its deliver_sm_resp is sent (DESIGN #3).
+    part_id stays empty until a part matches; unmatched ones are held and retried."""
+
+    __table_args__ = (Index("ix_delivery_receipt_match", "bind_id", "id_key", "part_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bind_id: Mapped[int] = mapped_column(ForeignKey("bind.id"))
+    smsc_message_id: Mapped[str] = mapped_column(String(80))
+    id_key: Mapped[str] = mapped_column(String(80))
+    stat: Mapped[str | None] = mapped_column(String(10))
+    err: Mapped[str | None] = mapped_column(String(10))
+    raw: Mapped[dict] = mapped_column(JSON, default=dict)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    part_id: Mapped[int | None] = mapped_column(ForeignKey("message_part.id"))
+    matched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duplicate: Mapped[bool] = mapped_column(default=False)
+
+
+class InboundMessage(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bind_id: Mapped[int | None] = mapped_column(ForeignKey("bind.id"))
+    source: Mapped[str] = mapped_column(String(20))
+    destination: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    keyword: Mapped[str | None] = mapped_column(String(20))
+    raw: Mapped[dict] = mapped_column(JSON, default=dict)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

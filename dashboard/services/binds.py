@@ -1,0 +1,76 @@
+"""Carrier binds: create and update them with the password encrypted at rest."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from dashboard.crypto import encrypt_secret
+from dashboard.extensions import db
+from dashboard.models import Bind, BindStatus
+from dashboard.models.carrier import BIND_MODES, CONCAT_MODES, MESSAGE_ID_FORMATS
+
+EDITABLE = ("name", "host", "port", "system_id", "system_type", "mode", "tps", "window",
+            "enquire_link_interval", "response_timeout", "use_tls", "default_data_coding",
+            "concat_mode", "message_id_format", "max_attempts", "enabled")
+
+
+class BindError(ValueError):
+    pass
+
+
+def _validate(values: dict[str, Any]) -> None:
+    if values.get("mode") not in BIND_MODES:
+        raise BindError(f"bind mode must be one of {', '.join(BIND_MODES)}")
+    if values.get("concat_mode", "udh") not in CONCAT_MODES:
+        raise BindError(f"long-message mode must be one of {', '.join(CONCAT_MODES)}")
+    if values.get("message_id_format", "auto") not in MESSAGE_ID_FORMATS:
+        raise BindError(f"message id format must be one of {', '.join(MESSAGE_ID_FORMATS)}")
+    if not (1 <= int(values.get("port", 0)) <= 65535):
+        raise BindError("port must be between 1 and 65535")
+    if len(values.get("system_id") or "") > 15:
+        raise BindError("system_id is at most 15 characters (SMPP 3.4)")
+    if float(values.get("tps", 1)) <= 0:
+        raise BindError("throughput limit must be positive")
+    if int(values.get("window", 1)) < 1:
+        raise BindError("window must be at least 1")
+
+
+def create_bind(*, password: str, **values: Any) -> Bind:
+    values = {k: v for k, v in values.items() if k in EDITABLE and v is not None}
+    values.setdefault("mode", "trx")
+    _validate(values)
+    if not password:
+        raise BindError("a bind password is required")
+    if len(password) > 8:
+        # SMPP 3.4 limits password to 9 octets with its NUL; longer ones are silently cut by some SMSCs.
+        raise BindError("SMPP 3.4 passwords are at most 8 characters")
+    if db.session.scalar(select(Bind).where(Bind.name == values["name"])):
+        raise BindError(f"a bind named {values['name']!r} already exists")
+    bind = Bind(password_encrypted=encrypt_secret(current_app.config["SECRET_KEY"], password), **values)
+    bind.status = BindStatus(state="connecting" if bind.enabled is not False else "disabled")
+    db.session.add(bind)
+    db.session.commit()
+    return bind
+
+
+def update_bind(bind: Bind, *, password: str | None = None, **values: Any) -> Bind:
+    values = {k: v for k, v in values.items() if k in EDITABLE and v is not None}
+    merged = {k: getattr(bind, k) for k in EDITABLE} | values
+    _validate(merged)
+    clash = db.session.scalar(select(Bind).where(Bind.name == merged["name"], Bind.id != bind.id))
+    if clash:
+        raise BindError(f"a bind named {merged['name']!r} already exists")
+    for key, value in values.items():
+        setattr(bind, key, value)
+    if password:
+        if len(password) > 8:
+            raise BindError("SMPP 3.4 passwords are at most 8 characters")
+        bind.password_encrypted = encrypt_secret(current_app.config["SECRET_KEY"], password)
+    db.session.commit()
+    return bind
+
+
+def list_binds() -> list[Bind]:
+    return list(db.session.scalars(select(Bind).order_by(Bind.name)))

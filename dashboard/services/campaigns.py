@@ -1,0 +1,140 @@
+"""Campaigns: create, launch (materialise one message per recipient), follow, complete."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dashboard.extensions import db
+from dashboard.models import Campaign, Contact, ContactList, ListMembership, Message, SenderId
+from dashboard.services.outbox import source_addressing
+from dashboard.services.routing import Router
+from dashboard.sms import lifecycle as lc
+from dashboard.sms.encoding import analyse
+
+LAUNCH_BATCH = 2000
+
+
+class CampaignError(ValueError):
+    pass
+
+
+def create_campaign(*, name: str, list_id: int, sender_id_id: int, text: str, scheduled_at: datetime,
+                    created_by_id: int | None, now: datetime) -> Campaign:
+    if not text.strip():
+        raise CampaignError("the message is empty")
+    if db.session.get(ContactList, list_id) is None:
+        raise CampaignError("no such contact list")
+    sender = db.session.get(SenderId, sender_id_id)
+    if sender is None:
+        raise CampaignError("no such sender ID")
+    if sender.status != "approved":
+        raise CampaignError(f"sender ID {sender.value} is {sender.status}, not approved")
+    campaign = Campaign(name=name.strip(), list_id=list_id, sender_id_id=sender_id_id, text=text,
+                        scheduled_at=scheduled_at, status="scheduled", created_by_id=created_by_id,
+                        created_at=now)
+    db.session.add(campaign)
+    db.session.commit()
+    return campaign
+
+
+def launch_due(now: datetime, batch_size: int = LAUNCH_BATCH) -> int:
+    """Materialise due campaigns, one batch per campaign per call, so a huge list never sits
+    in memory and never holds the database for long. Returns the number of messages created."""
+    due = db.session.scalars(select(Campaign).where(
+        ((Campaign.status == "scheduled") & (Campaign.scheduled_at <= now)) | (Campaign.status == "launching")
+    ).order_by(Campaign.scheduled_at)).all()
+    created = 0
+    for campaign in due:
+        if campaign.status == "scheduled":
+            campaign.status = "launching"
+            campaign.launched_at = now
+            db.session.commit()
+        created += materialise_batch(campaign, now, batch_size)
+    return created
+
+
+def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int:
+    """One batch of the audience after the cursor. The unique (campaign, contact) constraint makes
+    a crash between insert and cursor update harmless: the retry inserts nothing twice (DESIGN #8)."""
+    rows = db.session.execute(
+        select(Contact.id, Contact.phone)
+        .join(ListMembership, ListMembership.contact_id == Contact.id)
+        .where(ListMembership.list_id == campaign.list_id, ListMembership.subscribed.is_(True),
+               Contact.global_opt_out.is_(False), Contact.id > campaign.launch_cursor)
+        .order_by(Contact.id).limit(batch_size)).all()
+    if not rows:
+        campaign.status = "running"
+        db.session.commit()
+        return 0
+    info = analyse(campaign.text)
+    ton, npi = source_addressing(campaign.sender.kind)
+    router = Router()
+    values = []
+    for contact_id, phone in rows:
+        route = router.choose(phone)
+        values.append(dict(campaign_id=campaign.id, contact_id=contact_id, destination=phone,
+                           source=campaign.sender.value, source_ton=ton, source_npi=npi, text=campaign.text,
+                           encoding=info.encoding, segments=info.segments, priority=campaign.priority,
+                           status=lc.QUEUED, bind_id=route.bind_id, route_id=route.route_id,
+                           price_per_segment=route.price_per_segment, reason=route.reason,
+                           udh_ref=contact_id % 256, created_at=now, attempts=0, event_seq=0,
+                           possible_duplicate=False))
+    insert = (postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert)(Message)
+    result = db.session.execute(insert.on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"]),
+                                values)
+    campaign.launch_cursor = rows[-1][0]
+    inserted = max(result.rowcount or 0, 0)
+    campaign.materialised = (campaign.materialised or 0) + inserted
+    db.session.commit()
+    return inserted
+
+
+def complete_finished(now: datetime) -> int:
+    """Running campaigns whose every message reached a final state are completed."""
+    running = db.session.scalars(select(Campaign).where(Campaign.status == "running")).all()
+    done = 0
+    for campaign in running:
+        open_count = db.session.scalar(select(func.count()).select_from(Message).where(
+            Message.campaign_id == campaign.id, Message.status.not_in(lc.FINAL)))
+        if open_count == 0:
+            campaign.status = "completed"
+            campaign.completed_at = now
+            done += 1
+    db.session.commit()
+    return done
+
+
+@dataclass(frozen=True)
+class Progress:
+    audience: int
+    materialised: int
+    queued: int
+    submitted: int
+    delivered: int
+    failed: int
+    skipped: int
+    by_status: dict[str, int]
+
+    @property
+    def finished(self) -> int:
+        return self.delivered + self.failed + self.skipped
+
+    @property
+    def percent_done(self) -> int:
+        total = max(self.audience, self.materialised)
+        return int(100 * self.finished / total) if total else 0
+
+
+def progress(campaign: Campaign) -> Progress:
+    counts = dict(db.session.execute(select(Message.status, func.count()).where(
+        Message.campaign_id == campaign.id).group_by(Message.status)).all())
+    audience = db.session.scalar(select(func.count()).select_from(ListMembership).where(
+        ListMembership.list_id == campaign.list_id, ListMembership.subscribed.is_(True))) or 0
+    failed = sum(counts.get(s, 0) for s in lc.FAILURES | {lc.PARTIALLY_DELIVERED, lc.CANCELLED})
+    return Progress(audience=audience, materialised=sum(counts.values()),
+                    queued=counts.get(lc.QUEUED, 0) + counts.get(lc.SUBMITTING, 0),
+                    submitted=counts.get(lc.SUBMITTED, 0), delivered=counts.get(lc.DELIVERED, 0),
+                    failed=failed, skipped=counts.get(lc.SKIPPED, 0), by_status=counts)

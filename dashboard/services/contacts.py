@@ -1,0 +1,53 @@
+"""Contact lists and contacts; every opt-in goes through the consent ledger."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from dashboard.extensions import db
+from dashboard.models import Contact, ContactList, ListMembership
+from dashboard.services import consent
+from dashboard.sms.numbers import InvalidNumber, normalise, time_zones
+
+
+class ContactError(ValueError):
+    pass
+
+
+def create_list(name: str, description: str = "") -> ContactList:
+    name = name.strip()
+    if db.session.scalar(select(ContactList).where(ContactList.name == name)):
+        raise ContactError(f"a list named {name!r} already exists")
+    contact_list = ContactList(name=name, description=description or "")
+    db.session.add(contact_list)
+    db.session.commit()
+    return contact_list
+
+
+def add_contact(contact_list: ContactList, raw_phone: str, *, name: str = "", evidence: str, actor: str,
+                now: datetime, default_region: str = "US", source: str = "admin", commit: bool = True) -> Contact:
+    """Add (or re-subscribe) a number to a list, recording the opt-in with its evidence."""
+    try:
+        phone = normalise(raw_phone, default_region)
+    except InvalidNumber as exc:
+        raise ContactError(f"{raw_phone}: {exc}") from None
+    contact = db.session.scalar(select(Contact).where(Contact.phone == phone))
+    if contact is None:
+        zones = time_zones(phone)
+        contact = Contact(phone=phone, name=name, time_zone=zones[0] if len(zones) == 1 else None, created_at=now)
+        db.session.add(contact)
+        db.session.flush()
+    elif name and not contact.name:
+        contact.name = name
+    consent.record(contact, consent.OPT_IN, source=source, evidence=evidence, actor=actor, now=now,
+                   list_id=contact_list.id)
+    if commit:
+        db.session.commit()
+    return contact
+
+
+def list_sizes() -> dict[int, int]:
+    rows = db.session.execute(select(ListMembership.list_id, func.count()).where(
+        ListMembership.subscribed.is_(True)).group_by(ListMembership.list_id)).all()
+    return dict(rows)

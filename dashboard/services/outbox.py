@@ -1,0 +1,541 @@
+"""The outbox: putting messages in, and the sender's side of taking them out.
+
+Every write that the SMPP sender depends on is here, so the invariants of DESIGN.md can be read
+in one place:
+  * recorded before sent: `mark_parts_submitting` commits before a PDU is written;
+  * one owner: `claim_messages` is a conditional UPDATE (SKIP LOCKED on PostgreSQL);
+  * receipts never lost: `record_inbound` commits before the deliver_sm_resp goes out, and
+    receipts that match nothing yet are held and matched when the response lands;
+  * every part counts, states only move forward: see dashboard.sms.lifecycle.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import and_, func, or_, select, update
+
+from dashboard.extensions import db
+from dashboard.models import (Campaign, Contact, DeliveryReceipt, InboundMessage, ListMembership,
+                              Message, MessageEvent, MessagePart, SenderId)
+from dashboard.services.routing import Router
+from dashboard.sms import lifecycle as lc
+from dashboard.sms.backoff import backoff_delay
+from dashboard.sms.encoding import analyse, encode_message
+from dashboard.sms.numbers import InvalidNumber, normalise
+from dashboard.sms.receipts import message_id_candidates, normalise_message_id
+from dashboard.sms.smpp_status import is_throttling, is_transient, status_name
+
+
+class OutboxError(ValueError):
+    pass
+
+
+SOURCE_ADDRESSING = {  # sender id kind → (TON, NPI)
+    "alphanumeric": (5, 0),
+    "short_code": (3, 0),
+    "long_code": (1, 1),
+}
+
+
+def source_addressing(kind: str) -> tuple[int, int]:
+    return SOURCE_ADDRESSING.get(kind, (5, 0))
+
+
+# ----------------------------------------------------------------------------- enqueue
+
+def enqueue(*, destinations: Sequence[str], text: str, source: str, now: datetime,
+            default_region: str = "US", priority: int = 100) -> list[Message]:
+    """Queue one message per destination through the normal path. All numbers are checked
+    first: one invalid number refuses the whole request, naming it, so nothing half-queues."""
+    if not text:
+        raise OutboxError("message text is empty")
+    if not source:
+        raise OutboxError("a sender (--from) is required")
+    numbers = []
+    for raw in destinations:
+        try:
+            numbers.append(normalise(raw, default_region))
+        except InvalidNumber as exc:
+            raise OutboxError(f"{raw}: {exc}") from None
+    if not numbers:
+        raise OutboxError("no destination given")
+    sender = db.session.scalar(select(SenderId).where(SenderId.value == source))
+    ton, npi = source_addressing(sender.kind if sender else _guess_kind(source))
+    info = analyse(text)
+    router = Router()
+    messages = []
+    for number in numbers:
+        route = router.choose(number)
+        message = Message(destination=number, source=source, source_ton=ton, source_npi=npi, text=text,
+                          encoding=info.encoding, segments=info.segments, priority=priority,
+                          bind_id=route.bind_id, route_id=route.route_id,
+                          price_per_segment=route.price_per_segment, reason=route.reason,
+                          created_at=now)
+        db.session.add(message)
+        messages.append(message)
+    db.session.flush()
+    for message in messages:
+        message.udh_ref = message.id % 256
+        _event(message, "queued", {"bind_id": message.bind_id, "route_id": message.route_id,
+                                   "segments": message.segments, "encoding": message.encoding}, now)
+    db.session.commit()
+    return messages
+
+
+def _guess_kind(source: str) -> str:
+    digits = source.lstrip("+")
+    if digits.isdigit():
+        return "short_code" if len(digits) <= 8 else "long_code"
+    return "alphanumeric"
+
+
+def _event(message: Message, kind: str, detail: dict, now: datetime, part_no: int | None = None) -> None:
+    message.event_seq = (message.event_seq or 0) + 1
+    db.session.add(MessageEvent(message_id=message.id, part_no=part_no, kind=kind,
+                                detail={"seq": message.event_seq, **detail}, at=now))
+
+
+# ----------------------------------------------------------------------------- claim
+
+@dataclass
+class OutgoingPart:
+    """Everything the SMPP loop needs to write one submit_sm, without touching the ORM."""
+    part_id: int
+    message_id: int
+    part_no: int
+    parts_total: int
+    destination: str
+    source: str
+    source_ton: int
+    source_npi: int
+    short_message: bytes
+    esm_class: int
+    data_coding: int
+    payload: bytes | None
+    priority: int
+    possible_duplicate: bool
+
+
+@dataclass(frozen=True)
+class BindSettings:
+    bind_id: int
+    concat_mode: str = "udh"
+    default_data_coding: int = 0
+    max_attempts: int = 5
+    message_id_format: str = "auto"
+
+
+def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: datetime,
+                   lease: timedelta) -> list[OutgoingPart]:
+    """Claim up to `limit` queued messages for this bind and return their unsent parts.
+
+    The claim is one UPDATE whose WHERE repeats `status = 'queued'`: two workers racing for
+    the same rows cannot both win (SQLite serialises writers; PostgreSQL skips locked rows).
+    Consent is checked here, at the last moment before sending (DESIGN #7).
+    """
+    if limit <= 0:
+        return []
+    due = (select(Message.id)
+           .where(Message.status == lc.QUEUED, Message.bind_id == settings.bind_id,
+                  or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
+           .order_by(Message.priority, Message.id)
+           .limit(limit)
+           .with_for_update(skip_locked=True))  # dropped by SQLAlchemy on SQLite, where writes serialise
+    claimed_ids = db.session.scalars(
+        update(Message)
+        .where(Message.id.in_(due.scalar_subquery()), Message.status == lc.QUEUED)
+        .values(status=lc.SUBMITTING, claimed_by=worker_id, claim_expires_at=now + lease,
+                submitting_at=now, attempts=Message.attempts + 1, reason=None)
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not claimed_ids:
+        db.session.commit()
+        return []
+    messages = db.session.scalars(select(Message).where(Message.id.in_(claimed_ids))
+                                  .order_by(Message.priority, Message.id)).all()
+    suppressed = suppressed_message_ids(claimed_ids)
+    outgoing: list[OutgoingPart] = []
+    for message in messages:
+        if message.id in suppressed:
+            _finish(message, lc.SKIPPED, suppressed[message.id], now)
+            continue
+        outgoing.extend(_prepare_parts(message, settings))
+    db.session.commit()
+    return outgoing
+
+
+def _prepare_parts(message: Message, settings: BindSettings) -> list[OutgoingPart]:
+    """Encode the message for this bind and make sure its part rows exist (DESIGN #1)."""
+    encoded = encode_message(message.text, ref=message.udh_ref, concat=settings.concat_mode,
+                             gsm_data_coding=settings.default_data_coding)
+    bodies: list[bytes] = list(encoded.parts) if encoded.payload is None else [b""]
+    if not message.parts:
+        for number in range(1, len(bodies) + 1):
+            message.parts.append(MessagePart(part_no=number, parts_total=len(bodies), bind_id=settings.bind_id))
+        db.session.flush()
+    result = []
+    for part in message.parts:
+        if part.status != lc.PENDING:
+            continue  # already accepted by the SMSC on an earlier attempt
+        part.bind_id = settings.bind_id
+        result.append(OutgoingPart(
+            part_id=part.id, message_id=message.id, part_no=part.part_no, parts_total=part.parts_total,
+            destination=message.destination, source=message.source, source_ton=message.source_ton,
+            source_npi=message.source_npi, short_message=bodies[part.part_no - 1],
+            esm_class=encoded.esm_class, data_coding=encoded.data_coding, payload=encoded.payload,
+            priority=message.priority, possible_duplicate=message.possible_duplicate))
+    return result
+
+
+def suppressed_message_ids(message_ids: Iterable[int]) -> dict[int, str]:
+    """Messages whose recipient has opted out, globally or from the campaign's list."""
+    ids = list(message_ids)
+    found: dict[int, str] = {}
+    global_rows = db.session.execute(
+        select(Message.id).join(Contact, Contact.phone == Message.destination)
+        .where(Message.id.in_(ids), Contact.global_opt_out.is_(True))).scalars()
+    for message_id in global_rows:
+        found[message_id] = "opted out (all messages)"
+    list_rows = db.session.execute(
+        select(Message.id).join(Campaign, Campaign.id == Message.campaign_id)
+        .join(ListMembership, and_(ListMembership.list_id == Campaign.list_id,
+                                   ListMembership.contact_id == Message.contact_id))
+        .where(Message.id.in_(ids), ListMembership.subscribed.is_(False))).scalars()
+    for message_id in list_rows:
+        found.setdefault(message_id, "opted out of the list")
+    return found
+
+
+def mark_parts_submitting(assignments: Sequence[tuple[OutgoingPart, int]], session_id: str,
+                          now: datetime, submit_fields: Callable[[OutgoingPart], dict]) -> None:
+    """Record each part as being submitted, with its session and sequence number, and commit —
+    before the bytes leave (DESIGN #1). A crash after this leaves the part visibly uncertain."""
+    by_part = {part.part_id: (part, seq) for part, seq in assignments}
+    parts = db.session.scalars(select(MessagePart).where(MessagePart.id.in_(by_part))).all()
+    messages = {m.id: m for m in db.session.scalars(
+        select(Message).where(Message.id.in_({p.message_id for p in parts})))}
+    for part in parts:
+        outgoing, seq = by_part[part.id]
+        part.status = lc.SUBMITTING
+        part.session_id = session_id
+        part.sequence_number = seq
+        part.submitting_at = now
+        _event(messages[part.message_id], "submit_sm",
+               {"sequence": seq, "session": session_id, **submit_fields(outgoing)}, now, part.part_no)
+    db.session.commit()
+
+
+def release_unsent(parts: Iterable[OutgoingPart], now: datetime, reason: str) -> None:
+    """Claimed but never written (shutdown, link lost before sending): back to the queue, as is."""
+    message_ids = {p.message_id for p in parts}
+    for message in db.session.scalars(select(Message).where(Message.id.in_(message_ids))):
+        if message.status == lc.SUBMITTING:
+            _requeue_if_idle(message, now, reason, delay=None)
+    db.session.commit()
+
+
+# ----------------------------------------------------------------------------- outcomes
+
+@dataclass(frozen=True)
+class SubmitResult:
+    part_id: int
+    command_status: int | None  # None: no response came (time-out or lost link)
+    smsc_message_id: str | None = None
+    raw: dict = field(default_factory=dict)
+    why_no_response: str = "no submit_sm_resp within the time-out"
+
+
+@dataclass(frozen=True)
+class InboundReceipt:
+    smsc_message_id: str
+    stat: str | None
+    err: str | None
+    status: str | None  # our part state, or None for a non-final stat (ENROUTE, ACCEPTD)
+    raw: dict
+
+
+@dataclass(frozen=True)
+class InboundMO:
+    source: str
+    destination: str
+    text: str
+    raw: dict
+
+
+@dataclass
+class RecordOutcome:
+    throttled: int = 0
+    submitted: int = 0
+    failed: int = 0
+    retried: int = 0
+    unmatched_receipts: int = 0
+    matched_receipts: int = 0
+
+
+def record_outcomes(settings: BindSettings, results: Sequence[SubmitResult],
+                    receipts: Sequence[InboundReceipt], inbound: Sequence[InboundMO], now: datetime,
+                    retry_base: float = 2.0) -> RecordOutcome:
+    """Write a batch of submit responses, receipts and MOs in one transaction, then commit.
+    The caller sends the deliver_sm_resps only after this returns (DESIGN #3)."""
+    outcome = RecordOutcome()
+    parts = {p.id: p for p in db.session.scalars(
+        select(MessagePart).where(MessagePart.id.in_([r.part_id for r in results])))} if results else {}
+    touched: dict[int, Message] = {}
+    if parts:
+        for message in db.session.scalars(select(Message).where(
+                Message.id.in_({p.message_id for p in parts.values()}))):
+            touched[message.id] = message
+
+    for result in results:
+        part = parts.get(result.part_id)
+        if part is None or part.status != lc.SUBMITTING:
+            continue  # a late response for a part already settled: nothing moves backwards
+        message = touched[part.message_id]
+        _apply_submit_result(settings, message, part, result, now, outcome)
+
+    for receipt in receipts:
+        _store_receipt(settings, receipt, now, outcome, touched)
+
+    for mo in inbound:
+        db.session.add(InboundMessage(bind_id=settings.bind_id, source=mo.source, destination=mo.destination,
+                                      text=mo.text, raw=mo.raw, received_at=now))
+
+    for message in touched.values():
+        _settle(message, settings, now, retry_base)
+    db.session.commit()
+    return outcome
+
+
+def _apply_submit_result(settings: BindSettings, message: Message, part: MessagePart,
+                         result: SubmitResult, now: datetime, outcome: RecordOutcome) -> None:
+    if result.command_status is None:
+        # No answer: the SMSC may or may not have it. Retry under a visible mark (DESIGN #1).
+        part.status = lc.PENDING
+        message.possible_duplicate = True
+        _event(message, "response_timeout", {"reason": result.why_no_response}, now, part.part_no)
+        outcome.retried += 1
+        return
+    name = status_name(result.command_status)
+    _event(message, "submit_sm_resp", {"command_status": result.command_status, "status_name": name,
+                                       "message_id": result.smsc_message_id, **result.raw}, now, part.part_no)
+    if result.command_status == 0:
+        part.status = lc.SUBMITTED
+        part.smsc_message_id = result.smsc_message_id
+        part.smsc_id_key = normalise_message_id(result.smsc_message_id or "", _part_key_mode(settings))
+        part.submitted_at = now
+        part.command_status = 0
+        # Costs are facts at send time (DESIGN #10): a payload part carries every segment.
+        per_part_segments = message.segments if part.parts_total == 1 else 1
+        part.price = (message.price_per_segment or Decimal("0")) * per_part_segments
+        outcome.submitted += 1
+        _match_held_receipts(settings, part, message, now)
+        return
+    part.command_status = result.command_status
+    part.error_name = name
+    message.error_code = result.command_status
+    message.error_name = name
+    if is_throttling(result.command_status):
+        part.status = lc.PENDING
+        message.reason = f"throttled by the SMSC ({name})"
+        outcome.throttled += 1
+    elif is_transient(result.command_status):
+        part.status = lc.PENDING
+        message.reason = f"temporary SMSC error {name}"
+        outcome.retried += 1
+    else:
+        part.status = lc.FAILED
+        part.done_at = now
+        message.reason = f"refused by the SMSC: {name}"
+        outcome.failed += 1
+
+
+def _part_key_mode(settings: BindSettings) -> str:
+    # The key a part is filed under; receipts are normalised the same way for this bind.
+    return {"auto": "str", "hex_to_dec": "hex_to_dec"}.get(settings.message_id_format, settings.message_id_format)
+
+
+def _receipt_key_mode(settings: BindSettings) -> str:
+    return {"auto": "str", "hex_to_dec": "dec"}.get(settings.message_id_format, settings.message_id_format)
+
+
+def _store_receipt(settings: BindSettings, receipt: InboundReceipt, now: datetime, outcome: RecordOutcome,
+                   touched: dict[int, Message]) -> None:
+    key = normalise_message_id(receipt.smsc_message_id, _receipt_key_mode(settings))
+    row = DeliveryReceipt(bind_id=settings.bind_id, smsc_message_id=receipt.smsc_message_id, id_key=key,
+                          stat=receipt.stat, err=receipt.err, raw=receipt.raw, received_at=now)
+    db.session.add(row)
+    part = _find_part(settings, key, receipt.smsc_message_id)
+    if part is None:
+        outcome.unmatched_receipts += 1
+        return  # held: matched when the submit_sm_resp lands, or by the reconcile job
+    message = touched.get(part.message_id) or db.session.get(Message, part.message_id)
+    touched[message.id] = message
+    _apply_receipt(row, part, message, now)
+    outcome.matched_receipts += 1
+
+
+def _find_part(settings: BindSettings, key: str, raw_id: str) -> MessagePart | None:
+    part = db.session.scalar(select(MessagePart).where(MessagePart.bind_id == settings.bind_id,
+                                                       MessagePart.smsc_id_key == key))
+    if part is None and settings.message_id_format == "auto":
+        # Unconfigured binds: try the hex/decimal/leading-zero readings of the id (Jasmin #643).
+        alternatives = message_id_candidates(raw_id) - {key}
+        if alternatives:
+            part = db.session.scalar(select(MessagePart).where(MessagePart.bind_id == settings.bind_id,
+                                                               MessagePart.smsc_id_key.in_(alternatives)))
+    return part
+
+
+def _apply_receipt(row: DeliveryReceipt, part: MessagePart, message: Message, now: datetime) -> None:
+    row.part_id = part.id
+    row.matched_at = now
+    _event(message, "deliver_sm", {"receipt_id": row.id, "stat": row.stat, "err": row.err, **row.raw},
+           now, part.part_no)
+    new_state = _RECEIPT_STATES.get(row.stat or "")
+    if new_state is None or not lc.moves_forward(part.status, new_state):
+        if part.status in lc.PART_FINAL:
+            row.duplicate = True
+        return
+    part.status = new_state
+    part.receipt_stat = row.stat
+    part.receipt_err = row.err
+    part.done_at = now
+
+
+_RECEIPT_STATES = {"DELIVRD": lc.DELIVERED, "UNDELIV": lc.UNDELIVERABLE, "EXPIRED": lc.EXPIRED,
+                   "REJECTD": lc.REJECTED, "DELETED": lc.FAILED, "UNKNOWN": lc.FAILED}
+
+
+def _match_held_receipts(settings: BindSettings, part: MessagePart, message: Message, now: datetime) -> None:
+    """A receipt that came before its submit_sm_resp waits in the table; pick it up now."""
+    keys = {part.smsc_id_key}
+    if settings.message_id_format == "auto":
+        keys |= message_id_candidates(part.smsc_message_id or "")
+    held = db.session.scalars(select(DeliveryReceipt).where(
+        DeliveryReceipt.bind_id == settings.bind_id, DeliveryReceipt.id_key.in_(keys),
+        DeliveryReceipt.part_id.is_(None)).order_by(DeliveryReceipt.id)).all()
+    for row in held:
+        _apply_receipt(row, part, message, now)
+
+
+def _settle(message: Message, settings: BindSettings, now: datetime, retry_base: float) -> None:
+    """After its parts changed: derive the message's state, or put it back in the queue."""
+    states = [p.status for p in message.parts]
+    if lc.FAILED in states and lc.PENDING in states:
+        # One part was refused for good: the rest cannot make a whole message.
+        for part in message.parts:
+            if part.status == lc.PENDING:
+                part.status = lc.FAILED
+                part.done_at = now
+        states = [p.status for p in message.parts]
+    if lc.SUBMITTING in states:
+        return  # more responses to come
+    if lc.PENDING in states:
+        throttled = message.reason is not None and message.reason.startswith("throttled")
+        if not throttled and message.attempts >= settings.max_attempts:
+            for part in message.parts:
+                if part.status == lc.PENDING:
+                    part.status = lc.FAILED
+                    part.done_at = now
+            _finish(message, lc.FAILED, f"gave up after {message.attempts} attempts: {message.reason}", now)
+            return
+        # Throttling slows the whole bind instead (dashboard.sms.throttle); the message keeps its place.
+        delay = None if throttled else backoff_delay(message.attempts, base=retry_base)
+        _requeue_if_idle(message, now, message.reason or "retry", delay)
+        return
+    derived = lc.derive_message_state(states)
+    if derived == message.status:
+        return
+    if lc.is_final(derived):
+        _finish(message, derived, message.reason if derived != lc.DELIVERED else None, now)
+    elif lc.moves_forward(message.status, derived):
+        message.status = derived
+        message.submitted_at = message.submitted_at or now
+        message.claimed_by = None
+        message.claim_expires_at = None
+        _event(message, "status", {"status": derived}, now)
+
+
+def _requeue_if_idle(message: Message, now: datetime, reason: str, delay: float | None) -> None:
+    message.status = lc.QUEUED
+    message.claimed_by = None
+    message.claim_expires_at = None
+    message.reason = reason
+    message.next_attempt_at = now + timedelta(seconds=delay) if delay else None
+    _event(message, "requeued", {"reason": reason, "retry_in_s": delay}, now)
+
+
+def _finish(message: Message, state: str, reason: str | None, now: datetime) -> None:
+    message.status = state
+    message.reason = reason
+    message.done_at = now
+    message.claimed_by = None
+    message.claim_expires_at = None
+    if state == lc.SUBMITTED:
+        message.submitted_at = now
+    _event(message, "status", {"status": state, "reason": reason}, now)
+
+
+# ----------------------------------------------------------------------------- housekeeping
+
+def reap_expired_claims(now: datetime) -> int:
+    """Return messages whose owner died to the queue. Parts that may have been written are
+    uncertain: they are retried under the possible-duplicate mark, never silently (DESIGN #1)."""
+    stale = db.session.scalars(select(Message).where(Message.status == lc.SUBMITTING,
+                                                     Message.claim_expires_at < now)).all()
+    for message in stale:
+        uncertain = [p for p in message.parts if p.status == lc.SUBMITTING]
+        for part in uncertain:
+            part.status = lc.PENDING
+        if uncertain:
+            message.possible_duplicate = True
+        _requeue_if_idle(message, now, f"claim by {message.claimed_by} expired"
+                         + (f"; {len(uncertain)} part(s) may have been sent" if uncertain else ""), None)
+    db.session.commit()
+    return len(stale)
+
+
+def release_worker_claims(worker_id: str, now: datetime) -> int:
+    """On a clean shutdown or a restart of the same worker: its claims are known dead now."""
+    db.session.execute(update(Message).where(Message.claimed_by == worker_id, Message.status == lc.SUBMITTING)
+                       .values(claim_expires_at=now - timedelta(seconds=1)))
+    db.session.commit()
+    return reap_expired_claims(now)
+
+
+def reconcile_held_receipts(now: datetime, hold: timedelta, settings_for: Callable[[int], BindSettings]) -> int:
+    """Match held receipts whose part has since been recorded (e.g. by another transaction)."""
+    held = db.session.scalars(select(DeliveryReceipt).where(
+        DeliveryReceipt.part_id.is_(None), DeliveryReceipt.received_at >= now - hold)).all()
+    matched = 0
+    touched: dict[int, Message] = {}
+    for row in held:
+        settings = settings_for(row.bind_id)
+        part = _find_part(settings, row.id_key, row.smsc_message_id)
+        if part is None:
+            continue
+        message = touched.get(part.message_id) or db.session.get(Message, part.message_id)
+        touched[message.id] = message
+        _apply_receipt(row, part, message, now)
+        matched += 1
+    for message in touched.values():
+        if message.status not in lc.FINAL:
+            _settle(message, settings_for(message.bind_id), now, 2.0)
+    db.session.commit()
+    return matched
+
+
+def unmatched_receipt_counts(now: datetime, hold: timedelta) -> dict[int, int]:
+    rows = db.session.execute(select(DeliveryReceipt.bind_id, func.count()).where(
+        DeliveryReceipt.part_id.is_(None), DeliveryReceipt.received_at >= now - hold)
+        .group_by(DeliveryReceipt.bind_id)).all()
+    return {bind_id: count for bind_id, count in rows}
+
+
+def status_counts() -> dict[str, int]:
+    rows = db.session.execute(select(Message.status, func.count()).group_by(Message.status)).all()
+    return {status: count for status, count in rows}

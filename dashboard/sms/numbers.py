@@ -1,0 +1,116 @@
+"""Phone numbers: parse what people type into E.164, and facts about a number.
+
+Wraps the full `phonenumbers` package (phonenumberslite has no time-zone
+data). Every number is checked with is_valid_number: without it, "12345"
+with region US would happily format as "+112345".
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult, timezone
+
+TON_INTERNATIONAL = 1
+NPI_ISDN = 1
+
+# What people put between digits: spaces (incl. non-breaking), - . ( ) /
+_SEPARATORS = re.compile(r"[\s\-.()/]")
+_DIALLABLE = re.compile(r"\+?\d+")
+_E164 = re.compile(r"\+[1-9]\d{1,14}")
+
+_PARSE_REASONS = {
+    NumberParseException.NOT_A_NUMBER: "not a number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+    NumberParseException.TOO_SHORT_NSN: "too short",
+    NumberParseException.TOO_LONG: "too long",
+}
+
+_LENGTH_REASONS = {
+    ValidationResult.TOO_SHORT: "too short",
+    ValidationResult.TOO_LONG: "too long",
+    ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
+}
+
+
+class InvalidNumber(ValueError):
+    """A number we cannot send to; `reason` is fit to show to the user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _parse_failure(error: NumberParseException, cleaned: str, default_region: str) -> str:
+    if error.error_type == NumberParseException.INVALID_COUNTRY_CODE:
+        if cleaned.startswith("+"):
+            return "unknown country code"
+        return f"no country code, and {default_region!r} is not a region to assume"
+    return _PARSE_REASONS.get(error.error_type, "not a number")
+
+
+def _invalid_reason(number: phonenumbers.PhoneNumber) -> str:
+    length = phonenumbers.is_possible_number_with_reason(number)
+    if length in _LENGTH_REASONS:
+        return _LENGTH_REASONS[length]
+    region = phonenumbers.region_code_for_country_code(number.country_code)
+    if region == "ZZ":
+        return f"not a valid number for country code +{number.country_code}"
+    return f"not a valid number for region {region}"
+
+
+def _parse(raw: str, default_region: str | None) -> phonenumbers.PhoneNumber:
+    if not isinstance(raw, str):
+        raise InvalidNumber("not a number")
+    cleaned = _SEPARATORS.sub("", raw)
+    if not cleaned:
+        raise InvalidNumber("no number given")
+    # "00" is the international prefix in most of the world; phonenumbers only
+    # understands it when the default region happens to use it.
+    if cleaned.startswith("00"):
+        cleaned = "+" + cleaned[2:]
+    if not _DIALLABLE.fullmatch(cleaned):
+        raise InvalidNumber("not a number")
+    try:
+        return phonenumbers.parse(cleaned, default_region)
+    except NumberParseException as error:
+        raise InvalidNumber(_parse_failure(error, cleaned, str(default_region))) from error
+
+
+def normalise(raw: str, default_region: str = "US") -> str:
+    """Parse a number as typed ("0151 1234-5678", "+1 (415) 555-2671") into E.164.
+
+    Numbers without a country code are read as national numbers of
+    `default_region`. Raises InvalidNumber with a human reason.
+    """
+    number = _parse(raw, default_region)
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidNumber(_invalid_reason(number))
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def time_zones(e164: str) -> tuple[str, ...]:
+    """The IANA time zones a number may be in; empty when unknown.
+
+    A number can span many zones (a Russian mobile has 16): quiet-hours rules
+    must hold in all of them.
+    """
+    number = _parse(e164, None)
+    zones = timezone.time_zones_for_number(number)
+    return tuple(zone for zone in zones if zone != timezone.UNKNOWN_TIMEZONE)
+
+
+def country_code(e164: str) -> str:
+    """The region code of a number, e.g. "DE" ("001" for non-geographic numbers)."""
+    region = phonenumbers.region_code_for_number(_parse(e164, None))
+    if region is None:
+        raise InvalidNumber("not a valid number")
+    return region
+
+
+def smpp_address(e164: str) -> tuple[int, int, str]:
+    """(ton, npi, address) for submit_sm: international TON, ISDN NPI, digits without "+"."""
+    if not isinstance(e164, str) or not _E164.fullmatch(e164):
+        raise InvalidNumber("not an E.164 number")
+    return TON_INTERNATIONAL, NPI_ISDN, e164[1:]

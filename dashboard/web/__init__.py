@@ -1,0 +1,13 @@
+"""Blueprints, one module per area. The URL leads to web/<area>.py, which calls services/."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from dashboard.web import auth, binds, campaigns, contacts, home, messages, users
+    from dashboard.web.access import install_access_handlers
+
+    for module in (auth, home, binds, contacts, campaigns, messages, users):
+        app.register_blueprint(module.bp)
+    install_access_handlers(app)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+
+from dashboard.extensions import db
+from dashboard.models import Bind, Role
+from dashboard.services import binds as bind_service
+from dashboard.web.access import roles_required
+from dashboard.web.forms import BindForm
+
+bp = Blueprint("binds", __name__, url_prefix="/binds")
+
+FIELDS = [name for name in bind_service.EDITABLE]
+
+
+def _get_bind(bind_id: int) -> Bind:
+    bind = db.session.get(Bind, bind_id)
+    if bind is None:
+        abort(404)
+    return bind
+
+
+@bp.route("/")
+@roles_required(Role.ADMIN)
+def index():
+    return render_template("binds/index.html", binds=bind_service.list_binds())
+
+
+@bp.route("/states")
+@roles_required(Role.ADMIN)
+def states():
+    return render_template("binds/_table.html", binds=bind_service.list_binds())
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def new():
+    form = BindForm()
+    if form.validate_on_submit():
+        if not form.password.data:
+            form.password.errors.append("A password is required for a new bind.")
+        else:
+            try:
+                bind = bind_service.create_bind(password=form.password.data,
+                                                **{f: getattr(form, f).data for f in FIELDS})
+            except bind_service.BindError as exc:
+                flash(str(exc), "error")
+            else:
+                flash(f"Bind {bind.name} created; the sender connects it within seconds.", "success")
+                return redirect(url_for("binds.show", bind_id=bind.id))
+    return render_template("binds/form.html", form=form, bind=None), 400 if form.errors else 200
+
+
+@bp.route("/<int:bind_id>")
+@roles_required(Role.ADMIN)
+def show(bind_id: int):
+    return render_template("binds/show.html", bind=_get_bind(bind_id))
+
+
+@bp.route("/<int:bind_id>/state")
+@roles_required(Role.ADMIN)
+def state(bind_id: int):
+    return render_template("binds/_state.html", bind=_get_bind(bind_id))
+
+
+@bp.route("/<int:bind_id>/edit", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def edit(bind_id: int):
+    bind = _get_bind(bind_id)
+    form = BindForm(obj=bind)
+    form.password.data = None  # never rendered back
+    if form.validate_on_submit():
+        try:
+            bind_service.update_bind(bind, password=BindForm().password.data or None,
+                                     **{f: getattr(form, f).data for f in FIELDS})
+        except bind_service.BindError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(f"Bind {bind.name} saved; the sender reconnects with the new settings.", "success")
+            return redirect(url_for("binds.show", bind_id=bind.id))
+    return render_template("binds/form.html", form=form, bind=bind), 400 if form.errors else 200

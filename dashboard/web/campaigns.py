@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import timezone
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from dashboard.extensions import db
+from dashboard.models import Campaign, ContactList, SenderId
+from dashboard.models.types import utcnow
+from dashboard.services import campaigns as campaign_service
+from dashboard.sms.encoding import analyse
+from dashboard.web.access import STAFF, roles_required
+from dashboard.web.forms import CampaignForm
+
+bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
+
+LIVE_STATES = ("scheduled", "launching", "running")
+
+
+def _get_campaign(campaign_id: int) -> Campaign:
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        abort(404)
+    return campaign
+
+
+@bp.route("/")
+@roles_required(*STAFF)
+def index():
+    campaigns = db.session.scalars(select(Campaign).order_by(Campaign.id.desc())).all()
+    return render_template("campaigns/index.html", campaigns=campaigns)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(*STAFF)
+def new():
+    form = CampaignForm()
+    form.list_id.choices = [(c.id, c.name) for c in db.session.scalars(select(ContactList).order_by(ContactList.name))]
+    form.sender_id_id.choices = [(s.id, s.value) for s in db.session.scalars(
+        select(SenderId).where(SenderId.status == "approved").order_by(SenderId.value))]
+    if form.validate_on_submit():
+        when = form.scheduled_at.data
+        scheduled_at = when.replace(tzinfo=timezone.utc) if when else utcnow()
+        try:
+            campaign = campaign_service.create_campaign(
+                name=form.name.data, list_id=form.list_id.data, sender_id_id=form.sender_id_id.data,
+                text=form.text.data, scheduled_at=scheduled_at, created_by_id=current_user.id, now=utcnow())
+        except campaign_service.CampaignError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(f"Campaign {campaign.name} scheduled.", "success")
+            return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    return render_template("campaigns/form.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/<int:campaign_id>")
+@roles_required(*STAFF)
+def show(campaign_id: int):
+    campaign = _get_campaign(campaign_id)
+    return render_template("campaigns/show.html", campaign=campaign,
+                           progress=campaign_service.progress(campaign), segment_info=analyse(campaign.text),
+                           live=campaign.status in LIVE_STATES)
+
+
+@bp.route("/<int:campaign_id>/progress")
+@roles_required(*STAFF)
+def progress(campaign_id: int):
+    campaign = _get_campaign(campaign_id)
+    return render_template("campaigns/_progress.html", campaign=campaign,
+                           progress=campaign_service.progress(campaign), live=campaign.status in LIVE_STATES)

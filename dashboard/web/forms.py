@@ -1,0 +1,74 @@
+"""Flask-WTF forms: CSRF on every one of them comes from FlaskForm."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (BooleanField, DateTimeLocalField, DecimalField, FloatField, IntegerField,
+                     PasswordField, SelectField, StringField, TextAreaField)
+from wtforms.validators import (DataRequired, Email, IPAddress, Length, NumberRange, Optional,
+                                Regexp, ValidationError)
+
+from dashboard.models.carrier import BIND_MODES, CONCAT_MODES, MESSAGE_ID_FORMATS
+
+
+class LoginForm(FlaskForm):
+    email = StringField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+class BindForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=80)])
+    host = StringField("Host", validators=[DataRequired(), Length(max=255)])
+    port = IntegerField("Port", validators=[DataRequired(), NumberRange(1, 65535)])
+    system_id = StringField("System ID", validators=[DataRequired(), Length(max=15)])
+    # Never pre-filled: on edit, leaving it empty keeps the stored password.
+    password = PasswordField("Password", validators=[Optional(), Length(max=8)])
+    system_type = StringField("System type", validators=[Optional(), Length(max=12)])
+    mode = SelectField("Bind mode", choices=[(m, m) for m in BIND_MODES])
+    tps = FloatField("Throughput limit (parts/s)", default=50, validators=[NumberRange(0.1, 100000)])
+    window = IntegerField("Window", default=10, validators=[NumberRange(1, 1000)])
+    enquire_link_interval = FloatField("enquire_link every (s)", default=30, validators=[NumberRange(1, 3600)])
+    response_timeout = FloatField("Response timeout (s)", default=10, validators=[NumberRange(0.5, 300)])
+    use_tls = BooleanField("SMPP over TLS")
+    default_data_coding = SelectField("GSM-7 data_coding", coerce=int,
+                                      choices=[(0, "0x00 SMSC default"), (1, "0x01 IA5")])
+    concat_mode = SelectField("Long messages", choices=[(m, m) for m in CONCAT_MODES])
+    message_id_format = SelectField("Receipt message ids", choices=[(m, m) for m in MESSAGE_ID_FORMATS])
+    max_attempts = IntegerField("Max attempts", default=5, validators=[NumberRange(1, 50)])
+    enabled = BooleanField("Enabled", default=True)
+
+
+class ContactListForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
+
+
+class ContactForm(FlaskForm):
+    phone = StringField("Phone number", validators=[DataRequired(), Length(max=40)])
+    name = StringField("Name", validators=[Optional(), Length(max=200)])
+    evidence = StringField("Consent evidence", validators=[DataRequired(), Length(max=500)],
+                           description="How this person opted in, e.g. 'signed up at the shop counter'")
+
+
+class CampaignForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    list_id = SelectField("Contact list", coerce=int, validators=[DataRequired()])
+    sender_id_id = SelectField("Sender ID", coerce=int, validators=[DataRequired()])
+    text = TextAreaField("Message", validators=[DataRequired(), Length(max=1600)])
+    scheduled_at = DateTimeLocalField("Send at (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()],
+                                      description="Leave empty to send now")
+
+
+class SenderIdForm(FlaskForm):
+    value = StringField("Sender ID", validators=[DataRequired(), Length(max=20)])
+    kind = SelectField("Type", choices=[("alphanumeric", "Alphanumeric"), ("short_code", "Short code"),
+                                        ("long_code", "Long code (E.164)")])
+
+
+class UserForm(FlaskForm):
+    email = StringField("Email", validators=[DataRequired(), Length(max=254)])
+    role = SelectField("Role", choices=[("admin", "admin"), ("ops", "ops"), ("compliance", "compliance")])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=10, max=200)])
+
+
+class EmptyForm(FlaskForm):
+    """For POST buttons (pause, delete…): carries only the CSRF token."""

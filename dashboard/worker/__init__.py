@@ -1,0 +1,1 @@
+"""The long-running sender: run it in exactly one process (flask worker, or the demo)."""

@@ -1,0 +1,385 @@
+"""The SMPP loop of one bind: one thread owns its session(s) and does everything in turn —
+read, record, acknowledge, time out, keep alive, then submit up to the window and the rate.
+
+Order inside one turn is what keeps the invariants: receipts are committed before their
+deliver_sm_resp is queued, and parts are committed as `submitting` before their bytes leave.
+"""
+from __future__ import annotations
+
+import logging
+import select
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import Flask
+from sqlalchemy import select as sql_select
+
+from dashboard.crypto import decrypt_secret
+from dashboard.extensions import db
+from dashboard.models import Bind, BindStatus
+from dashboard.models.types import utcnow
+from dashboard.services import inbound as inbound_service
+from dashboard.services import outbox
+from dashboard.sms.backoff import backoff_delay
+from dashboard.sms.encoding import decode, split_udh
+from dashboard.sms.receipts import is_receipt, parse_receipt
+from dashboard.sms.session import Endpoint, SessionError, SmppSession
+from dashboard.sms.throttle import AdaptiveRate, TokenBucket
+
+log = logging.getLogger(__name__)
+
+STATUS_PUBLISH_SECONDS = 1.0
+CONFIG_CHECK_SECONDS = 2.0
+IDLE_CLAIM_SECONDS = 0.25  # how often an idle bind looks for new work
+
+
+@dataclass
+class InFlight:
+    part: outbox.OutgoingPart
+    session: SmppSession
+    sent_at: float
+
+
+class Reconfigure(Exception):
+    """The bind's settings changed: reconnect with the new ones."""
+
+
+class BindRunner(threading.Thread):
+    def __init__(self, app: Flask, bind_id: int, worker_id: str):
+        super().__init__(name=f"bind-{bind_id}", daemon=True)
+        self.app = app
+        self.bind_id = bind_id
+        self.worker_id = worker_id
+        self.stop_event = threading.Event()
+        self.sessions: list[SmppSession] = []
+        self.in_flight: dict[tuple[int, int], InFlight] = {}
+        self.ready: deque[outbox.OutgoingPart] = deque()
+        self.state = "connecting"
+        self.last_error: str | None = None
+        self.last_error_at = None
+        self.retry_at = None
+        self._state_since = utcnow()
+        self._submitted_total = 0
+        self._window_counts: deque[tuple[float, int]] = deque()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def run(self) -> None:
+        with self.app.app_context():
+            failures = 0
+            while not self.stop_event.is_set():
+                bind = db.session.get(Bind, self.bind_id)
+                if bind is None or not bind.enabled:
+                    self._set_state("disabled")
+                    self._publish(force=True)
+                    break
+                self._set_state("connecting")
+                self._publish(force=True)
+                try:
+                    self._connect(bind)
+                    failures = 0
+                    self._set_state("bound")
+                    self.last_error = None
+                    self._serve(bind)
+                except Reconfigure:
+                    self._drop_link("settings changed")
+                    continue
+                except SessionError as exc:
+                    failures += 1
+                    self._drop_link(exc.reason)
+                    self._back_off(exc.reason, failures, permanent=exc.permanent)
+                except Exception as exc:  # never let one bind take the worker down
+                    log.exception("bind %s loop failed", self.bind_id)
+                    db.session.rollback()
+                    failures += 1
+                    self._drop_link(f"internal error: {exc}")
+                    self._back_off(f"internal error: {exc}", failures, permanent=False)
+            self._drop_link("worker stopping", unbind=True)
+            if self.state != "disabled":
+                self._set_state("stopped")
+            self._publish(force=True)
+            db.session.remove()
+
+    def _connect(self, bind: Bind) -> None:
+        password = decrypt_secret(self.app.config["SECRET_KEY"], bind.password_encrypted)
+        modes = ["tx", "rx"] if bind.mode == "tx+rx" else [bind.mode]
+        self.settings = outbox.BindSettings(bind_id=bind.id, concat_mode=bind.concat_mode,
+                                            default_data_coding=bind.default_data_coding,
+                                            max_attempts=bind.max_attempts,
+                                            message_id_format=bind.message_id_format)
+        self.bind_version = bind.updated_at
+        self.window = bind.window
+        self.response_timeout = bind.response_timeout
+        self.enquire_interval = bind.enquire_link_interval
+        self.adaptive = AdaptiveRate(bind.tps)
+        self.bucket = TokenBucket(bind.tps)
+        for mode in modes:
+            session = SmppSession(Endpoint(host=bind.host, port=bind.port, system_id=bind.system_id,
+                                           password=password, system_type=bind.system_type or "",
+                                           mode=mode, use_tls=bind.use_tls,
+                                           connect_timeout=min(10.0, bind.response_timeout)))
+            session.open()
+            self.sessions.append(session)
+
+    def _back_off(self, reason: str, failures: int, *, permanent: bool) -> None:
+        # Refused credentials will not fix themselves in a second: wait longer before asking again.
+        delay = backoff_delay(failures, base=5.0 if permanent else 1.0, cap=60.0)
+        self.last_error = reason
+        self.last_error_at = utcnow()
+        self.retry_at = utcnow() + timedelta(seconds=delay)
+        self._set_state("backing_off")
+        self._publish(force=True)
+        self.stop_event.wait(delay)
+        self.retry_at = None
+
+    def _drop_link(self, reason: str, *, unbind: bool = False) -> None:
+        """Close the sessions. What was in flight is uncertain; what was only claimed goes back."""
+        for session in self.sessions:
+            try:
+                session.close(unbind=unbind)
+            except Exception:
+                log.debug("closing session failed", exc_info=True)
+        self.sessions = []
+        try:
+            if self.in_flight:
+                results = [outbox.SubmitResult(part_id=f.part.part_id, command_status=None,
+                                               why_no_response=f"link lost before the response: {reason}")
+                           for f in self.in_flight.values()]
+                outbox.record_outcomes(self.settings, results, [], [], utcnow())
+            if self.ready:
+                outbox.release_unsent(list(self.ready), utcnow(), f"not sent: {reason}")
+        except Exception:
+            db.session.rollback()
+            log.exception("could not settle in-flight parts of bind %s; the claim reaper will", self.bind_id)
+        self.in_flight.clear()
+        self.ready.clear()
+
+    # ------------------------------------------------------------------ the loop
+
+    def _serve(self, bind: Bind) -> None:
+        lease = timedelta(seconds=self.app.config["CLAIM_LEASE_SECONDS"])
+        last_claim_empty = 0.0
+        last_publish = last_config_check = 0.0
+        enquire_due = time.monotonic() + self.enquire_interval
+        enquire_pending: dict[int, tuple[SmppSession, float]] = {}
+        while not self.stop_event.is_set():
+            now_m = time.monotonic()
+            busy = bool(self.in_flight or self.ready)
+            pdus = self._read_all(0.005 if busy else 0.05)
+
+            results: list[outbox.SubmitResult] = []
+            receipts: list[outbox.InboundReceipt] = []
+            mos: list[outbox.InboundMO] = []
+            to_ack: list[tuple[SmppSession, object]] = []
+            for session, pdu in pdus:
+                command = pdu.command
+                if command == "submit_sm_resp" or command == "generic_nack":
+                    flight = self.in_flight.pop((id(session), pdu.sequence), None)
+                    if flight is not None:
+                        message_id = _text(getattr(pdu, "message_id", None))
+                        results.append(outbox.SubmitResult(part_id=flight.part.part_id,
+                                                           command_status=pdu.status,
+                                                           smsc_message_id=message_id,
+                                                           raw={"command": command,
+                                                                "latency_ms": round((now_m - flight.sent_at) * 1000, 1)}))
+                elif command in ("deliver_sm", "data_sm"):
+                    self._classify_inbound(pdu, receipts, mos)
+                    to_ack.append((session, pdu))
+                elif command == "enquire_link":
+                    session.respond(pdu)
+                elif command == "enquire_link_resp":
+                    enquire_pending.pop(pdu.sequence, None)
+                elif command == "unbind":
+                    session.respond(pdu)
+                    session.flush()
+                    raise SessionError("the SMSC unbound the session")
+                elif command == "unparsable":
+                    session.respond(pdu)
+
+            for key, flight in list(self.in_flight.items()):
+                if now_m - flight.sent_at > self.response_timeout:
+                    del self.in_flight[key]
+                    results.append(outbox.SubmitResult(part_id=flight.part.part_id, command_status=None))
+
+            if results or receipts or mos:
+                outcome = outbox.record_outcomes(self.settings, results, receipts, mos, utcnow())
+                if outcome.throttled:
+                    self.adaptive.on_throttled(now_m)
+                if mos:
+                    inbound_service.act_on_keywords(self.bind_id, utcnow())
+            for session, pdu in to_ack:  # only now: the receipts are committed (DESIGN #3)
+                session.respond(pdu)
+            for session in self.sessions:
+                session.flush()
+
+            if now_m >= enquire_due:
+                for session in self.sessions:
+                    enquire_pending[session.enquire_link()] = (session, now_m)
+                enquire_due = now_m + self.enquire_interval
+            for seq, (session, sent) in list(enquire_pending.items()):
+                if now_m - sent > self.response_timeout:
+                    raise SessionError(f"no enquire_link_resp within {self.response_timeout:.0f} s: link dead")
+
+            if now_m - last_claim_empty >= IDLE_CLAIM_SECONDS or self.ready:
+                if not self._submit(lease):
+                    last_claim_empty = now_m
+
+            if now_m - last_publish >= STATUS_PUBLISH_SECONDS:
+                self._publish()
+                last_publish = now_m
+            if now_m - last_config_check >= CONFIG_CHECK_SECONDS:
+                last_config_check = now_m
+                self._check_config()
+
+    def _read_all(self, timeout: float) -> list[tuple[SmppSession, object]]:
+        readable, _, _ = select.select(self.sessions, [], [], timeout)
+        out = []
+        for session in readable:
+            out.extend((session, pdu) for pdu in session.read(0))
+        return out
+
+    def _classify_inbound(self, pdu, receipts: list, mos: list) -> None:
+        short_message = pdu.short_message or getattr(pdu, "message_payload", None) or b""
+        raw = {"command": pdu.command, "esm_class": pdu.esm_class, "source_addr": _text(pdu.source_addr),
+               "destination_addr": _text(pdu.destination_addr), "data_coding": pdu.data_coding}
+        if is_receipt(pdu.esm_class or 0):
+            receipt = parse_receipt(short_message=short_message,
+                                    receipted_message_id=getattr(pdu, "receipted_message_id", None),
+                                    message_state=getattr(pdu, "message_state", None),
+                                    network_error_code=getattr(pdu, "network_error_code", None))
+            if receipt is None:
+                log.warning("bind %s: unreadable receipt %r", self.bind_id, short_message)
+                mos.append(outbox.InboundMO(source=raw["source_addr"], destination=raw["destination_addr"],
+                                            text=_text(short_message), raw={**raw, "unreadable_receipt": True}))
+                return
+            raw["text"] = _text(short_message)
+            if getattr(pdu, "message_state", None) is not None:
+                raw["message_state"] = pdu.message_state
+            if getattr(pdu, "receipted_message_id", None):
+                raw["receipted_message_id"] = _text(pdu.receipted_message_id)
+            receipts.append(outbox.InboundReceipt(smsc_message_id=receipt.message_id, stat=receipt.stat,
+                                                  err=receipt.err, status=receipt.status, raw=raw))
+            return
+        udh, body = split_udh(bytes(short_message), pdu.esm_class or 0)
+        if udh:
+            raw["udh"] = list(udh)
+        mos.append(outbox.InboundMO(source=raw["source_addr"], destination=raw["destination_addr"],
+                                    text=decode(body, pdu.data_coding or 0), raw=raw))
+
+    def _submit(self, lease: timedelta) -> bool:
+        """Claim and write as much as the window and the rate allow. False when the queue was empty."""
+        submitters = [s for s in self.sessions if s.can_submit]
+        if not submitters:
+            return False
+        session = submitters[0]
+        room = self.window - len(self.in_flight)
+        if room <= 0:
+            return True
+        found = True
+        if len(self.ready) < room:
+            claimed = outbox.claim_messages(self.settings, self.worker_id, room, utcnow(), lease)
+            self.ready.extend(claimed)
+            found = bool(claimed) or bool(self.ready)
+        now_m = time.monotonic()
+        self.bucket.rate = self.adaptive.current(now_m)
+        batch: list[tuple[outbox.OutgoingPart, int]] = []
+        while self.ready and len(batch) < room and self.bucket.take(1, now_m):
+            batch.append((self.ready.popleft(), session.next_sequence()))
+        if not batch:
+            return found
+        outbox.mark_parts_submitting(batch, session.session_id, utcnow(), _submit_fields)
+        pdus = [session.make_submit(seq, **_pdu_fields(part)) for part, seq in batch]
+        for (part, seq) in batch:
+            self.in_flight[(id(session), seq)] = InFlight(part, session, now_m)
+        session.write(pdus)
+        self._count_sent(now_m, len(batch))
+        return True
+
+    # ------------------------------------------------------------------ status
+
+    def _count_sent(self, now_m: float, n: int) -> None:
+        self._submitted_total += n
+        self._window_counts.append((now_m, n))
+
+    def _current_tps(self) -> float:
+        now_m = time.monotonic()
+        while self._window_counts and now_m - self._window_counts[0][0] > 5.0:
+            self._window_counts.popleft()
+        return sum(n for _, n in self._window_counts) / 5.0
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self._state_since = utcnow()
+
+    def _check_config(self) -> None:
+        db.session.expire_all()
+        bind = db.session.get(Bind, self.bind_id)
+        if bind is None or not bind.enabled:
+            self.stop_event.set()
+            return
+        if bind.updated_at != self.bind_version:
+            raise Reconfigure()
+
+    def _publish(self, force: bool = False) -> None:
+        try:
+            status = db.session.get(BindStatus, self.bind_id)
+            if status is None:
+                if db.session.get(Bind, self.bind_id) is None:
+                    return
+                status = BindStatus(bind_id=self.bind_id)
+                db.session.add(status)
+            if status.state != self.state:
+                status.state_since = self._state_since
+            status.state = self.state
+            status.last_error = self.last_error
+            status.last_error_at = self.last_error_at
+            status.retry_at = self.retry_at
+            status.in_flight = len(self.in_flight)
+            status.current_tps = round(self._current_tps(), 1)
+            adaptive = getattr(self, "adaptive", None)
+            status.allowed_tps = round(adaptive.current(time.monotonic()), 1) if adaptive else 0.0
+            status.submitted_total = self._submitted_total
+            status.worker_id = self.worker_id
+            status.heartbeat_at = utcnow()
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            if force:
+                log.exception("could not publish the state of bind %s", self.bind_id)
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.rstrip(b"\x00").decode("latin-1")
+    return str(value)
+
+
+def _pdu_fields(part: outbox.OutgoingPart) -> dict:
+    fields = dict(source_addr_ton=part.source_ton, source_addr_npi=part.source_npi, source_addr=part.source,
+                  dest_addr_ton=1, dest_addr_npi=1, destination_addr=part.destination.lstrip("+"),
+                  esm_class=part.esm_class, data_coding=part.data_coding, registered_delivery=1,
+                  short_message=part.short_message)
+    if part.payload is not None:
+        fields["message_payload"] = part.payload
+        fields["short_message"] = b""
+    return fields
+
+
+def _submit_fields(part: outbox.OutgoingPart) -> dict:
+    """What goes on the timeline for a submit_sm (the text itself is on the message)."""
+    return {"destination_addr": part.destination.lstrip("+"), "source_addr": part.source,
+            "esm_class": part.esm_class, "data_coding": part.data_coding,
+            "part": f"{part.part_no}/{part.parts_total}", "possible_duplicate": part.possible_duplicate}
+
+
+def current_statuses() -> dict[int, BindStatus]:
+    return {s.bind_id: s for s in db.session.scalars(sql_select(BindStatus))}
