@@ -67,7 +67,8 @@ def run_demo(app: Flask, port: int = 5000) -> None:
     seed_demo(app)
     simulator = Simulator(SimulatorConfig(host=app.config["SIMULATOR_HOST"], port=app.config["SIMULATOR_PORT"],
                                           accounts={DEMO_SYSTEM_ID: DEMO_BIND_PASSWORD}, receipt_delay=1.0,
-                                          outcomes=[OutcomeRule(r"7$", "UNDELIV")])).start()
+                                          outcomes=[OutcomeRule(r"7$", "UNDELIV")],
+                                          keep_records=10_000)).start()
     worker = Worker(app).start()
     print(f"\n  Switchboard demo: http://127.0.0.1:{port}  (SMSC simulator on "
           f"{app.config['SIMULATOR_HOST']}:{simulator.port})\n")

@@ -83,13 +83,13 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
                            udh_ref=contact_id % 256, created_at=now, attempts=0, event_seq=0,
                            possible_duplicate=False))
     insert = (postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert)(Message)
-    result = db.session.execute(insert.on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"]),
-                                values)
+    db.session.execute(insert.on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"]), values)
     campaign.launch_cursor = rows[-1][0]
-    inserted = max(result.rowcount or 0, 0)
-    campaign.materialised = (campaign.materialised or 0) + inserted
+    before = campaign.materialised or 0
+    campaign.materialised = db.session.scalar(
+        select(func.count()).select_from(Message).where(Message.campaign_id == campaign.id))
     db.session.commit()
-    return inserted
+    return campaign.materialised - before
 
 
 def complete_finished(now: datetime) -> int:
