@@ -12,7 +12,7 @@ from dashboard.models.types import utcnow
 from dashboard.services import campaigns as campaign_service
 from dashboard.sms.encoding import analyse
 from dashboard.web.access import STAFF, roles_required
-from dashboard.web.forms import CampaignForm
+from dashboard.web.forms import CampaignForm, choices
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -37,9 +37,9 @@ def index():
 @roles_required(*STAFF)
 def new():
     form = CampaignForm()
-    form.list_id.choices = [(c.id, c.name) for c in db.session.scalars(select(ContactList).order_by(ContactList.name))]
-    form.sender_id_id.choices = [(s.id, s.value) for s in db.session.scalars(
-        select(SenderId).where(SenderId.status == "approved").order_by(SenderId.value))]
+    form.list_id.choices = choices((c.id, c.name) for c in db.session.scalars(select(ContactList).order_by(ContactList.name)))
+    form.sender_id_id.choices = choices((s.id, s.value) for s in db.session.scalars(
+        select(SenderId).where(SenderId.status == "approved").order_by(SenderId.value)))
     if form.validate_on_submit():
         when = form.scheduled_at.data
         scheduled_at = when.replace(tzinfo=timezone.utc) if when else utcnow()

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateTimeLocalField, DecimalField, FloatField, IntegerField,
-                     PasswordField, SelectField, StringField, TextAreaField)
-from wtforms.validators import (DataRequired, Email, IPAddress, Length, NumberRange, Optional,
-                                Regexp, ValidationError)
+from wtforms import (BooleanField, DateTimeLocalField, FloatField, IntegerField, PasswordField,
+                     SelectChoice, SelectField, StringField, TextAreaField)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from dashboard.models.carrier import BIND_MODES, CONCAT_MODES, MESSAGE_ID_FORMATS
+
+
+def choices(pairs) -> list[SelectChoice]:
+    """(value, label) pairs as SelectChoice: WTForms 3.3 deprecates plain tuples."""
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class LoginForm(FlaskForm):
@@ -23,16 +27,16 @@ class BindForm(FlaskForm):
     # Never pre-filled: on edit, leaving it empty keeps the stored password.
     password = PasswordField("Password", validators=[Optional(), Length(max=8)])
     system_type = StringField("System type", validators=[Optional(), Length(max=12)])
-    mode = SelectField("Bind mode", choices=[(m, m) for m in BIND_MODES])
+    mode = SelectField("Bind mode", choices=choices((m, m) for m in BIND_MODES))
     tps = FloatField("Throughput limit (parts/s)", default=50, validators=[NumberRange(0.1, 100000)])
     window = IntegerField("Window", default=10, validators=[NumberRange(1, 1000)])
     enquire_link_interval = FloatField("enquire_link every (s)", default=30, validators=[NumberRange(1, 3600)])
     response_timeout = FloatField("Response timeout (s)", default=10, validators=[NumberRange(0.5, 300)])
     use_tls = BooleanField("SMPP over TLS")
     default_data_coding = SelectField("GSM-7 data_coding", coerce=int,
-                                      choices=[(0, "0x00 SMSC default"), (1, "0x01 IA5")])
-    concat_mode = SelectField("Long messages", choices=[(m, m) for m in CONCAT_MODES])
-    message_id_format = SelectField("Receipt message ids", choices=[(m, m) for m in MESSAGE_ID_FORMATS])
+                                      choices=choices([(0, "0x00 SMSC default"), (1, "0x01 IA5")]))
+    concat_mode = SelectField("Long messages", choices=choices((m, m) for m in CONCAT_MODES))
+    message_id_format = SelectField("Receipt message ids", choices=choices((m, m) for m in MESSAGE_ID_FORMATS))
     max_attempts = IntegerField("Max attempts", default=5, validators=[NumberRange(1, 50)])
     enabled = BooleanField("Enabled", default=True)
 
@@ -60,13 +64,13 @@ class CampaignForm(FlaskForm):
 
 class SenderIdForm(FlaskForm):
     value = StringField("Sender ID", validators=[DataRequired(), Length(max=20)])
-    kind = SelectField("Type", choices=[("alphanumeric", "Alphanumeric"), ("short_code", "Short code"),
-                                        ("long_code", "Long code (E.164)")])
+    kind = SelectField("Type", choices=choices([("alphanumeric", "Alphanumeric"), ("short_code", "Short code"),
+                                                ("long_code", "Long code (E.164)")]))
 
 
 class UserForm(FlaskForm):
     email = StringField("Email", validators=[DataRequired(), Length(max=254)])
-    role = SelectField("Role", choices=[("admin", "admin"), ("ops", "ops"), ("compliance", "compliance")])
+    role = SelectField("Role", choices=choices((r, r) for r in ("admin", "ops", "compliance")))
     password = PasswordField("Password", validators=[DataRequired(), Length(min=10, max=200)])
 
 
