@@ -1,0 +1,198 @@
+"""The SMPP engine against the simulator over TCP: outages, throttling, receipts, encoding, STOP."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select
+
+from dashboard.extensions import db
+from dashboard.models import (BindStatus, ConsentEvent, Contact, DeliveryReceipt, InboundMessage, Message,
+                              MessageEvent)
+from dashboard.models.types import utcnow
+from dashboard.services.campaigns import create_campaign
+from dashboard.services.outbox import enqueue
+from dashboard.sms.encoding import analyse
+from tests.conftest import numbers, wait_for
+
+
+def _counts() -> dict[str, int]:
+    db.session.expire_all()
+    return dict(db.session.execute(select(Message.status, func.count()).group_by(Message.status)).all())
+
+
+def _send(destinations, text="Your code is 1234", source="Switchboard"):
+    return [m.id for m in enqueue(destinations=destinations, text=text, source=source, now=utcnow())]
+
+
+def _all_final(expected: int, state: str = "delivered", timeout: float = 40):
+    wait_for(lambda: _counts().get(state, 0) == expected, timeout=timeout,
+             message=f"{expected} messages {state}; now {_counts()}")
+
+
+def test_an_smsc_outage_mid_send_reconnects_and_sends_each_destination_once(
+        app, make_simulator, make_bind, worker):
+    simulator = make_simulator(receipt_delay=0.2)
+    make_bind(simulator, tps=150, window=10, response_timeout=2.0)
+    audience = numbers(300)
+    _send(audience)
+    worker()
+    wait_for(lambda: simulator.submit_count() >= 60, message="sending under way")
+    simulator.pause()  # the SMSC goes away mid-campaign, taking in-flight responses with it
+    time.sleep(1.5)
+    simulator.resume()
+
+    _all_final(300, timeout=60)
+    accepted = Counter(s.destination_addr for s in simulator.submits if s.accepted)
+    assert set(accepted) == {n.lstrip("+") for n in audience}
+    duplicates = {dest for dest, count in accepted.items() if count > 1}
+    marked = {m.destination.lstrip("+") for m in db.session.scalars(
+        select(Message).where(Message.possible_duplicate.is_(True)))}
+    # Only messages whose response was lost in the outage may go twice, and they are marked.
+    assert duplicates <= marked
+    assert len(marked) <= 10  # at most the bind's window
+
+
+def test_a_submit_whose_response_never_comes_is_retried_under_a_visible_mark(
+        app, make_simulator, make_bind, worker):
+    simulator = make_simulator(drop_response_ratio=0.1)
+    make_bind(simulator, response_timeout=1.0)
+    audience = numbers(60)
+    _send(audience)
+    worker()
+    _all_final(60, timeout=60)
+    seen = Counter(s.destination_addr for s in simulator.submits)
+    twice = {dest for dest, count in seen.items() if count > 1}
+    marked = {m.destination.lstrip("+") for m in db.session.scalars(
+        select(Message).where(Message.possible_duplicate.is_(True)))}
+    assert twice  # the SMSC really got these twice…
+    assert twice <= marked  # …and every one of them is marked on the message
+    timeouts = db.session.scalar(select(func.count()).select_from(MessageEvent).where(
+        MessageEvent.kind == "response_timeout"))
+    assert timeouts >= len(twice)
+
+
+def test_throttling_on_thirty_percent_of_submits_slows_the_bind_and_delivers_everything(
+        app, make_simulator, make_bind, worker):
+    simulator = make_simulator(throttle_ratio=0.3)
+    bind = make_bind(simulator, tps=200, window=10)
+    _send(numbers(200))
+    worker()
+    lowest_allowed = []
+
+    def done():
+        status = db.session.get(BindStatus, bind.id)
+        if status is not None and status.allowed_tps:
+            lowest_allowed.append(status.allowed_tps)
+        return _counts().get("delivered", 0) == 200
+
+    wait_for(done, timeout=60, message="all 200 delivered despite throttling")
+    assert min(lowest_allowed) < 200  # the slowdown was visible in the bind's state
+    throttled = db.session.scalar(select(func.count()).select_from(MessageEvent).where(
+        MessageEvent.kind == "submit_sm_resp", MessageEvent.detail["status_name"].as_string() == "ESME_RTHROTTLED"))
+    assert throttled > 20
+    assert db.session.scalar(select(func.count()).select_from(Message).where(Message.status == "failed")) == 0
+
+
+@pytest.mark.parametrize("simulator_options, bind_options", [
+    ({"receipt_before_response": True, "receipt_delay": 0.0}, {}),
+    ({"duplicate_receipts": 3}, {}),
+    ({"message_id_format": "hex", "receipt_id_format": "dec"}, {"message_id_format": "hex_to_dec"}),
+    ({"message_id_format": "hex", "receipt_id_format": "dec"}, {"message_id_format": "auto"}),
+    ({"message_id_format": "hex", "receipt_id_format": "hex_zero_padded"}, {"message_id_format": "auto"}),
+    ({"message_id_format": "dec"}, {"message_id_format": "dec"}),
+    ({"receipt_style": "tlv"}, {}),
+    ({"receipt_style": "text"}, {}),
+], ids=["before-response", "duplicates", "hex-vs-dec-configured", "hex-vs-dec-auto", "leading-zeros",
+        "decimal", "tlv-only", "text-only"])
+def test_receipts_reconcile_whatever_the_smsc_does(app, make_simulator, make_bind, worker,
+                                                   simulator_options, bind_options):
+    simulator = make_simulator(**simulator_options)
+    make_bind(simulator, **bind_options)
+    _send(numbers(10))
+    worker()
+    _all_final(10)
+    receipts = db.session.scalars(select(DeliveryReceipt)).all()
+    assert all(r.part_id is not None for r in receipts)
+    copies = simulator_options.get("duplicate_receipts", 1)
+    assert len(receipts) == 10 * copies
+    assert sum(r.duplicate for r in receipts) == 10 * (copies - 1)
+
+
+def test_a_long_gsm_text_with_extension_characters_goes_out_in_the_right_parts(
+        app, simulator, make_bind, worker):
+    make_bind(simulator)
+    text = ("Prices in € [today] only. " * 16)[:400]
+    assert len(text) == 400
+    info = analyse(text)
+    assert (info.encoding, info.segments) == ("gsm7", 3)  # 400 + 16×3 extension septets = 448 > 306
+    [message_id] = _send(numbers(1), text=text)
+    worker()
+    _all_final(1)
+    assert [m.text for m in simulator.messages()] == [text]
+    assert simulator.submit_count() == 3
+    assert db.session.get(Message, message_id).segments == 3
+    assert len(db.session.get(Message, message_id).parts) == 3
+
+
+def test_a_unicode_text_with_emoji_reassembles_exactly(app, simulator, make_bind, worker):
+    make_bind(simulator)
+    text = "Thank you 🙏 Merci 🎉 Danke 👍 " * 5
+    info = analyse(text)
+    assert info.encoding == "ucs2" and info.segments > 1
+    [message_id] = _send(numbers(1), text=text)
+    worker()
+    _all_final(1)
+    assert [m.text for m in simulator.messages()] == [text]
+    assert simulator.submit_count() == info.segments == db.session.get(Message, message_id).segments
+
+
+def test_an_mo_stop_opts_the_contact_out_and_a_later_campaign_skips_them(
+        app, simulator, make_bind, make_list, sender, worker):
+    make_bind(simulator)
+    audience = numbers(5)
+    contact_list = make_list(audience)
+    worker()
+    wait_for(lambda: simulator.bound_sessions(), message="bound")
+    simulator.inject_mo(source=audience[0].lstrip("+"), destination="Switchboard", text="Stop.")
+    wait_for(lambda: db.session.scalar(select(ConsentEvent).where(ConsentEvent.kind == "opt_out")),
+             message="opt-out recorded")
+    event = db.session.scalar(select(ConsentEvent).where(ConsentEvent.kind == "opt_out"))
+    mo = db.session.get(InboundMessage, event.inbound_message_id)
+    assert mo.text == "Stop." and mo.keyword == "STOP"
+    assert event.source == "keyword"
+
+    campaign = create_campaign(name="later", list_id=contact_list.id, sender_id_id=sender.id, text="News",
+                               scheduled_at=utcnow(), created_by_id=None, now=utcnow())
+    wait_for(lambda: _counts().get("delivered", 0) == 4, message="4 delivered")
+    sent_to = {s.destination_addr for s in simulator.submits}
+    assert audience[0].lstrip("+") not in sent_to
+    assert len(sent_to) == 4
+    assert campaign.id
+
+
+def test_a_number_that_opts_out_after_launch_is_skipped_at_send_time(
+        app, simulator, make_bind, make_list, sender):
+    from dashboard.services import campaigns, consent
+    from dashboard.worker.scheduler import Worker
+    make_bind(simulator)
+    audience = numbers(3)
+    contact_list = make_list(audience)
+    campaign = create_campaign(name="c", list_id=contact_list.id, sender_id_id=sender.id, text="News",
+                               scheduled_at=utcnow(), created_by_id=None, now=utcnow())
+    while campaigns.launch_due(utcnow()):
+        pass  # materialised: the opt-out below comes after the messages exist
+    contact = db.session.scalar(select(Contact).where(Contact.phone == audience[1]))
+    consent.record(contact, consent.OPT_OUT, source="admin", evidence="asked by phone", actor="test",
+                   now=utcnow(), list_id=contact_list.id)
+    db.session.commit()
+    w = Worker(app, worker_id="late-optout", tick_scale=0.2).start()
+    try:
+        wait_for(lambda: _counts().get("delivered", 0) == 2, message="two delivered")
+        skipped = db.session.scalar(select(Message).where(Message.destination == audience[1]))
+        assert skipped.status == "skipped" and skipped.reason == "opted out of the list"
+        assert audience[1].lstrip("+") not in {s.destination_addr for s in simulator.submits}
+    finally:
+        w.stop()
+    assert campaign.id
