@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -10,7 +11,11 @@ from dashboard.extensions import db
 from dashboard.models import Bind, BindStatus, Route
 from dashboard.sms.routing import RouteOption, choose_route, matching_options
 
-UNHEALTHY_STATES = frozenset({"backing_off", "error", "disabled"})
+from dashboard.models.types import utcnow
+
+# Only a bind whose sender reports it bound, recently, is healthy; degraded is bound but failing.
+HEALTHY_STATES = frozenset({"bound"})
+HEARTBEAT_TIMEOUT = timedelta(seconds=15)
 
 
 @dataclass(frozen=True)
@@ -24,12 +29,15 @@ class RouteChoice:
 class Router:
     """Loads routes and bind health once; reuse it for a batch of destinations."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: datetime | None = None) -> None:
+        now = now or utcnow()
         binds = db.session.execute(
-            select(Bind.id, Bind.enabled, BindStatus.state).outerjoin(BindStatus)
+            select(Bind.id, Bind.enabled, BindStatus.state, BindStatus.heartbeat_at).outerjoin(BindStatus)
         ).all()
         self.enabled_ids = [b.id for b in binds if b.enabled]
-        self.healthy_ids = {b.id for b in binds if b.enabled and (b.state or "connecting") not in UNHEALTHY_STATES}
+        # A stale heartbeat means nobody is driving the bind (worker down): not healthy either.
+        self.healthy_ids = {b.id for b in binds if b.enabled and b.state in HEALTHY_STATES
+                            and b.heartbeat_at is not None and now - b.heartbeat_at < HEARTBEAT_TIMEOUT}
         routes = db.session.scalars(select(Route).where(Route.enabled.is_(True))).all()
         self.options = [RouteOption(route_id=r.id, prefix=r.prefix, bind_id=r.bind_id, priority=r.priority,
                                     price_per_segment=r.price_per_segment)
@@ -50,3 +58,31 @@ class Router:
                 return RouteChoice(None, None, None, f"no route for {destination}")
             best = ordered[0]
         return RouteChoice(best.bind_id, best.route_id, best.price_per_segment)
+
+
+def reroute_queued(now: datetime, previous_healthy: frozenset[int] | None, batch: int = 2000) -> tuple[int, frozenset[int]]:
+    """Failover: queued messages on an unhealthy bind move to the best healthy option; when a
+    bind recovers (the healthy set grew) queued traffic returns to its preferred route.
+    Returns (messages moved, the healthy set seen), the latter to pass in next time."""
+    from dashboard.models import Message
+    from dashboard.sms import lifecycle as lc
+
+    router = Router(now)
+    healthy = frozenset(router.healthy_ids)
+    recovered = previous_healthy is not None and bool(healthy - previous_healthy)
+    query = select(Message).where(Message.status == lc.QUEUED)
+    if not recovered:
+        if not healthy:
+            return 0, healthy  # nowhere better to go: messages wait, with their reason
+        query = query.where((Message.bind_id.is_(None)) | (Message.bind_id.not_in(healthy)))
+    moved = 0
+    for message in db.session.scalars(query.order_by(Message.id).limit(batch)):
+        choice = router.choose(message.destination)
+        if choice.bind_id is None or choice.bind_id == message.bind_id or choice.bind_id not in healthy:
+            continue
+        message.bind_id, message.route_id = choice.bind_id, choice.route_id
+        message.price_per_segment = choice.price_per_segment
+        message.reason = "rerouted: previous bind unhealthy" if not recovered else "rerouted: preferred bind back"
+        moved += 1
+    db.session.commit()
+    return moved, healthy

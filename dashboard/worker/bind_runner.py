@@ -21,6 +21,7 @@ from dashboard.crypto import decrypt_secret
 from dashboard.extensions import db
 from dashboard.models import Bind, BindStatus
 from dashboard.models.types import utcnow
+from dashboard.services import health
 from dashboard.services import inbound as inbound_service
 from dashboard.services import outbox
 from dashboard.sms.backoff import backoff_delay
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 STATUS_PUBLISH_SECONDS = 1.0
 CONFIG_CHECK_SECONDS = 2.0
+HEALTH_CHECK_SECONDS = 5.0
 IDLE_CLAIM_SECONDS = 0.25  # how often an idle bind looks for new work
 
 
@@ -165,7 +167,7 @@ class BindRunner(threading.Thread):
     def _serve(self, bind: Bind) -> None:
         lease = timedelta(seconds=self.app.config["CLAIM_LEASE_SECONDS"])
         last_claim_empty = 0.0
-        last_publish = last_config_check = 0.0
+        last_publish = last_config_check = last_health_check = 0.0
         enquire_due = time.monotonic() + self.enquire_interval
         enquire_pending: dict[int, tuple[SmppSession, float]] = {}
         while not self.stop_event.is_set():
@@ -236,6 +238,9 @@ class BindRunner(threading.Thread):
             if now_m - last_config_check >= CONFIG_CHECK_SECONDS:
                 last_config_check = now_m
                 self._check_config()
+            if now_m - last_health_check >= HEALTH_CHECK_SECONDS:
+                last_health_check = now_m
+                self._check_health()
 
     def _read_all(self, timeout: float) -> list[tuple[SmppSession, object]]:
         readable, _, _ = select.select(self.sessions, [], [], timeout)
@@ -317,6 +322,18 @@ class BindRunner(threading.Thread):
         if state != self.state:
             self.state = state
             self._state_since = utcnow()
+
+    def _check_health(self) -> None:
+        """Bound is not the same as healthy: a bind refusing most submits, or whose receipts stop
+        coming, is published as degraded so the router sends traffic elsewhere."""
+        reason = health.unhealthy_reason(self.bind_id, utcnow())
+        if reason:
+            self._set_state("degraded")
+            self.last_error = f"degraded: {reason}"
+            self.last_error_at = utcnow()
+        elif self.state == "degraded":
+            self._set_state("bound")
+            self.last_error = None
 
     def _check_config(self) -> None:
         db.session.expire_all()

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from dashboard.extensions import db
 from dashboard.models import Bind, Message
 from dashboard.models.types import utcnow
-from dashboard.services import campaigns, outbox
+from dashboard.services import campaigns, outbox, routing
 from dashboard.sms import lifecycle as lc
 from dashboard.worker.bind_runner import BindRunner
 
@@ -54,6 +54,11 @@ def _reconcile(worker: "Worker"):
     return outbox.reconcile_held_receipts(utcnow(), timedelta(hours=hours), worker.bind_settings)
 
 
+def _reroute(worker: "Worker"):
+    moved, worker.healthy_binds = routing.reroute_queued(utcnow(), worker.healthy_binds)
+    return moved
+
+
 def _supervise(worker: "Worker"):
     return worker.supervise_binds()
 
@@ -62,6 +67,7 @@ JOBS = (
     Job("launch_due_campaigns", 1.0, _launch),
     Job("complete_campaigns", 2.0, _complete),
     Job("supervise_binds", 2.0, _supervise),
+    Job("reroute_queued", 2.0, _reroute),
     Job("reap_expired_claims", 15.0, _reap),
     Job("reconcile_held_receipts", 10.0, _reconcile),
 )
@@ -80,6 +86,7 @@ class Worker:
                                              job_defaults={"coalesce": True, "max_instances": 1},
                                              timezone="UTC")
         self.tick_scale = tick_scale
+        self.healthy_binds: frozenset[int] | None = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
 

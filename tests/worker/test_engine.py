@@ -27,8 +27,19 @@ def _send(destinations, text="Your code is 1234", source="Switchboard"):
 
 
 def _all_final(expected: int, state: str = "delivered", timeout: float = 40):
-    wait_for(lambda: _counts().get(state, 0) == expected, timeout=timeout,
-             message=f"{expected} messages {state}; now {_counts()}")
+    def reached():
+        return _counts().get(state, 0) == expected
+
+    def describe():
+        rows = db.session.execute(select(Message.status, Message.bind_id, Message.claimed_by, Message.reason)
+                                  .where(Message.status != state)).all()
+        return f"{expected} messages {state}; now {_counts()}; unfinished: {Counter(rows).most_common(5)}"
+
+    deadline = time.monotonic() + timeout
+    while not reached():
+        if time.monotonic() > deadline:
+            pytest.fail(describe())
+        time.sleep(0.1)
 
 
 def test_an_smsc_outage_mid_send_reconnects_and_sends_each_destination_once(
@@ -196,3 +207,53 @@ def test_a_number_that_opts_out_after_launch_is_skipped_at_send_time(
     finally:
         w.stop()
     assert campaign.id
+
+
+def test_traffic_fails_over_to_the_next_bind_and_returns_when_the_first_is_back(
+        app, make_simulator, make_bind, worker):
+    from decimal import Decimal
+
+    from dashboard.models import MessagePart, Route
+    primary_smsc, backup_smsc = make_simulator(), make_simulator()
+    primary = make_bind(primary_smsc, name="cheap", tps=10, window=5)
+    backup = make_bind(backup_smsc, name="backup", tps=50)
+    db.session.add_all([Route(prefix="1", bind_id=primary.id, price_per_segment=Decimal("0.0100")),
+                        Route(prefix="1", bind_id=backup.id, price_per_segment=Decimal("0.0250"))])
+    db.session.commit()
+    worker()
+
+    def state(bind_id):
+        db.session.expire_all()
+        status = db.session.get(BindStatus, bind_id)
+        return status.state if status else None
+
+    wait_for(lambda: state(primary.id) == "bound" and state(backup.id) == "bound", message="both bound")
+    _send(numbers(10, start=100))
+    _all_final(10)
+    assert primary_smsc.submit_count() == 10 and backup_smsc.submit_count() == 0
+
+    queued_on_primary = _send(numbers(30, start=110))  # 3 s of traffic at 10 parts/s
+    assert {db.session.get(Message, i).bind_id for i in queued_on_primary} == {primary.id}
+    wait_for(lambda: primary_smsc.submit_count() >= 15, message="primary half way")
+    primary_smsc.pause()
+    # Everything not yet accepted by the cheap SMSC goes through the backup; what it had accepted
+    # waits for its receipt, which the cheap SMSC sends once it is back.
+    wait_for(lambda: not {"queued", "submitting"} & set(_counts()), timeout=40,
+             message=f"nothing left to send during the outage; now {_counts()}")
+    # What was still queued for the cheap bind moved to the backup, and nothing was lost.
+    moved = backup_smsc.submit_count()
+    assert moved >= 5
+    reached = {s.destination_addr for s in primary_smsc.submits + backup_smsc.submits if s.accepted}
+    assert {n.lstrip("+") for n in numbers(40, start=100)} <= reached
+
+    primary_smsc.resume()
+    wait_for(lambda: state(primary.id) == "bound", timeout=60, message="primary back")
+    _all_final(40)
+    _send(numbers(10, start=140))
+    _all_final(50)
+    assert primary_smsc.submit_count() >= 20  # the last 10 went through the cheap bind again
+    assert backup_smsc.submit_count() == moved
+    # Costs are facts at send time: each part carries the price of the bind it went through.
+    prices = dict(db.session.execute(select(MessagePart.bind_id, func.max(MessagePart.price))
+                                     .group_by(MessagePart.bind_id)).all())
+    assert prices == {primary.id: Decimal("0.0100"), backup.id: Decimal("0.0250")}
