@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import selectinload
 
 from dashboard.extensions import db
 from dashboard.models import (Campaign, Contact, DeliveryReceipt, InboundMessage, ListMembership,
@@ -81,7 +82,7 @@ def enqueue(*, destinations: Sequence[str], text: str, source: str, now: datetim
         message.udh_ref = message.id % 256
         _event(message, "queued", {"bind_id": message.bind_id, "route_id": message.route_id,
                                    "segments": message.segments, "encoding": message.encoding}, now)
-    db.session.commit()
+    _commit()
     return messages
 
 
@@ -92,10 +93,30 @@ def _guess_kind(source: str) -> str:
     return "alphanumeric"
 
 
+# State changes carry the per-message sequence number that webhooks will send (DESIGN #5);
+# protocol events are ordered by their own id and time.
+SEQUENCED_EVENTS = frozenset({"queued", "status", "requeued"})
+
+
 def _event(message: Message, kind: str, detail: dict, now: datetime, part_no: int | None = None) -> None:
-    message.event_seq = (message.event_seq or 0) + 1
-    db.session.add(MessageEvent(message_id=message.id, part_no=part_no, kind=kind,
-                                detail={"seq": message.event_seq, **detail}, at=now))
+    if kind in SEQUENCED_EVENTS:
+        message.event_seq = (message.event_seq or 0) + 1
+        detail = {"seq": message.event_seq, **detail}
+    _event_row(message.id, kind, detail, now, part_no)
+
+
+def _event_row(message_id: int, kind: str, detail: dict, now: datetime, part_no: int | None = None) -> None:
+    """Buffer a timeline row; _commit() writes the buffer in one executemany. The sender writes
+    several rows per message, and one ORM insert each was most of its time."""
+    db.session.info.setdefault("pending_events", []).append(
+        {"message_id": message_id, "part_no": part_no, "kind": kind, "detail": detail, "at": now})
+
+
+def _commit() -> None:
+    rows = db.session.info.pop("pending_events", None)
+    if rows:
+        db.session.execute(insert(MessageEvent), rows)
+    db.session.commit()
 
 
 # ----------------------------------------------------------------------------- claim
@@ -155,20 +176,27 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
     if not claimed_ids:
         db.session.commit()
         return []
-    messages = db.session.scalars(select(Message).where(Message.id.in_(claimed_ids))
-                                  .order_by(Message.priority, Message.id)).all()
-    suppressed = suppressed_message_ids(claimed_ids)
-    outgoing: list[OutgoingPart] = []
-    for message in messages:
-        if message.id in suppressed:
-            _finish(message, lc.SKIPPED, suppressed[message.id], now)
-            continue
-        outgoing.extend(_prepare_parts(message, settings))
-    db.session.commit()
+    with db.session.no_autoflush:
+        messages = db.session.scalars(select(Message).where(Message.id.in_(claimed_ids))
+                                      .options(selectinload(Message.parts))
+                                      .order_by(Message.priority, Message.id)).all()
+        suppressed = suppressed_message_ids(claimed_ids)
+        encoded = {}
+        for message in messages:
+            if message.id in suppressed:
+                _finish(message, lc.SKIPPED, suppressed[message.id], now)
+            else:
+                encoded[message.id] = _ensure_parts(message, settings)
+        db.session.flush()  # one batched insert gives every new part its id
+        outgoing: list[OutgoingPart] = []
+        for message in messages:
+            if message.id in encoded:
+                outgoing.extend(_outgoing_parts(message, settings, *encoded[message.id]))
+    _commit()
     return outgoing
 
 
-def _prepare_parts(message: Message, settings: BindSettings) -> list[OutgoingPart]:
+def _ensure_parts(message: Message, settings: BindSettings):
     """Encode the message for this bind and make sure its part rows exist (DESIGN #1)."""
     encoded = encode_message(message.text, ref=message.udh_ref, concat=settings.concat_mode,
                              gsm_data_coding=settings.default_data_coding)
@@ -176,7 +204,10 @@ def _prepare_parts(message: Message, settings: BindSettings) -> list[OutgoingPar
     if not message.parts:
         for number in range(1, len(bodies) + 1):
             message.parts.append(MessagePart(part_no=number, parts_total=len(bodies), bind_id=settings.bind_id))
-        db.session.flush()
+    return encoded, bodies
+
+
+def _outgoing_parts(message: Message, settings: BindSettings, encoded, bodies: list[bytes]) -> list[OutgoingPart]:
     result = []
     for part in message.parts:
         if part.status != lc.PENDING:
@@ -214,19 +245,13 @@ def mark_parts_submitting(assignments: Sequence[tuple[OutgoingPart, int]], sessi
                           now: datetime, submit_fields: Callable[[OutgoingPart], dict]) -> None:
     """Record each part as being submitted, with its session and sequence number, and commit —
     before the bytes leave (DESIGN #1). A crash after this leaves the part visibly uncertain."""
-    by_part = {part.part_id: (part, seq) for part, seq in assignments}
-    parts = db.session.scalars(select(MessagePart).where(MessagePart.id.in_(by_part))).all()
-    messages = {m.id: m for m in db.session.scalars(
-        select(Message).where(Message.id.in_({p.message_id for p in parts})))}
-    for part in parts:
-        outgoing, seq = by_part[part.id]
-        part.status = lc.SUBMITTING
-        part.session_id = session_id
-        part.sequence_number = seq
-        part.submitting_at = now
-        _event(messages[part.message_id], "submit_sm",
-               {"sequence": seq, "session": session_id, **submit_fields(outgoing)}, now, part.part_no)
-    db.session.commit()
+    db.session.execute(update(MessagePart), [
+        {"id": part.part_id, "status": lc.SUBMITTING, "session_id": session_id, "sequence_number": seq,
+         "submitting_at": now} for part, seq in assignments])
+    for part, seq in assignments:
+        _event_row(part.message_id, "submit_sm", {"sequence": seq, "session": session_id, **submit_fields(part)},
+                   now, part.part_no)
+    _commit()
 
 
 def release_unsent(parts: Iterable[OutgoingPart], now: datetime, reason: str) -> None:
@@ -235,7 +260,7 @@ def release_unsent(parts: Iterable[OutgoingPart], now: datetime, reason: str) ->
     for message in db.session.scalars(select(Message).where(Message.id.in_(message_ids))):
         if message.status == lc.SUBMITTING:
             _requeue_if_idle(message, now, reason, delay=None)
-    db.session.commit()
+    _commit()
 
 
 # ----------------------------------------------------------------------------- outcomes
@@ -282,43 +307,51 @@ def record_outcomes(settings: BindSettings, results: Sequence[SubmitResult],
     """Write a batch of submit responses, receipts and MOs in one transaction, then commit.
     The caller sends the deliver_sm_resps only after this returns (DESIGN #3)."""
     outcome = RecordOutcome()
-    parts = {p.id: p for p in db.session.scalars(
-        select(MessagePart).where(MessagePart.id.in_([r.part_id for r in results])))} if results else {}
     touched: dict[int, Message] = {}
-    if parts:
-        for message in db.session.scalars(select(Message).where(
-                Message.id.in_({p.message_id for p in parts.values()}))):
-            touched[message.id] = message
-
-    for result in results:
-        part = parts.get(result.part_id)
-        if part is None or part.status != lc.SUBMITTING:
-            continue  # a late response for a part already settled: nothing moves backwards
-        message = touched[part.message_id]
-        _apply_submit_result(settings, message, part, result, now, outcome)
-
-    for receipt in receipts:
-        _store_receipt(settings, receipt, now, outcome, touched)
-
-    for mo in inbound:
-        db.session.add(InboundMessage(bind_id=settings.bind_id, source=mo.source, destination=mo.destination,
-                                      text=mo.text, raw=mo.raw, received_at=now))
-
-    for message in touched.values():
-        _settle(message, settings, now, retry_base)
-    db.session.commit()
+    with db.session.no_autoflush:
+        parts = _load_parts([r.part_id for r in results], touched)
+        newly_submitted: list[MessagePart] = []
+        for result in results:
+            part = parts.get(result.part_id)
+            if part is None or part.status != lc.SUBMITTING:
+                continue  # a late response for a part already settled: nothing moves backwards
+            if _apply_submit_result(settings, touched[part.message_id], part, result, now, outcome):
+                newly_submitted.append(part)
+        db.session.flush()  # the new SMSC ids must be visible to the receipt queries below
+        _match_held_receipts(settings, newly_submitted, touched, now)
+        _store_receipts(settings, receipts, now, outcome, touched)
+        for mo in inbound:
+            db.session.add(InboundMessage(bind_id=settings.bind_id, source=mo.source, destination=mo.destination,
+                                          text=mo.text, raw=mo.raw, received_at=now))
+        for message in touched.values():
+            _settle(message, settings, now, retry_base)
+    _commit()
     return outcome
 
 
+def _load_parts(part_ids: Sequence[int], touched: dict[int, Message]) -> dict[int, MessagePart]:
+    """Parts by id, with their messages and sibling parts loaded in two queries, not 2 per part."""
+    if not part_ids:
+        return {}
+    parts = {p.id: p for p in db.session.scalars(select(MessagePart).where(MessagePart.id.in_(part_ids)))}
+    missing = {p.message_id for p in parts.values()} - set(touched)
+    if missing:
+        for message in db.session.scalars(select(Message).where(Message.id.in_(missing))
+                                          .options(selectinload(Message.parts))):
+            touched[message.id] = message
+    return parts
+
+
 def _apply_submit_result(settings: BindSettings, message: Message, part: MessagePart,
-                         result: SubmitResult, now: datetime, outcome: RecordOutcome) -> None:
+                         result: SubmitResult, now: datetime, outcome: RecordOutcome) -> bool:
+    """Apply one submit_sm_resp (or its absence). True when the part was newly accepted."""
     if result.command_status is None:
         # No answer: the SMSC may or may not have it. Retry under a visible mark (DESIGN #1).
         part.status = lc.PENDING
         message.possible_duplicate = True
         _event(message, "response_timeout", {"reason": result.why_no_response}, now, part.part_no)
         outcome.retried += 1
-        return
+        return False
     name = status_name(result.command_status)
     _event(message, "submit_sm_resp", {"command_status": result.command_status, "status_name": name,
                                        "message_id": result.smsc_message_id, **result.raw}, now, part.part_no)
@@ -332,8 +365,7 @@ def _apply_submit_result(settings: BindSettings, message: Message, part: Message
         per_part_segments = message.segments if part.parts_total == 1 else 1
         part.price = (message.price_per_segment or Decimal("0")) * per_part_segments
         outcome.submitted += 1
-        _match_held_receipts(settings, part, message, now)
-        return
+        return True
     part.command_status = result.command_status
     part.error_name = name
     message.error_code = result.command_status
@@ -351,6 +383,7 @@ def _apply_submit_result(settings: BindSettings, message: Message, part: Message
         part.done_at = now
         message.reason = f"refused by the SMSC: {name}"
         outcome.failed += 1
+    return False
 
 
 def _part_key_mode(settings: BindSettings) -> str:
@@ -362,20 +395,43 @@ def _receipt_key_mode(settings: BindSettings) -> str:
     return {"auto": "str", "hex_to_dec": "dec"}.get(settings.message_id_format, settings.message_id_format)
 
 
-def _store_receipt(settings: BindSettings, receipt: InboundReceipt, now: datetime, outcome: RecordOutcome,
-                   touched: dict[int, Message]) -> None:
-    key = normalise_message_id(receipt.smsc_message_id, _receipt_key_mode(settings))
-    row = DeliveryReceipt(bind_id=settings.bind_id, smsc_message_id=receipt.smsc_message_id, id_key=key,
-                          stat=receipt.stat, err=receipt.err, raw=receipt.raw, received_at=now)
-    db.session.add(row)
-    part = _find_part(settings, key, receipt.smsc_message_id)
-    if part is None:
-        outcome.unmatched_receipts += 1
-        return  # held: matched when the submit_sm_resp lands, or by the reconcile job
-    message = touched.get(part.message_id) or db.session.get(Message, part.message_id)
-    touched[message.id] = message
-    _apply_receipt(row, part, message, now)
-    outcome.matched_receipts += 1
+def _store_receipts(settings: BindSettings, receipts: Sequence[InboundReceipt], now: datetime,
+                    outcome: RecordOutcome, touched: dict[int, Message]) -> None:
+    """Keep every receipt, then match the batch against parts with one query (two in auto mode)."""
+    if not receipts:
+        return
+    rows = []
+    for receipt in receipts:
+        key = normalise_message_id(receipt.smsc_message_id, _receipt_key_mode(settings))
+        rows.append(DeliveryReceipt(bind_id=settings.bind_id, smsc_message_id=receipt.smsc_message_id, id_key=key,
+                                    stat=receipt.stat, err=receipt.err, raw=receipt.raw, received_at=now))
+    db.session.add_all(rows)
+    db.session.flush()  # receipt ids go on the timeline
+    by_key = _parts_by_key(settings.bind_id, {row.id_key for row in rows})
+    if settings.message_id_format == "auto":
+        # Unconfigured binds: try the hex/decimal/leading-zero readings of the id (Jasmin #643).
+        alternatives = {row.id_key: message_id_candidates(row.smsc_message_id) - {row.id_key}
+                        for row in rows if row.id_key not in by_key}
+        found = _parts_by_key(settings.bind_id, set().union(*alternatives.values())) if alternatives else {}
+        for key, candidates in alternatives.items():
+            match = next((found[c] for c in candidates if c in found), None)
+            if match is not None:
+                by_key[key] = match
+    _load_parts([p.id for p in by_key.values()], touched)
+    for row in rows:
+        part = by_key.get(row.id_key)
+        if part is None:
+            outcome.unmatched_receipts += 1
+            continue  # held: matched when the submit_sm_resp lands, or by the reconcile job
+        _apply_receipt(row, part, touched[part.message_id], now)
+        outcome.matched_receipts += 1
+
+
+def _parts_by_key(bind_id: int, keys: set[str]) -> dict[str, MessagePart]:
+    if not keys:
+        return {}
+    return {p.smsc_id_key: p for p in db.session.scalars(select(MessagePart).where(
+        MessagePart.bind_id == bind_id, MessagePart.smsc_id_key.in_(keys)))}
 
 
 def _find_part(settings: BindSettings, key: str, raw_id: str) -> MessagePart | None:
@@ -410,16 +466,24 @@ _RECEIPT_STATES = {"DELIVRD": lc.DELIVERED, "UNDELIV": lc.UNDELIVERABLE, "EXPIRE
                    "REJECTD": lc.REJECTED, "DELETED": lc.FAILED, "UNKNOWN": lc.FAILED}
 
 
-def _match_held_receipts(settings: BindSettings, part: MessagePart, message: Message, now: datetime) -> None:
-    """A receipt that came before its submit_sm_resp waits in the table; pick it up now."""
-    keys = {part.smsc_id_key}
-    if settings.message_id_format == "auto":
-        keys |= message_id_candidates(part.smsc_message_id or "")
+def _match_held_receipts(settings: BindSettings, parts: Sequence[MessagePart], touched: dict[int, Message],
+                         now: datetime) -> None:
+    """Receipts that came before their submit_sm_resp wait in the table; pick them up now."""
+    if not parts:
+        return
+    keys_for: dict[str, MessagePart] = {}
+    for part in parts:
+        keys = {part.smsc_id_key}
+        if settings.message_id_format == "auto":
+            keys |= message_id_candidates(part.smsc_message_id or "")
+        for key in keys:
+            keys_for.setdefault(key, part)
     held = db.session.scalars(select(DeliveryReceipt).where(
-        DeliveryReceipt.bind_id == settings.bind_id, DeliveryReceipt.id_key.in_(keys),
+        DeliveryReceipt.bind_id == settings.bind_id, DeliveryReceipt.id_key.in_(keys_for),
         DeliveryReceipt.part_id.is_(None)).order_by(DeliveryReceipt.id)).all()
     for row in held:
-        _apply_receipt(row, part, message, now)
+        part = keys_for[row.id_key]
+        _apply_receipt(row, part, touched[part.message_id], now)
 
 
 def _settle(message: Message, settings: BindSettings, now: datetime, retry_base: float) -> None:
@@ -495,7 +559,7 @@ def reap_expired_claims(now: datetime) -> int:
             message.possible_duplicate = True
         _requeue_if_idle(message, now, f"claim by {message.claimed_by} expired"
                          + (f"; {len(uncertain)} part(s) may have been sent" if uncertain else ""), None)
-    db.session.commit()
+    _commit()
     return len(stale)
 
 
@@ -525,7 +589,7 @@ def reconcile_held_receipts(now: datetime, hold: timedelta, settings_for: Callab
     for message in touched.values():
         if message.status not in lc.FINAL:
             _settle(message, settings_for(message.bind_id), now, 2.0)
-    db.session.commit()
+    _commit()
     return matched
 
 
