@@ -1,0 +1,88 @@
+"""Browser-test fixtures: the console served over HTTP, Debian's chromium driven by Playwright.
+
+The served app is its own create_app() with CSRF on, pointed at the same SQLite file as the `app`
+fixture, so the factories in tests/conftest.py seed what the browser then sees."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from dashboard import create_app
+from dashboard.extensions import db
+from dashboard.simulator import OutcomeRule
+from tests.conftest import PASSWORD, make_config, numbers
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Quiet, offline chromium: no sandbox (containers, root), no GPU, no background phoning home.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class LiveConsole:
+    url: str
+    email: str
+    password: str
+    audience: list[str]
+
+
+@pytest.fixture
+def live_console(app, db_path, make_simulator, make_bind, make_list, sender, make_user,
+                 worker) -> Iterator[LiveConsole]:
+    """The whole product on loopback: simulator, bind, list, admin, worker, and HTTP."""
+    # Numbers ending in 7 are undeliverable at this SMSC.
+    simulator = make_simulator(outcomes=[OutcomeRule(r"7$", "UNDELIV")], receipt_delay=0.3)
+    make_bind(simulator)
+    audience = numbers(12)
+    make_list(audience, name="Browser customers")
+    user = make_user("admin@example.com", "admin", PASSWORD)
+    worker()
+
+    served = create_app(make_config(db_path, WTF_CSRF_ENABLED=True))
+    server = make_server("127.0.0.1", 0, served, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-console", daemon=True)
+    thread.start()
+    try:
+        yield LiveConsole(f"http://127.0.0.1:{server.server_port}", user.email, PASSWORD, audience)
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+        with served.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        # Failing, not skipping: a silently skipped browser test looks like a passing one.
+        pytest.fail(f"{CHROMIUM} is missing: run the README's test command, `bash .ci/run`, "
+                    "which installs Debian's chromium for the browser tests.")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def output_dir(request) -> Path:
+    """test-output/<test name>/ under the repo root (git-ignored), for screenshots."""
+    path = REPO_ROOT / "test-output" / request.node.name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
