@@ -11,6 +11,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from dashboard.cli_consent import consent_group
 from dashboard.extensions import db
 from dashboard.models import Bind, BindStatus, Message
 from dashboard.models.types import utcnow
@@ -25,6 +26,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(worker_command)
     app.cli.add_command(simulator_command)
     app.cli.add_command(demo_seed_command)
+    app.cli.add_command(consent_group)
 
 
 @click.command("create-user")

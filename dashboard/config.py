@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_TICK_SECONDS": 1.0,
     "CLAIM_LEASE_SECONDS": 120,
     "RECEIPT_HOLD_HOURS": 24,
+    "IMPORT_DIR": "",  # uploaded CSV files; "" → instance/imports
     "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session; the session cookie expires
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",

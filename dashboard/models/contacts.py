@@ -50,10 +50,19 @@ class ListMembership(db.Model):
 
 
 class ConsentEvent(db.Model):
-    """Append-only ledger of opt-ins and opt-outs. list_id None means global scope."""
+    """Append-only ledger of opt-ins and opt-outs. list_id None means global scope.
+
+    Database triggers refuse UPDATE and DELETE (migration 0002); `hash` chains each event to the
+    one before it (dashboard.sms.ledger). Append only through services.consent.record.
+    """
+
+    # One successor per event: two writers that read the same head cannot both append (no fork).
+    __table_args__ = (UniqueConstraint("prev_hash"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
+    # The number at the time of the event, inside the hash: proof must not move with a contact edit.
+    phone: Mapped[str] = mapped_column(String(20), index=True)
     list_id: Mapped[int | None] = mapped_column(ForeignKey("contact_list.id"), index=True)
     kind: Mapped[str] = mapped_column(String(10))  # opt_in | opt_out
     source: Mapped[str] = mapped_column(String(20))  # import, web_form, keyword, api, admin
@@ -61,6 +70,19 @@ class ConsentEvent(db.Model):
     inbound_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_message.id"))
     actor: Mapped[str] = mapped_column(String(254), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ConsentChainHead(db.Model):
+    """The one row (id 1) that says where the chain ends. Appenders UPDATE it first, which
+    serialises them (SQLite's write lock, PostgreSQL's row lock), and verify compares it with the
+    last event to notice events cut from the end."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_event_id: Mapped[int | None]
+    last_hash: Mapped[str] = mapped_column(String(64))
+    length: Mapped[int] = mapped_column(default=0)
 
 
 class SenderId(db.Model):

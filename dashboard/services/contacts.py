@@ -6,9 +6,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from dashboard.extensions import db
-from dashboard.models import Contact, ContactList, ListMembership
+from dashboard.models import Contact, ContactList, ListMembership, SenderId
 from dashboard.services import consent
 from dashboard.sms.numbers import InvalidNumber, normalise, time_zones
+from dashboard.sms.sender_ids import InvalidSenderId, validate_sender_id
 
 
 class ContactError(ValueError):
@@ -51,3 +52,17 @@ def list_sizes() -> dict[int, int]:
     rows = db.session.execute(select(ListMembership.list_id, func.count()).where(
         ListMembership.subscribed.is_(True)).group_by(ListMembership.list_id)).all()
     return dict(rows)
+
+
+def create_sender_id(raw_value: str, kind: str, default_region: str = "US") -> SenderId:
+    """Validate (dashboard.sms.sender_ids) and store a sender ID; ContactError says why not."""
+    try:
+        value = validate_sender_id(raw_value, kind, default_region)
+    except InvalidSenderId as exc:
+        raise ContactError(exc.reason) from None
+    if db.session.scalar(select(SenderId).where(SenderId.value == value)):
+        raise ContactError("This sender ID exists already.")
+    sender = SenderId(value=value, kind=kind, status="approved")
+    db.session.add(sender)
+    db.session.commit()
+    return sender

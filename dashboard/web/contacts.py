@@ -68,13 +68,12 @@ def show_list(list_id: int):
 def senders():
     form = SenderIdForm()
     if form.validate_on_submit():
-        value = form.value.data.strip()
-        if db.session.scalar(select(SenderId).where(SenderId.value == value)):
-            form.value.errors.append("This sender ID exists already.")
+        try:
+            sender = contact_service.create_sender_id(form.value.data, form.kind.data, _region())
+        except contact_service.ContactError as exc:
+            form.value.errors.append(str(exc))
         else:
-            db.session.add(SenderId(value=value, kind=form.kind.data, status="approved"))
-            db.session.commit()
-            flash(f"Sender ID {value} added.", "success")
+            flash(f"Sender ID {sender.value} added.", "success")
             return redirect(url_for("contacts.senders"))
     rows = db.session.scalars(select(SenderId).order_by(SenderId.value)).all()
     return render_template("contacts/senders.html", senders=rows, form=form), 400 if form.errors else 200

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateTimeLocalField, FloatField, IntegerField, PasswordField,
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms import (BooleanField, DateField, DateTimeLocalField, FloatField, IntegerField, PasswordField,
                      SelectChoice, SelectField, StringField, TextAreaField)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -76,3 +77,30 @@ class UserForm(FlaskForm):
 
 class EmptyForm(FlaskForm):
     """For POST buttons (pause, delete…): carries only the CSRF token."""
+
+
+class ConsentSearchForm(FlaskForm):
+    """A GET search: no CSRF token (it changes nothing), bound to the query string."""
+
+    class Meta:
+        csrf = False
+
+    phone = StringField("Number", validators=[Optional(), Length(max=40)])
+    scope = SelectField("List", default="")
+    since = DateField("From", validators=[Optional()])
+    until = DateField("To (inclusive)", validators=[Optional()])
+
+
+class ImportUploadForm(FlaskForm):
+    file = FileField("CSV file", validators=[FileRequired(), FileAllowed(["csv", "txt"], "A .csv file, please.")])
+    source = SelectField("Consent source", choices=choices([("import", "Import"), ("web_form", "Web form"),
+                                                           ("api", "API"), ("admin", "Admin")]))
+    evidence = StringField("Consent evidence", validators=[DataRequired(), Length(max=500)],
+                           description="How these people opted in, e.g. 'web form 2026-03'")
+
+
+class ImportMappingForm(FlaskForm):
+    phone_column = SelectField("Phone number column", coerce=int)
+    name_column = SelectField("Name column", coerce=int)
+    has_header = BooleanField("The first row is a header")
+    extra_fields = BooleanField("Keep the other columns as custom fields", default=True)

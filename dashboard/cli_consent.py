@@ -1,0 +1,17 @@
+"""`flask --app app consent …`: the consent ledger from the command line."""
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+consent_group = AppGroup("consent", help="The consent ledger.")
+
+
+@consent_group.command("verify")
+def consent_verify() -> None:
+    """Recompute the hash chain; exit 1 naming the first broken event."""
+    from dashboard.services.consent import verify_chain
+    report = verify_chain()
+    if not report.intact:
+        raise click.ClickException(report.summary())
+    click.echo(report.summary())

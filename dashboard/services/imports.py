@@ -1,0 +1,274 @@
+"""Contact CSV imports: save the upload, preview it, and import it in the worker, in batches.
+
+The web request only stores the file (streamed to instance/imports/) and the column mapping;
+`process_pending_imports` runs in the worker and commits each batch together with the file
+offset it reached, so a crash or restart resumes at the next row. Re-importing the same file
+changes nothing: a number already subscribed to the list is counted as unchanged, and an
+import never re-subscribes a number that opted out.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from dashboard.extensions import db
+from dashboard.models import Contact, ContactImport, ContactList, ImportedNumber, ImportIssue, ListMembership, User
+from dashboard.services import consent
+from dashboard.sms import contact_csv
+from dashboard.sms.numbers import time_zones
+
+BATCH_ROWS = 500
+PREVIEW_ROWS = 10
+CHUNK_BYTES = 64 * 1024
+SOURCES = ("import", "web_form", "api", "admin")
+
+
+class ImportRefused(ValueError):
+    pass
+
+
+def import_dir() -> Path:
+    path = Path(current_app.config.get("IMPORT_DIR") or Path(current_app.instance_path) / "imports")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def path_of(imp: ContactImport) -> Path:
+    return import_dir() / imp.stored_name
+
+
+def save_upload(stream: BinaryIO, filename: str, contact_list: ContactList, user: User, *, source: str,
+                evidence: str, now: datetime) -> ContactImport:
+    """Copy the upload to disk in chunks (hashing it on the way) and read only its first line."""
+    if source not in SOURCES:
+        raise ImportRefused(f"unknown consent source {source!r}")
+    stored_name = f"{uuid.uuid4().hex}.csv"
+    target = import_dir() / stored_name
+    digest, size = hashlib.sha256(), 0
+    with target.open("wb") as out:
+        while chunk := stream.read(CHUNK_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    if size == 0:
+        target.unlink()
+        raise ImportRefused("The file is empty.")
+    with target.open("rb") as f:
+        first = next(contact_csv.records(f), None)
+    header = first.cells if first else []
+    guess = contact_csv.guess_mapping(header)
+    imp = ContactImport(list_id=contact_list.id, user_id=user.id, uploaded_by=user.email,
+                        filename=(filename or "upload.csv")[:255], stored_name=stored_name, size=size,
+                        sha256=digest.hexdigest(), header=header, has_header=guess is not None,
+                        mapping=_mapping_dict(guess) if guess else {}, source=source, evidence=evidence,
+                        created_at=now)
+    db.session.add(imp)
+    db.session.commit()
+    return imp
+
+
+def _mapping_dict(mapping: contact_csv.Mapping) -> dict:
+    return {"phone": mapping.phone, "name": mapping.name, "fields": mapping.fields}
+
+
+def mapping_of(imp: ContactImport) -> contact_csv.Mapping | None:
+    if not imp.mapping:
+        return None
+    return contact_csv.Mapping(phone=imp.mapping["phone"], name=imp.mapping.get("name"),
+                               fields=dict(imp.mapping.get("fields") or {}))
+
+
+def preview(imp: ContactImport) -> list[contact_csv.Record]:
+    """The first rows of the file, for the mapping form."""
+    with path_of(imp).open("rb") as f:
+        rows = []
+        for record in contact_csv.records(f):
+            rows.append(record)
+            if len(rows) >= PREVIEW_ROWS + 1:
+                break
+    return rows
+
+
+def earlier_import_of_same_file(imp: ContactImport) -> ContactImport | None:
+    return db.session.scalar(select(ContactImport).where(
+        ContactImport.sha256 == imp.sha256, ContactImport.list_id == imp.list_id, ContactImport.id < imp.id)
+        .order_by(ContactImport.id.desc()))
+
+
+def confirm(imp: ContactImport, mapping: contact_csv.Mapping, has_header: bool) -> None:
+    """Fix the mapping and queue the import for the worker."""
+    if imp.status != "preview":
+        raise ImportRefused("This import has started already.")
+    width = len(imp.header)
+    if width and mapping.needed() > width:
+        raise ImportRefused("The mapping names a column the file does not have.")
+    imp.mapping = _mapping_dict(mapping)
+    imp.has_header = has_header
+    imp.status = "queued"
+    db.session.commit()
+
+
+def process_pending_imports(now: datetime, budget_rows: int = 5000) -> int:
+    """Worker job: import up to `budget_rows` rows from queued or running imports, oldest first.
+
+    Returns the number of rows read. Call it again until it returns 0.
+    """
+    done = 0
+    for imp in db.session.scalars(select(ContactImport).where(ContactImport.status.in_(("queued", "running")))
+                                  .order_by(ContactImport.id)).all():
+        if done >= budget_rows:
+            break
+        if imp.status == "queued" and not _claim(imp, now):
+            continue
+        try:
+            done += _run(imp, now, budget_rows - done)
+        except OSError as exc:  # the file vanished or the disk failed: say so, don't retry forever
+            db.session.rollback()
+            imp.status, imp.error, imp.finished_at = "failed", f"cannot read the file: {exc}", now
+            db.session.commit()
+    return done
+
+
+def _claim(imp: ContactImport, now: datetime) -> bool:
+    # A conditional UPDATE (STYLE #10): a second worker by mistake cannot run it twice.
+    claimed = db.session.execute(update(ContactImport).where(
+        ContactImport.id == imp.id, ContactImport.status == "queued").values(status="running", started_at=now),
+        execution_options={"synchronize_session": False}).rowcount
+    db.session.commit()
+    db.session.refresh(imp)
+    return claimed == 1
+
+
+def _run(imp: ContactImport, now: datetime, budget: int) -> int:
+    mapping = mapping_of(imp)
+    region = current_app.config["DEFAULT_REGION"]
+    read = 0
+    with path_of(imp).open("rb") as f:
+        records = contact_csv.records(f, imp.offset, imp.line)
+        while read < budget:
+            batch = _take(records, min(BATCH_ROWS, budget - read))
+            if not batch:
+                imp.status, imp.finished_at = "done", now
+                db.session.commit()
+                break
+            _import_batch(imp, batch, mapping, region, now)
+            read += len(batch)
+            last = batch[-1]
+            imp.offset, imp.line, imp.rows_read = last.end_offset, last.end_line, imp.rows_read + len(batch)
+            db.session.commit()  # the contacts, their consent events and the new offset, together
+    return read
+
+
+def _take(records: Iterator[contact_csv.Record], count: int) -> list[contact_csv.Record]:
+    batch = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= count:
+            break
+    return batch
+
+
+def _import_batch(imp: ContactImport, batch: list[contact_csv.Record], mapping: contact_csv.Mapping,
+                  region: str, now: datetime) -> None:
+    parsed: list[tuple[contact_csv.Record, contact_csv.ContactRow]] = []
+    for record in batch:
+        if not any(cell.strip() for cell in record.cells) and not record.error:
+            continue  # blank line
+        if imp.has_header and record.line == 1:
+            continue
+        try:
+            parsed.append((record, contact_csv.parse_row(record, mapping, region)))
+        except contact_csv.RowError as exc:
+            _issue(imp, record, str(exc))
+    phones = {row.phone for _record, row in parsed}
+    seen = dict(db.session.execute(select(ImportedNumber.phone, ImportedNumber.line).where(
+        ImportedNumber.import_id == imp.id, ImportedNumber.phone.in_(phones))).all())
+    contacts = {c.phone: c for c in db.session.scalars(select(Contact).where(Contact.phone.in_(phones)))}
+    memberships = {m.contact_id: m for m in db.session.scalars(select(ListMembership).where(
+        ListMembership.list_id == imp.list_id,
+        ListMembership.contact_id.in_([c.id for c in contacts.values()])))}
+    for record, row in parsed:
+        if row.phone in seen:
+            _issue(imp, record, f"duplicate of line {seen[row.phone]} ({row.phone})")
+            continue
+        seen[row.phone] = record.line
+        db.session.add(ImportedNumber(import_id=imp.id, phone=row.phone, line=record.line))
+        _import_row(imp, record, row, contacts, memberships, now)
+
+
+def _import_row(imp, record, row, contacts, memberships, now) -> None:
+    contact = contacts.get(row.phone)
+    if contact is None:
+        zones = time_zones(row.phone)
+        contact = Contact(phone=row.phone, name=row.name, fields=row.fields, created_at=now,
+                          time_zone=zones[0] if len(zones) == 1 else None)
+        db.session.add(contact)
+        db.session.flush()
+        contacts[row.phone] = contact
+    else:
+        _fill_in(contact, row)
+    membership = memberships.get(contact.id)
+    if contact.global_opt_out:
+        _issue(imp, record, "opted out of all messages; an import does not re-subscribe")
+    elif membership is not None and not membership.subscribed:
+        _issue(imp, record, "opted out of this list; an import does not re-subscribe")
+    elif membership is not None:
+        imp.unchanged += 1
+    else:
+        consent.record(contact, consent.OPT_IN, source=imp.source, actor=imp.uploaded_by, now=now,
+                       list_id=imp.list_id,
+                       evidence=f"{imp.evidence} (import {imp.id} of {imp.filename!r}, line {record.line})")
+        imp.imported += 1
+
+
+def _fill_in(contact: Contact, row: contact_csv.ContactRow) -> None:
+    """Complete what is missing, never overwrite: a second import of the same file changes nothing."""
+    if row.name and not contact.name:
+        contact.name = row.name
+    missing = {k: v for k, v in row.fields.items() if v and k not in (contact.fields or {})}
+    if missing:
+        contact.fields = {**(contact.fields or {}), **missing}
+
+
+def _issue(imp: ContactImport, record: contact_csv.Record, reason: str) -> None:
+    raw = io.StringIO()
+    csv.writer(raw).writerow(record.cells)
+    db.session.add(ImportIssue(import_id=imp.id, line=record.line, reason=reason[:300],
+                               raw=raw.getvalue().rstrip("\r\n")[:2000]))
+    imp.rejected += 1
+
+
+def progress_percent(imp: ContactImport) -> int:
+    if imp.status == "done":
+        return 100
+    return min(99, imp.offset * 100 // imp.size) if imp.size else 0
+
+
+def issues_csv(imp: ContactImport) -> Iterator[str]:
+    """The refused rows as CSV (line, reason, row), streamed."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(("line", "reason", "row"))
+    query = (select(ImportIssue).where(ImportIssue.import_id == imp.id).order_by(ImportIssue.line)
+             .execution_options(yield_per=1000))
+    for issue in db.session.scalars(query):
+        writer.writerow((issue.line, issue.reason, issue.raw))
+        if out.tell() > CHUNK_BYTES:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
+
+
+def issues(imp: ContactImport, limit: int = 20) -> list[ImportIssue]:
+    return db.session.scalars(select(ImportIssue).where(ImportIssue.import_id == imp.id)
+                              .order_by(ImportIssue.line).limit(limit)).all()

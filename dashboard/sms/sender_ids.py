@@ -1,0 +1,64 @@
+"""Sender IDs: what each kind may look like. Pure: the form and the CLI both call it.
+
+An alphanumeric sender travels in the GSM 7-bit alphabet and the originating-address field has
+room for 11 septets; an extension-table character (€, [, {, …) takes two of them. A short code
+is 3 to 8 digits. A long code is an ordinary phone number, stored as E.164.
+"""
+from __future__ import annotations
+
+import re
+
+from dashboard.sms.encoding import analyse, is_gsm7, non_gsm_chars
+from dashboard.sms.numbers import InvalidNumber, normalise
+
+ALPHANUMERIC = "alphanumeric"
+SHORT_CODE = "short_code"
+LONG_CODE = "long_code"
+KINDS = (ALPHANUMERIC, SHORT_CODE, LONG_CODE)
+MAX_ALPHANUMERIC_SEPTETS = 11
+
+_SHORT_CODE = re.compile(r"\d{3,8}")
+_DIGITS = re.compile(r"\d+")
+_SPACING = re.compile(r"[\s\-.]")
+
+
+class InvalidSenderId(ValueError):
+    """`reason` is fit to show next to the field."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def validate_sender_id(value: str, kind: str, default_region: str = "US") -> str:
+    """The sender ID as it will be stored and sent, or InvalidSenderId saying why not."""
+    value = (value or "").strip()
+    if not value:
+        raise InvalidSenderId("Enter a sender ID.")
+    if kind == ALPHANUMERIC:
+        return _alphanumeric(value)
+    if kind == SHORT_CODE:
+        digits = _SPACING.sub("", value)
+        if not _SHORT_CODE.fullmatch(digits):
+            raise InvalidSenderId("A short code is 3 to 8 digits.")
+        return digits
+    if kind == LONG_CODE:
+        try:
+            return normalise(value, default_region)
+        except InvalidNumber as exc:
+            raise InvalidSenderId(f"Not a valid phone number: {exc}.") from None
+    raise ValueError(f"unknown sender ID kind {kind!r}")
+
+
+def _alphanumeric(value: str) -> str:
+    if not is_gsm7(value):
+        shown = " ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in non_gsm_chars(value))
+        raise InvalidSenderId(f"Only GSM characters are allowed; not {shown}.")
+    septets = analyse(value).units
+    if septets > MAX_ALPHANUMERIC_SEPTETS:
+        doubled = " (€ [ ] { } | ^ ~ \\ count as two)" if septets != len(value) else ""
+        raise InvalidSenderId(f"At most {MAX_ALPHANUMERIC_SEPTETS} GSM characters; this is {septets}{doubled}.")
+    if _DIGITS.fullmatch(value):
+        # Handsets and carriers read an all-digit originator as a number, not a name.
+        raise InvalidSenderId("Only digits: register it as a short code or a long code.")
+    return value
