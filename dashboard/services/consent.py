@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from dashboard.extensions import db
 from dashboard.models import ConsentChainHead, ConsentEvent, Contact, ListMembership
@@ -22,30 +22,77 @@ def record(contact: Contact, kind: str, *, source: str, evidence: str, actor: st
     Does not commit; the chain head stays locked until the caller's transaction ends, so keep
     that short.
     """
-    if kind not in (OPT_IN, OPT_OUT):
-        raise ValueError(f"unknown consent kind {kind!r}")
-    entry = ledger.LedgerEntry(contact_id=contact.id, phone=contact.phone, list_id=list_id, kind=kind,
-                               source=source, evidence=evidence, inbound_message_id=inbound_message_id,
-                               actor=actor, created_at=now)
-    prev_hash = _lock_chain_head()
-    event = ConsentEvent(contact_id=contact.id, phone=contact.phone, list_id=list_id, kind=kind, source=source,
-                         evidence=evidence, actor=actor, inbound_message_id=inbound_message_id, created_at=now,
-                         prev_hash=prev_hash, hash=ledger.event_hash(entry, prev_hash))
+    row = _chained_rows([(contact, evidence)], kind, source=source, actor=actor, now=now, list_id=list_id,
+                        inbound_message_id=inbound_message_id)[0]
+    event = ConsentEvent(**row)
     db.session.add(event)
     db.session.flush()
-    db.session.execute(update(ConsentChainHead).where(ConsentChainHead.id == HEAD_ID)
-                       .values(last_event_id=event.id, last_hash=event.hash),
-                       execution_options={"synchronize_session": False})
-    if list_id is None:
-        contact.global_opt_out = kind == OPT_OUT
-    else:
-        membership = db.session.scalar(select(ListMembership).where(
-            ListMembership.list_id == list_id, ListMembership.contact_id == contact.id))
-        if membership is None:
-            membership = ListMembership(list_id=list_id, contact_id=contact.id, created_at=now)
-            db.session.add(membership)
-        membership.subscribed = kind == OPT_IN
+    _move_head(event.id, event.hash, 1)
+    _project([contact], kind, list_id, now)
     return event
+
+
+def record_many(items: list[tuple[Contact, str]], kind: str, *, source: str, actor: str, now: datetime,
+                list_id: int | None = None) -> int:
+    """`record` for many contacts at once (an import batch): one lock, one multi-row insert.
+
+    `items` are (contact, evidence) pairs of contacts that have ids. Returns the events written.
+    """
+    if not items:
+        return 0
+    rows = _chained_rows(items, kind, source=source, actor=actor, now=now, list_id=list_id)
+    # executemany without RETURNING: the ORM would insert row by row to learn each id.
+    db.session.execute(insert(ConsentEvent), rows)
+    last_id = db.session.scalar(select(ConsentEvent.id).where(ConsentEvent.prev_hash == rows[-1]["prev_hash"]))
+    _move_head(last_id, rows[-1]["hash"], len(rows))
+    _project([contact for contact, _evidence in items], kind, list_id, now)
+    return len(rows)
+
+
+def _chained_rows(items: list[tuple[Contact, str]], kind: str, *, source: str, actor: str, now: datetime,
+                  list_id: int | None, inbound_message_id: int | None = None) -> list[dict]:
+    """Lock the chain head and build the events' column values, each chained to the one before."""
+    if kind not in (OPT_IN, OPT_OUT):
+        raise ValueError(f"unknown consent kind {kind!r}")
+    prev_hash = _lock_chain_head()
+    rows = []
+    for contact, evidence in items:
+        entry = ledger.LedgerEntry(contact_id=contact.id, phone=contact.phone, list_id=list_id, kind=kind,
+                                   source=source, evidence=evidence, inbound_message_id=inbound_message_id,
+                                   actor=actor, created_at=now)
+        digest = ledger.event_hash(entry, prev_hash)
+        rows.append({"contact_id": contact.id, "phone": contact.phone, "list_id": list_id, "kind": kind,
+                     "source": source, "evidence": evidence, "inbound_message_id": inbound_message_id,
+                     "actor": actor, "created_at": now, "prev_hash": prev_hash, "hash": digest})
+        prev_hash = digest
+    return rows
+
+
+def _move_head(last_event_id: int, last_hash: str, appended: int) -> None:
+    # _lock_chain_head already counted one event.
+    db.session.execute(update(ConsentChainHead).where(ConsentChainHead.id == HEAD_ID)
+                       .values(last_event_id=last_event_id, last_hash=last_hash,
+                               length=ConsentChainHead.length + appended - 1),
+                       execution_options={"synchronize_session": False})
+
+
+def _project(contacts: list[Contact], kind: str, list_id: int | None, now: datetime) -> None:
+    """Keep the send-time projections in step with the ledger."""
+    if list_id is None:
+        for contact in contacts:
+            contact.global_opt_out = kind == OPT_OUT
+        return
+    ids = [c.id for c in contacts]
+    existing = set(db.session.scalars(select(ListMembership.contact_id).where(
+        ListMembership.list_id == list_id, ListMembership.contact_id.in_(ids))))
+    if existing:
+        db.session.execute(update(ListMembership).where(
+            ListMembership.list_id == list_id, ListMembership.contact_id.in_(existing))
+            .values(subscribed=kind == OPT_IN), execution_options={"synchronize_session": "fetch"})
+    new = [{"list_id": list_id, "contact_id": i, "subscribed": kind == OPT_IN, "created_at": now}
+           for i in dict.fromkeys(ids) if i not in existing]
+    if new:
+        db.session.execute(insert(ListMembership), new)
 
 
 def _lock_chain_head() -> str:
