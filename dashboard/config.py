@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_TICK_SECONDS": 1.0,
     "CLAIM_LEASE_SECONDS": 120,
     "RECEIPT_HOLD_HOURS": 24,
+    # A message not sent within this many hours (retries, throttling, no bind) expires, visibly.
+    "VALIDITY_HOURS": 48,
+    "HELP_TEXT": "Switchboard messages. Reply STOP to opt out, START to opt back in.",
     "IMPORT_DIR": "",  # uploaded CSV files; "" → instance/imports
     "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session; the session cookie expires
     "SESSION_COOKIE_HTTPONLY": True,

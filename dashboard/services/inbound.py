@@ -12,9 +12,10 @@ from dashboard.sms.keywords import match_keyword
 from dashboard.sms.numbers import InvalidNumber, normalise
 
 
-def act_on_keywords(bind_id: int | None, now: datetime) -> int:
+def act_on_keywords(bind_id: int | None, now: datetime, help_text: str | None = None) -> int:
     """Handle every MO not yet looked at. Opt-outs are global: a STOP to any of our numbers stops
-    all our marketing to that person (the conservative reading of TCPA/CTIA and most regulators)."""
+    all our marketing to that person (the conservative reading of TCPA/CTIA and most regulators).
+    HELP is answered with `help_text`, from the number the person wrote to, ahead of bulk traffic."""
     query = select(InboundMessage).where(InboundMessage.keyword.is_(None)).order_by(InboundMessage.id)
     handled = 0
     for mo in db.session.scalars(query).all():
@@ -26,9 +27,20 @@ def act_on_keywords(bind_id: int | None, now: datetime) -> int:
                 consent.record(contact, consent.OPT_OUT if keyword == "STOP" else consent.OPT_IN,
                                source="keyword", evidence=f"SMS {mo.text!r} from {mo.source} to {mo.destination}",
                                actor=f"mo:{mo.id}", now=now, inbound_message_id=mo.id)
+        elif keyword == "HELP" and help_text and mo.destination:
+            _reply(mo, help_text, now)
         handled += 1
     db.session.commit()
     return handled
+
+
+def _reply(mo: InboundMessage, text: str, now: datetime) -> None:
+    from dashboard.services.outbox import OutboxError, enqueue
+    try:
+        enqueue(destinations=[mo.source if mo.source.startswith("+") else f"+{mo.source}"], text=text,
+                source=mo.destination, now=now, priority=10)
+    except OutboxError:
+        pass  # an unreachable sender (not a valid number) gets no reply; the MO itself stays stored
 
 
 def _contact_for(source: str, now: datetime) -> Contact | None:

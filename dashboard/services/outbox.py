@@ -147,6 +147,7 @@ class BindSettings:
     default_data_coding: int = 0
     max_attempts: int = 5
     message_id_format: str = "auto"
+    validity: timedelta = timedelta(hours=48)
 
 
 def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: datetime,
@@ -500,12 +501,18 @@ def _settle(message: Message, settings: BindSettings, now: datetime, retry_base:
         return  # more responses to come
     if lc.PENDING in states:
         throttled = message.reason is not None and message.reason.startswith("throttled")
-        if not throttled and message.attempts >= settings.max_attempts:
+        expired = message.created_at + settings.validity <= now
+        if expired or (not throttled and message.attempts >= settings.max_attempts):
+            # Throttling does not use up attempts (it slows the bind instead), so the validity
+            # period is what bounds a message that the SMSC keeps refusing to take.
             for part in message.parts:
                 if part.status == lc.PENDING:
                     part.status = lc.FAILED
                     part.done_at = now
-            _finish(message, lc.FAILED, f"gave up after {message.attempts} attempts: {message.reason}", now)
+            if expired:
+                _finish(message, lc.EXPIRED, f"validity period passed before it could be sent: {message.reason}", now)
+            else:
+                _finish(message, lc.FAILED, f"gave up after {message.attempts} attempts: {message.reason}", now)
             return
         # Throttling slows the whole bind instead (dashboard.sms.throttle); the message keeps its place.
         delay = None if throttled else backoff_delay(message.attempts, base=retry_base)

@@ -114,7 +114,8 @@ class BindRunner(threading.Thread):
         self.settings = outbox.BindSettings(bind_id=bind.id, concat_mode=bind.concat_mode,
                                             default_data_coding=bind.default_data_coding,
                                             max_attempts=bind.max_attempts,
-                                            message_id_format=bind.message_id_format)
+                                            message_id_format=bind.message_id_format,
+                                            validity=timedelta(hours=self.app.config["VALIDITY_HOURS"]))
         self.bind_version = bind.updated_at
         self.window = bind.window
         self.response_timeout = bind.response_timeout
@@ -214,7 +215,7 @@ class BindRunner(threading.Thread):
                 if outcome.throttled:
                     self.adaptive.on_throttled(now_m)
                 if mos:
-                    inbound_service.act_on_keywords(self.bind_id, utcnow())
+                    inbound_service.act_on_keywords(self.bind_id, utcnow(), help_text=self.app.config["HELP_TEXT"])
             for session, pdu in to_ack:  # only now: the receipts are committed (DESIGN #3)
                 session.respond(pdu)
             for session in self.sessions:
@@ -318,6 +319,10 @@ class BindRunner(threading.Thread):
             self._window_counts.popleft()
         return sum(n for _, n in self._window_counts) / 5.0
 
+    def _unmatched_receipts(self) -> int:
+        hold = timedelta(hours=self.app.config["RECEIPT_HOLD_HOURS"])
+        return outbox.unmatched_receipt_counts(utcnow(), hold).get(self.bind_id, 0)
+
     def _set_state(self, state: str) -> None:
         if state != self.state:
             self.state = state
@@ -363,6 +368,7 @@ class BindRunner(threading.Thread):
             adaptive = getattr(self, "adaptive", None)
             status.allowed_tps = round(adaptive.current(time.monotonic()), 1) if adaptive else 0.0
             status.submitted_total = self._submitted_total
+            status.unmatched_receipts = self._unmatched_receipts()
             status.worker_id = self.worker_id
             status.heartbeat_at = utcnow()
             db.session.commit()

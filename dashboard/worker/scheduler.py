@@ -145,7 +145,8 @@ class Worker:
             return outbox.BindSettings(bind_id=bind_id or 0)
         return outbox.BindSettings(bind_id=bind.id, concat_mode=bind.concat_mode,
                                    default_data_coding=bind.default_data_coding,
-                                   max_attempts=bind.max_attempts, message_id_format=bind.message_id_format)
+                                   max_attempts=bind.max_attempts, message_id_format=bind.message_id_format,
+                                   validity=timedelta(hours=self.app.config["VALIDITY_HOURS"]))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the jobs, then unbind every session cleanly."""

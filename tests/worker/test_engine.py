@@ -257,3 +257,46 @@ def test_traffic_fails_over_to_the_next_bind_and_returns_when_the_first_is_back(
     prices = dict(db.session.execute(select(MessagePart.bind_id, func.max(MessagePart.price))
                                      .group_by(MessagePart.bind_id)).all())
     assert prices == {primary.id: Decimal("0.0100"), backup.id: Decimal("0.0250")}
+
+
+def test_an_mo_help_is_answered_with_the_configured_text(app, simulator, make_bind, worker):
+    make_bind(simulator)
+    worker()
+    wait_for(lambda: simulator.bound_sessions(), message="bound")
+    simulator.inject_mo(source="12025550123", destination="12025550000", text="help")
+    wait_for(lambda: simulator.messages(), message="a reply reached the SMSC")
+    [reply] = simulator.messages()
+    assert reply.text == app.config["HELP_TEXT"]
+    assert (reply.destination_addr, reply.source_addr) == ("12025550123", "12025550000")
+
+
+def test_a_message_the_smsc_keeps_throttling_expires_after_its_validity_period(
+        app, make_simulator, make_bind, worker):
+    from datetime import timedelta
+    simulator = make_simulator(throttle_ratio=1.0)  # every submit refused with ESME_RTHROTTLED
+    make_bind(simulator)
+    [message_id] = _send(numbers(1))
+    message = db.session.get(Message, message_id)
+    message.created_at = utcnow() - timedelta(hours=app.config["VALIDITY_HOURS"], seconds=-2)
+    db.session.commit()
+    worker()
+    _all_final(1, state="expired", timeout=30)
+    message = db.session.get(Message, message_id)
+    assert message.reason.startswith("validity period passed before it could be sent")
+    assert message.error_name == "ESME_RTHROTTLED"
+    assert simulator.submit_count(accepted_only=False) >= 1
+
+
+def test_unmatched_receipts_are_counted_on_the_bind(app, make_simulator, make_bind, worker, client, auth, make_user):
+    from dashboard.models import DeliveryReceipt as Receipt
+    simulator = make_simulator()
+    bind = make_bind(simulator)
+    db.session.add(Receipt(bind_id=bind.id, smsc_message_id="ffff0001", id_key="ffff0001", stat="DELIVRD",
+                           received_at=utcnow()))
+    db.session.commit()
+    worker()
+    wait_for(lambda: (db.session.expire_all(), getattr(db.session.get(BindStatus, bind.id), "unmatched_receipts", 0))[1] == 1,
+             message="one unmatched receipt counted")
+    make_user()
+    auth.login()
+    assert "1 held, matching no message yet" in client.get(f"/binds/{bind.id}/state").data.decode()
