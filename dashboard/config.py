@@ -25,6 +25,8 @@ DEFAULTS: dict[str, Any] = {
     "RECEIPT_HOLD_HOURS": 24,
     # A message not sent within this many hours (retries, throttling, no bind) expires, visibly.
     "VALIDITY_HOURS": 48,
+    # CA bundle for SMPP over TLS to carriers with a private CA; None uses the system's trust store.
+    "SMPP_TLS_CA_FILE": "",
     "HELP_TEXT": "Switchboard messages. Reply STOP to opt out, START to opt back in.",
     "IMPORT_DIR": "",  # uploaded CSV files; "" → instance/imports
     "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session; the session cookie expires

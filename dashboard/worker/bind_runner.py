@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import select
+import ssl
 import threading
 import time
 from collections import deque
@@ -122,11 +123,15 @@ class BindRunner(threading.Thread):
         self.enquire_interval = bind.enquire_link_interval
         self.adaptive = AdaptiveRate(bind.tps)
         self.bucket = TokenBucket(bind.tps)
+        tls_context = None
+        if bind.use_tls:
+            tls_context = ssl.create_default_context(cafile=self.app.config["SMPP_TLS_CA_FILE"] or None)
         for mode in modes:
             session = SmppSession(Endpoint(host=bind.host, port=bind.port, system_id=bind.system_id,
                                            password=password, system_type=bind.system_type or "",
                                            mode=mode, use_tls=bind.use_tls,
-                                           connect_timeout=min(10.0, bind.response_timeout)))
+                                           connect_timeout=min(10.0, bind.response_timeout)),
+                                  tls_context=tls_context)
             session.open()
             self.sessions.append(session)
 
