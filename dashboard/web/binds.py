@@ -46,7 +46,7 @@ def new():
             except bind_service.BindError as exc:
                 flash(str(exc), "error")
             else:
-                flash(f"Bind {bind.name} created; the sender connects it within seconds.", "success")
+                flash(f"Bind “{bind.name}” created; the sender connects it within seconds.", "success")
                 return redirect(url_for("binds.show", bind_id=bind.id))
     return render_template("binds/form.html", form=form, bind=None), 400 if form.errors else 200
 
@@ -76,6 +76,6 @@ def edit(bind_id: int):
         except bind_service.BindError as exc:
             flash(str(exc), "error")
         else:
-            flash(f"Bind {bind.name} saved; the sender reconnects with the new settings.", "success")
+            flash(f"Bind “{bind.name}” saved; the sender reconnects with the new settings.", "success")
             return redirect(url_for("binds.show", bind_id=bind.id))
     return render_template("binds/form.html", form=form, bind=bind), 400 if form.errors else 200

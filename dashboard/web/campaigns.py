@@ -50,7 +50,7 @@ def new():
         except campaign_service.CampaignError as exc:
             flash(str(exc), "error")
         else:
-            flash(f"Campaign {campaign.name} scheduled.", "success")
+            flash(f"Campaign “{campaign.name}” scheduled.", "success")
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     return render_template("campaigns/form.html", form=form), 400 if form.errors else 200
 

@@ -300,3 +300,26 @@ def test_unmatched_receipts_are_counted_on_the_bind(app, make_simulator, make_bi
     make_user()
     auth.login()
     assert "1 held, matching no message yet" in client.get(f"/binds/{bind.id}/state").data.decode()
+
+
+def test_a_bind_set_to_message_payload_sends_a_long_text_in_one_pdu(app, simulator, make_bind, worker):
+    make_bind(simulator, concat_mode="payload")
+    text = "A long notice that would take three parts with a UDH. " * 6
+    [message_id] = _send(numbers(1), text=text)
+    worker()
+    _all_final(1)
+    [submit] = simulator.submits
+    assert submit.message_payload is not None and submit.udh is None
+    assert [m.text for m in simulator.messages()] == [text]
+    message = db.session.get(Message, message_id)
+    assert message.segments == analyse(text).segments == 3  # billed as three all the same
+    assert len(message.parts) == 1
+
+
+def test_a_transmitter_and_receiver_pair_sends_on_one_and_takes_receipts_on_the_other(
+        app, simulator, make_bind, worker):
+    make_bind(simulator, mode="tx+rx")
+    _send(numbers(5))
+    worker()
+    _all_final(5)
+    assert sorted(mode for _, mode in simulator.bound_sessions()) == ["rx", "tx"]
