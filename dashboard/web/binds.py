@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 
 from dashboard.extensions import db
 from dashboard.models import Bind, Role
@@ -11,13 +11,6 @@ from dashboard.web.forms import BindForm
 bp = Blueprint("binds", __name__, url_prefix="/binds")
 
 FIELDS = [name for name in bind_service.EDITABLE]
-
-
-def _get_bind(bind_id: int) -> Bind:
-    bind = db.session.get(Bind, bind_id)
-    if bind is None:
-        abort(404)
-    return bind
 
 
 @bp.route("/")
@@ -54,19 +47,19 @@ def new():
 @bp.route("/<int:bind_id>")
 @roles_required(Role.ADMIN)
 def show(bind_id: int):
-    return render_template("binds/show.html", bind=_get_bind(bind_id))
+    return render_template("binds/show.html", bind=db.get_or_404(Bind, bind_id))
 
 
 @bp.route("/<int:bind_id>/state")
 @roles_required(Role.ADMIN)
 def state(bind_id: int):
-    return render_template("binds/_state.html", bind=_get_bind(bind_id))
+    return render_template("binds/_state.html", bind=db.get_or_404(Bind, bind_id))
 
 
 @bp.route("/<int:bind_id>/edit", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
 def edit(bind_id: int):
-    bind = _get_bind(bind_id)
+    bind = db.get_or_404(Bind, bind_id)
     form = BindForm(obj=bind)
     form.password.data = None  # never rendered back
     if form.validate_on_submit():

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -17,13 +17,6 @@ from dashboard.web.forms import CampaignForm, choices
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
 LIVE_STATES = ("scheduled", "launching", "running")
-
-
-def _get_campaign(campaign_id: int) -> Campaign:
-    campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None:
-        abort(404)
-    return campaign
 
 
 @bp.route("/")
@@ -58,7 +51,7 @@ def new():
 @bp.route("/<int:campaign_id>")
 @roles_required(*STAFF)
 def show(campaign_id: int):
-    campaign = _get_campaign(campaign_id)
+    campaign = db.get_or_404(Campaign, campaign_id)
     return render_template("campaigns/show.html", campaign=campaign,
                            progress=campaign_service.progress(campaign), segment_info=analyse(campaign.text),
                            live=campaign.status in LIVE_STATES)
@@ -67,6 +60,6 @@ def show(campaign_id: int):
 @bp.route("/<int:campaign_id>/progress")
 @roles_required(*STAFF)
 def progress(campaign_id: int):
-    campaign = _get_campaign(campaign_id)
+    campaign = db.get_or_404(Campaign, campaign_id)
     return render_template("campaigns/_progress.html", campaign=campaign,
                            progress=campaign_service.progress(campaign), live=campaign.status in LIVE_STATES)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template, request
 from sqlalchemy import select
 
 from dashboard.extensions import db
@@ -31,7 +31,4 @@ def index():
 @bp.route("/<int:message_id>")
 @roles_required(*STAFF)
 def show(message_id: int):
-    message = db.session.get(Message, message_id)
-    if message is None:
-        abort(404)
-    return render_template("messages/show.html", message=message)
+    return render_template("messages/show.html", message=db.get_or_404(Message, message_id))

@@ -8,30 +8,19 @@ import pytest
 from smpplib import client as smpp_client
 from smpplib import consts
 
-from dashboard.simulator import Simulator, SimulatorConfig
+from dashboard.simulator import Simulator
 from tests.simulator.helpers import PASSWORD, SYSTEM_ID
 
 
 @pytest.fixture
-def make_simulator():
-    """make_simulator(**config_overrides) → a started Simulator on a free port."""
-    started: list[Simulator] = []
+def make_simulator(make_simulator):
+    """The project-wide factory (tests/conftest.py), with receipts sent at once by default."""
 
     def make(**overrides) -> Simulator:
-        overrides.setdefault("port", 0)
         overrides.setdefault("receipt_delay", 0.0)
-        sim = Simulator(SimulatorConfig(**overrides)).start()
-        started.append(sim)
-        return sim
+        return make_simulator(**overrides)
 
-    yield make
-    for sim in started:
-        sim.stop()
-
-
-@pytest.fixture
-def simulator(make_simulator):
-    return make_simulator()
+    return make
 
 
 @pytest.fixture

@@ -97,3 +97,11 @@ def test_the_navigation_shows_admin_links_only_to_admins(client, auth, make_user
     page = client.get("/").data
     assert b'href="/campaigns/"' in page
     assert b'href="/binds/"' not in page
+
+
+@pytest.mark.parametrize("url", ["/binds/999", "/binds/999/edit", "/campaigns/999", "/campaigns/999/progress",
+                                 "/messages/999"])
+def test_an_unknown_object_is_a_404_not_an_error(client, auth, make_user, url):
+    make_user()
+    auth.login()
+    assert client.get(url).status_code == 404
