@@ -8,7 +8,7 @@ from typing import Callable
 from flask import Flask, abort, redirect, request, url_for
 from flask_login import current_user
 
-from dashboard.extensions import db, login_manager
+from dashboard.extensions import db, htmx, login_manager
 from dashboard.models import Role, User
 
 ALL_ROLES = (Role.ADMIN, Role.OPS, Role.COMPLIANCE)
@@ -46,7 +46,7 @@ def load_user(user_id: str) -> User | None:
 @login_manager.unauthorized_handler
 def unauthorized():
     target = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
-    if request.headers.get("HX-Request"):
+    if htmx:
         # A fragment request must not get the login page swapped into it (STYLE #8).
         return "", 401, {"HX-Redirect": target}
     return redirect(target)
