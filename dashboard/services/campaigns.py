@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dashboard.extensions import db
@@ -107,6 +107,43 @@ def complete_finished(now: datetime) -> int:
     return done
 
 
+HALTED = ("paused", "cancelled")
+
+
+def halted_campaign_ids():
+    """A subquery of campaigns whose messages must not be claimed now."""
+    return select(Campaign.id).where(Campaign.status.in_(HALTED)).scalar_subquery()
+
+
+def pause(campaign: Campaign, now: datetime) -> None:
+    if campaign.status not in ("scheduled", "launching", "running"):
+        raise CampaignError(f"a {campaign.status} campaign cannot be paused")
+    campaign.status = "paused"
+    db.session.commit()
+
+
+def resume(campaign: Campaign, now: datetime) -> None:
+    if campaign.status != "paused":
+        raise CampaignError(f"a {campaign.status} campaign cannot be resumed")
+    # Launch picks up at its cursor; a fully launched campaign flips back to running at once.
+    campaign.status = "launching" if campaign.launched_at else "scheduled"
+    db.session.commit()
+
+
+def cancel(campaign: Campaign, now: datetime) -> int:
+    """Stop for good. Unsent messages stay, as cancelled, so the report still adds up; what the
+    SMSC already has goes on to its receipt."""
+    if campaign.status in ("completed", "cancelled"):
+        raise CampaignError(f"a {campaign.status} campaign cannot be cancelled")
+    campaign.status = "cancelled"
+    campaign.completed_at = now
+    result = db.session.execute(update(Message).where(Message.campaign_id == campaign.id,
+                                                      Message.status == lc.QUEUED)
+                                .values(status=lc.CANCELLED, reason="campaign cancelled", done_at=now))
+    db.session.commit()
+    return result.rowcount
+
+
 @dataclass(frozen=True)
 class Progress:
     audience: int
@@ -116,11 +153,12 @@ class Progress:
     delivered: int
     failed: int
     skipped: int
+    cancelled: int
     by_status: dict[str, int]
 
     @property
     def finished(self) -> int:
-        return self.delivered + self.failed + self.skipped
+        return self.delivered + self.failed + self.skipped + self.cancelled
 
     @property
     def percent_done(self) -> int:
@@ -133,8 +171,9 @@ def progress(campaign: Campaign) -> Progress:
         Message.campaign_id == campaign.id).group_by(Message.status)).all())
     audience = db.session.scalar(select(func.count()).select_from(ListMembership).where(
         ListMembership.list_id == campaign.list_id, ListMembership.subscribed.is_(True))) or 0
-    failed = sum(counts.get(s, 0) for s in lc.FAILURES | {lc.PARTIALLY_DELIVERED, lc.CANCELLED})
+    failed = sum(counts.get(s, 0) for s in lc.FAILURES | {lc.PARTIALLY_DELIVERED})
     return Progress(audience=audience, materialised=sum(counts.values()),
                     queued=counts.get(lc.QUEUED, 0) + counts.get(lc.SUBMITTING, 0),
                     submitted=counts.get(lc.SUBMITTED, 0), delivered=counts.get(lc.DELIVERED, 0),
-                    failed=failed, skipped=counts.get(lc.SKIPPED, 0), by_status=counts)
+                    failed=failed, skipped=counts.get(lc.SKIPPED, 0), cancelled=counts.get(lc.CANCELLED, 0),
+                    by_status=counts)

@@ -160,9 +160,11 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
     """
     if limit <= 0:
         return []
+    from dashboard.services.campaigns import halted_campaign_ids
     due = (select(Message.id)
            .where(Message.status == lc.QUEUED, Message.bind_id == settings.bind_id,
-                  or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
+                  or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+                  or_(Message.campaign_id.is_(None), Message.campaign_id.not_in(halted_campaign_ids())))
            .order_by(Message.priority, Message.id)
            .limit(limit)
            .with_for_update(skip_locked=True))  # dropped by SQLAlchemy on SQLite, where writes serialise
@@ -253,6 +255,13 @@ def mark_parts_submitting(assignments: Sequence[tuple[OutgoingPart, int]], sessi
         _event_row(part.message_id, "submit_sm", {"sequence": seq, "session": session_id, **submit_fields(part)},
                    now, part.part_no)
     _commit()
+
+
+def halted_message_ids(message_ids: Iterable[int]) -> set[int]:
+    """Of these messages, those whose campaign was paused or cancelled since they were claimed."""
+    from dashboard.services.campaigns import halted_campaign_ids
+    return set(db.session.scalars(select(Message.id).where(Message.id.in_(list(message_ids)),
+                                                           Message.campaign_id.in_(halted_campaign_ids()))))
 
 
 def release_unsent(parts: Iterable[OutgoingPart], now: datetime, reason: str) -> None:

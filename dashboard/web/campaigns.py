@@ -2,21 +2,22 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from dashboard.extensions import db
+from dashboard.extensions import db, htmx
 from dashboard.models import Campaign, ContactList, SenderId
 from dashboard.models.types import utcnow
 from dashboard.services import campaigns as campaign_service
 from dashboard.sms.encoding import analyse
 from dashboard.web.access import STAFF, roles_required
-from dashboard.web.forms import CampaignForm, choices
+from dashboard.web.forms import CampaignForm, EmptyForm, choices
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
-LIVE_STATES = ("scheduled", "launching", "running")
+LIVE_STATES = ("scheduled", "launching", "running", "paused")
+ACTIONS = {"pause": campaign_service.pause, "resume": campaign_service.resume, "cancel": campaign_service.cancel}
 
 
 @bp.route("/")
@@ -63,3 +64,22 @@ def progress(campaign_id: int):
     campaign = db.get_or_404(Campaign, campaign_id)
     return render_template("campaigns/_progress.html", campaign=campaign,
                            progress=campaign_service.progress(campaign), live=campaign.status in LIVE_STATES)
+
+
+@bp.route("/<int:campaign_id>/<any(pause, resume, cancel):action>", methods=["POST"])
+@roles_required(*STAFF)
+def control(campaign_id: int, action: str):
+    """Pause, resume or cancel; answers with the progress partial for htmx, or a redirect."""
+    campaign = db.get_or_404(Campaign, campaign_id)
+    error = None
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        ACTIONS[action](campaign, utcnow())
+    except campaign_service.CampaignError as exc:
+        error = str(exc)
+    if htmx:
+        return render_template("campaigns/_progress.html", campaign=campaign, error=error,
+                               progress=campaign_service.progress(campaign), live=campaign.status in LIVE_STATES)
+    flash(error or f"Campaign “{campaign.name}” {campaign.status}.", "error" if error else "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id))

@@ -37,6 +37,7 @@ STATUS_PUBLISH_SECONDS = 1.0
 CONFIG_CHECK_SECONDS = 2.0
 HEALTH_CHECK_SECONDS = 5.0
 IDLE_CLAIM_SECONDS = 0.25  # how often an idle bind looks for new work
+HALT_CHECK_SECONDS = 0.5  # a pause must stop what this bind has claimed but not yet written
 
 
 @dataclass
@@ -173,7 +174,7 @@ class BindRunner(threading.Thread):
     def _serve(self, bind: Bind) -> None:
         lease = timedelta(seconds=self.app.config["CLAIM_LEASE_SECONDS"])
         last_claim_empty = 0.0
-        last_publish = last_config_check = last_health_check = 0.0
+        last_publish = last_config_check = last_health_check = last_halt_check = 0.0
         enquire_due = time.monotonic() + self.enquire_interval
         enquire_pending: dict[int, tuple[SmppSession, float]] = {}
         while not self.stop_event.is_set():
@@ -234,6 +235,9 @@ class BindRunner(threading.Thread):
                 if now_m - sent > self.response_timeout:
                     raise SessionError(f"no enquire_link_resp within {self.response_timeout:.0f} s: link dead")
 
+            if self.ready and now_m - last_halt_check >= HALT_CHECK_SECONDS:
+                last_halt_check = now_m
+                self._drop_halted()
             if now_m - last_claim_empty >= IDLE_CLAIM_SECONDS or self.ready:
                 if not self._submit(lease):
                     last_claim_empty = now_m
@@ -282,6 +286,12 @@ class BindRunner(threading.Thread):
             raw["udh"] = list(udh)
         mos.append(outbox.InboundMO(source=raw["source_addr"], destination=raw["destination_addr"],
                                     text=decode(body, pdu.data_coding or 0), raw=raw))
+
+    def _drop_halted(self) -> None:
+        halted = outbox.halted_message_ids({p.message_id for p in self.ready})
+        if halted:
+            outbox.release_unsent([p for p in self.ready if p.message_id in halted], utcnow(), "campaign paused")
+            self.ready = deque(p for p in self.ready if p.message_id not in halted)
 
     def _submit(self, lease: timedelta) -> bool:
         """Claim and write as much as the window and the rate allow. False when the queue was empty."""
