@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -10,7 +10,7 @@ from dashboard.extensions import db, htmx
 from dashboard.models import Campaign, ContactList, SenderId
 from dashboard.models.types import utcnow
 from dashboard.services import campaigns as campaign_service
-from dashboard.sms.encoding import analyse
+from dashboard.sms.encoding import analyse, gsm_lookalike, replace_lookalikes
 from dashboard.web.access import STAFF, roles_required
 from dashboard.web.forms import CampaignForm, EmptyForm, choices
 
@@ -47,6 +47,17 @@ def new():
             flash(f"Campaign “{campaign.name}” scheduled.", "success")
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     return render_template("campaigns/form.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/segments")
+@roles_required(*STAFF)
+def segments():
+    """The live counter under the message box: encoding, room left, parts, what forced UCS-2."""
+    text = request.args.get("text", "")
+    info = analyse(text)
+    culprits = [(ch, gsm_lookalike(ch)) for ch in info.non_gsm_chars]
+    return render_template("campaigns/_segments.html", text=text, info=info, culprits=culprits,
+                           gsm_version=replace_lookalikes(text) if culprits else None)
 
 
 @bp.route("/<int:campaign_id>")

@@ -60,3 +60,25 @@ def test_an_admin_logs_in_and_watches_a_new_campaign_deliver_live(page, live_con
     # The completed render carries no polling trigger.
     assert progress.get_attribute("hx-trigger") is None
     page.screenshot(path=output_dir / "campaign.png", full_page=True)
+
+
+@pytest.mark.browser
+def test_the_part_counter_changes_live_when_an_emoji_is_typed(page, live_console, output_dir):
+    base = live_console.url
+    page.goto(f"{base}/login")
+    page.fill("input[name=email]", live_console.email)
+    page.fill("input[name=password]", live_console.password)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{base}/campaigns/new")
+
+    box = page.locator("textarea[name=text]")
+    box.fill("a" * 150)
+    expect(page.locator("#segment-info [data-encoding]")).to_have_text("GSM-7")
+    expect(page.locator("#segment-info [data-parts]")).to_have_text("1 part")
+
+    box.press("End")
+    box.type("🎉")  # typed, key by key, as a person would
+    expect(page.locator("#segment-info [data-encoding]")).to_have_text("UCS-2 (Unicode)")
+    expect(page.locator("#segment-info [data-parts]")).to_have_text("3 parts")  # 152 UTF-16 units
+    expect(page.locator("#segment-info [data-culprits]")).to_contain_text("🎉")
+    page.screenshot(path=output_dir / "segment-counter.png")
