@@ -1,14 +1,16 @@
 """Campaigns: create, launch (materialise one message per recipient), follow, complete."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dashboard.extensions import db
-from dashboard.models import Campaign, Contact, ContactList, ListMembership, Message, SenderId
+from dashboard.models import Campaign, Contact, ContactList, ListMembership, Message, MessagePart, Route, SenderId
 from dashboard.services.outbox import source_addressing
 from dashboard.services.routing import Router
 from dashboard.sms import lifecycle as lc
@@ -105,6 +107,63 @@ def complete_finished(now: datetime) -> int:
             done += 1
     db.session.commit()
     return done
+
+
+@dataclass(frozen=True)
+class EstimateLine:
+    route: str  # "prefix → bind", or why there is none
+    recipients: int
+    price_per_segment: Decimal
+    cost: Decimal
+
+
+@dataclass(frozen=True)
+class Estimate:
+    audience: int
+    suppressed: int
+    segments: int
+    lines: list[EstimateLine]
+
+    @property
+    def recipients(self) -> int:
+        return self.audience - self.suppressed
+
+    @property
+    def total_cost(self) -> Decimal:
+        return sum((line.cost for line in self.lines), Decimal("0"))
+
+
+def estimate(campaign: Campaign) -> Estimate:
+    """Audience after suppression, routed and priced as the sender would today. Streams the list."""
+    segments = analyse(campaign.text).segments
+    router = Router()
+    by_route: Counter[int | None] = Counter()
+    audience = suppressed = 0
+    rows = db.session.execute(
+        select(Contact.phone, ListMembership.subscribed, Contact.global_opt_out)
+        .join(ListMembership, ListMembership.contact_id == Contact.id)
+        .where(ListMembership.list_id == campaign.list_id).execution_options(yield_per=5000))
+    for phone, subscribed, opted_out in rows:
+        audience += 1
+        if not subscribed or opted_out:
+            suppressed += 1
+            continue
+        by_route[router.choose(phone).route_id] += 1
+    routes = {r.id: r for r in db.session.scalars(select(Route).where(Route.id.in_([i for i in by_route if i])))}
+    lines = []
+    for route_id, recipients in by_route.most_common():
+        route = routes.get(route_id)
+        price = route.price_per_segment if route else Decimal("0")
+        label = f"{route.prefix or '(default)'} → {route.bind.name}" if route else "no price list: any enabled bind"
+        lines.append(EstimateLine(label, recipients, price, price * segments * recipients))
+    return Estimate(audience=audience, suppressed=suppressed, segments=segments, lines=lines)
+
+
+def cost_so_far(campaign: Campaign) -> Decimal:
+    """What the parts already submitted cost, at the prices recorded when they went (DESIGN #10)."""
+    return db.session.scalar(select(func.coalesce(func.sum(MessagePart.price), 0))
+                             .join(Message, Message.id == MessagePart.message_id)
+                             .where(Message.campaign_id == campaign.id)) or Decimal("0")
 
 
 HALTED = ("paused", "cancelled")

@@ -9,9 +9,8 @@ from sqlalchemy import select
 
 from dashboard.extensions import db
 from dashboard.models import Bind, BindStatus, Route
-from dashboard.sms.routing import RouteOption, choose_route, matching_options
-
 from dashboard.models.types import utcnow
+from dashboard.sms.routing import RouteOption, choose_route, matching_options
 
 # Only a bind whose sender reports it bound, recently, is healthy; degraded is bound but failing.
 HEALTHY_STATES = frozenset({"bound"})

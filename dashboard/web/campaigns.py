@@ -64,16 +64,18 @@ def segments():
 @roles_required(*STAFF)
 def show(campaign_id: int):
     campaign = db.get_or_404(Campaign, campaign_id)
+    before_launch = campaign.status in ("scheduled", "paused") and not campaign.launched_at
     return render_template("campaigns/show.html", campaign=campaign,
                            progress=campaign_service.progress(campaign), segment_info=analyse(campaign.text),
-                           live=campaign.status in LIVE_STATES)
+                           live=campaign.status in LIVE_STATES, cost=campaign_service.cost_so_far(campaign),
+                           estimate=campaign_service.estimate(campaign) if before_launch else None)
 
 
 @bp.route("/<int:campaign_id>/progress")
 @roles_required(*STAFF)
 def progress(campaign_id: int):
     campaign = db.get_or_404(Campaign, campaign_id)
-    return render_template("campaigns/_progress.html", campaign=campaign,
+    return render_template("campaigns/_progress.html", campaign=campaign, cost=campaign_service.cost_so_far(campaign),
                            progress=campaign_service.progress(campaign), live=campaign.status in LIVE_STATES)
 
 
@@ -91,6 +93,7 @@ def control(campaign_id: int, action: str):
         error = str(exc)
     if htmx:
         return render_template("campaigns/_progress.html", campaign=campaign, error=error,
+                               cost=campaign_service.cost_so_far(campaign),
                                progress=campaign_service.progress(campaign), live=campaign.status in LIVE_STATES)
     flash(error or f"Campaign “{campaign.name}” {campaign.status}.", "error" if error else "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))

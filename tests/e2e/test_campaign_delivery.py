@@ -1,12 +1,14 @@
 """The walking skeleton, end to end: campaign → scheduler → SMPP → simulator → receipts."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import func, select
 
 from dashboard.extensions import db
-from dashboard.models import Campaign, Message
+from dashboard.models import Campaign, Message, Route
 from dashboard.models.types import utcnow
-from dashboard.services.campaigns import create_campaign
+from dashboard.services.campaigns import cost_so_far, create_campaign
 from dashboard.simulator import OutcomeRule
 from tests.conftest import numbers, wait_for
 
@@ -21,7 +23,9 @@ def test_a_campaign_to_twenty_contacts_is_sent_once_each_and_receipts_come_back(
         app, make_simulator, make_bind, make_list, sender, worker):
     # Numbers ending in 7 are undeliverable at this SMSC: 2 of the 20 (…0107 and …0117).
     simulator = make_simulator(outcomes=[OutcomeRule(r"7$", "UNDELIV")])
-    make_bind(simulator)
+    bind = make_bind(simulator)
+    db.session.add(Route(prefix="1", bind_id=bind.id, price_per_segment=Decimal("0.0100")))
+    db.session.commit()
     audience = numbers(20)
     contact_list = make_list(audience)
     campaign = create_campaign(name="Spring sale", list_id=contact_list.id, sender_id_id=sender.id,
@@ -38,6 +42,8 @@ def test_a_campaign_to_twenty_contacts_is_sent_once_each_and_receipts_come_back(
     assert sorted(s.destination_addr for s in submits) == sorted(n.lstrip("+") for n in audience)
     wait_for(lambda: db.session.get(Campaign, campaign.id).status == "completed" or db.session.expire_all(),
              timeout=10, message="campaign completed")
+    # Every submitted part carries the price of its route; undeliverable ones were still paid for.
+    assert cost_so_far(db.session.get(Campaign, campaign.id)) == Decimal("0.2000")
 
 
 def test_a_multipart_unicode_message_is_sent_as_parts_and_reassembles_exactly(

@@ -41,3 +41,32 @@ def test_a_compliance_reviewer_gets_no_counter(client, auth, make_user):
     make_user("c@example.com", "compliance")
     auth.login("c@example.com")
     assert client.get("/campaigns/segments?text=x").status_code == 403
+
+
+def test_a_scheduled_campaign_shows_its_estimate_by_route_after_suppression(ops, app, make_list, sender, simulator,
+                                                                          make_bind):
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from dashboard.extensions import db
+    from dashboard.models import Contact, Route
+    from dashboard.models.types import utcnow
+    from dashboard.services.campaigns import create_campaign, estimate
+    us = make_bind(simulator, name="us-carrier")
+    db.session.add_all([Route(prefix="1", bind_id=us.id, price_per_segment=Decimal("0.0075")),
+                        Route(prefix="1212", bind_id=us.id, price_per_segment=Decimal("0.0100"))])
+    contact_list = make_list(["+12025550101", "+12025550102", "+12125550103", "+14155550104"])
+    db.session.scalar(select(Contact).where(Contact.phone == "+14155550104")).global_opt_out = True
+    db.session.commit()
+    text = "x" * 200  # two GSM parts
+    campaign = create_campaign(name="Later", list_id=contact_list.id, sender_id_id=sender.id, text=text,
+                               scheduled_at=utcnow() + timedelta(days=1), created_by_id=None, now=utcnow())
+    result = estimate(campaign)
+    assert (result.audience, result.suppressed, result.recipients, result.segments) == (4, 1, 3, 2)
+    assert {(line.route, line.recipients, line.cost) for line in result.lines} == {
+        ("1 → us-carrier", 2, Decimal("0.0300")), ("1212 → us-carrier", 1, Decimal("0.0200"))}
+    assert result.total_cost == Decimal("0.0500")
+    page = ops.get(f"/campaigns/{campaign.id}").data.decode()
+    assert "3 recipients after suppression" in page and "0.0500" in page
