@@ -50,12 +50,20 @@ def launch_due(now: datetime, batch_size: int = LAUNCH_BATCH) -> int:
     ).order_by(Campaign.scheduled_at)).all()
     created = 0
     for campaign in due:
-        if campaign.status == "scheduled":
-            campaign.status = "launching"
-            campaign.launched_at = now
-            db.session.commit()
+        if campaign.status == "scheduled" and not _move(campaign, ("scheduled",), "launching", launched_at=now):
+            continue  # paused or cancelled meanwhile
         created += materialise_batch(campaign, now, batch_size)
     return created
+
+
+def _move(campaign: Campaign, from_states: tuple[str, ...], to_state: str, **values) -> bool:
+    """A campaign changes state only from the state it is in now, checked in the UPDATE itself: the
+    launcher and a person pressing Pause act at the same moment, and neither may undo the other."""
+    result = db.session.execute(update(Campaign).where(Campaign.id == campaign.id, Campaign.status.in_(from_states))
+                                .values(status=to_state, **values).execution_options(synchronize_session=False))
+    db.session.commit()
+    db.session.refresh(campaign)
+    return result.rowcount == 1
 
 
 def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int:
@@ -68,8 +76,7 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
                Contact.global_opt_out.is_(False), Contact.id > campaign.launch_cursor)
         .order_by(Contact.id).limit(batch_size)).all()
     if not rows:
-        campaign.status = "running"
-        db.session.commit()
+        _move(campaign, ("launching",), "running")
         return 0
     info = analyse(campaign.text)
     ton, npi = source_addressing(campaign.sender.kind)
@@ -86,12 +93,18 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
                            possible_duplicate=False))
     insert = (postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert)(Message)
     db.session.execute(insert.on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"]), values)
-    campaign.launch_cursor = rows[-1][0]
     before = campaign.materialised or 0
-    campaign.materialised = db.session.scalar(
-        select(func.count()).select_from(Message).where(Message.campaign_id == campaign.id))
+    total = db.session.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == campaign.id))
+    moved = db.session.execute(update(Campaign).where(Campaign.id == campaign.id, Campaign.status == "launching")
+                               .values(launch_cursor=rows[-1][0], materialised=total)
+                               .execution_options(synchronize_session=False)).rowcount
+    if not moved:
+        # Paused or cancelled while this batch was built: it must not add messages after a cancel.
+        db.session.rollback()
+        return 0
     db.session.commit()
-    return campaign.materialised - before
+    db.session.refresh(campaign)
+    return total - before
 
 
 def complete_finished(now: datetime) -> int:
@@ -101,9 +114,7 @@ def complete_finished(now: datetime) -> int:
     for campaign in running:
         open_count = db.session.scalar(select(func.count()).select_from(Message).where(
             Message.campaign_id == campaign.id, Message.status.not_in(lc.FINAL)))
-        if open_count == 0:
-            campaign.status = "completed"
-            campaign.completed_at = now
+        if open_count == 0 and _move(campaign, ("running",), "completed", completed_at=now):
             done += 1
     db.session.commit()
     return done
@@ -175,27 +186,21 @@ def halted_campaign_ids():
 
 
 def pause(campaign: Campaign, now: datetime) -> None:
-    if campaign.status not in ("scheduled", "launching", "running"):
+    if not _move(campaign, ("scheduled", "launching", "running"), "paused"):
         raise CampaignError(f"a {campaign.status} campaign cannot be paused")
-    campaign.status = "paused"
-    db.session.commit()
 
 
 def resume(campaign: Campaign, now: datetime) -> None:
-    if campaign.status != "paused":
-        raise CampaignError(f"a {campaign.status} campaign cannot be resumed")
     # Launch picks up at its cursor; a fully launched campaign flips back to running at once.
-    campaign.status = "launching" if campaign.launched_at else "scheduled"
-    db.session.commit()
+    if not _move(campaign, ("paused",), "launching" if campaign.launched_at else "scheduled"):
+        raise CampaignError(f"a {campaign.status} campaign cannot be resumed")
 
 
 def cancel(campaign: Campaign, now: datetime) -> int:
     """Stop for good. Unsent messages stay, as cancelled, so the report still adds up; what the
     SMSC already has goes on to its receipt."""
-    if campaign.status in ("completed", "cancelled"):
+    if not _move(campaign, ("scheduled", "launching", "running", "paused"), "cancelled", completed_at=now):
         raise CampaignError(f"a {campaign.status} campaign cannot be cancelled")
-    campaign.status = "cancelled"
-    campaign.completed_at = now
     result = db.session.execute(update(Message).where(Message.campaign_id == campaign.id,
                                                       Message.status == lc.QUEUED)
                                 .values(status=lc.CANCELLED, reason="campaign cancelled", done_at=now))
