@@ -23,7 +23,7 @@ from sqlalchemy import select
 from dashboard.extensions import db
 from dashboard.models import Bind, Message
 from dashboard.models.types import utcnow
-from dashboard.services import campaigns, outbox, routing
+from dashboard.services import campaigns, imports, outbox, routing
 from dashboard.sms import lifecycle as lc
 from dashboard.worker.bind_runner import BindRunner
 
@@ -54,6 +54,10 @@ def _reconcile(worker: "Worker"):
     return outbox.reconcile_held_receipts(utcnow(), timedelta(hours=hours), worker.bind_settings)
 
 
+def _imports(worker: "Worker"):
+    return imports.process_pending_imports(utcnow(), budget_rows=2000)
+
+
 def _reroute(worker: "Worker"):
     moved, worker.healthy_binds = routing.reroute_queued(utcnow(), worker.healthy_binds)
     return moved
@@ -68,6 +72,7 @@ JOBS = (
     Job("complete_campaigns", 2.0, _complete),
     Job("supervise_binds", 2.0, _supervise),
     Job("reroute_queued", 2.0, _reroute),
+    Job("process_imports", 1.0, _imports),
     Job("reap_expired_claims", 15.0, _reap),
     Job("reconcile_held_receipts", 10.0, _reconcile),
 )

@@ -28,6 +28,10 @@ MATRIX = {
     "/campaigns/{campaign}/progress": ("admin", "ops"),
     "/messages/": ("admin", "ops"),
     "/messages/{message}": ("admin", "ops"),
+    "/consent/": ("admin", "compliance"),
+    "/consent/numbers/+12025550101": ROLES,
+    "/consent/audit": ("admin", "compliance"),
+    "/lists/{list}/import": ("admin", "ops"),
 }
 
 
