@@ -117,13 +117,23 @@ def chain_head() -> ledger.ChainHead:
 
 
 def stored_events():
-    """Every event in chain order, streamed in batches (millions of rows never sit in memory)."""
-    query = select(ConsentEvent).order_by(ConsentEvent.id).execution_options(yield_per=VERIFY_BATCH)
-    for event in db.session.scalars(query):
-        yield ledger.StoredEvent(id=event.id, entry=entry_of(event), prev_hash=event.prev_hash, hash=event.hash)
+    """Every event in chain order, streamed in batches (millions of rows never sit in memory).
+
+    Plain column rows, not ORM objects: the session's identity map would keep every one.
+    """
+    query = (select(ConsentEvent.id, ConsentEvent.prev_hash, ConsentEvent.hash, *ENTRY_COLUMNS)
+             .order_by(ConsentEvent.id).execution_options(yield_per=VERIFY_BATCH))
+    for row in db.session.execute(query):
+        yield ledger.StoredEvent(id=row.id, entry=entry_of(row), prev_hash=row.prev_hash, hash=row.hash)
 
 
-def entry_of(event: ConsentEvent) -> ledger.LedgerEntry:
+ENTRY_COLUMNS = (ConsentEvent.contact_id, ConsentEvent.phone, ConsentEvent.list_id, ConsentEvent.kind,
+                 ConsentEvent.source, ConsentEvent.evidence, ConsentEvent.inbound_message_id, ConsentEvent.actor,
+                 ConsentEvent.created_at)
+
+
+def entry_of(event) -> ledger.LedgerEntry:
+    """The hashed content of an event (a ConsentEvent or a row with the same column names)."""
     return ledger.LedgerEntry(contact_id=event.contact_id, phone=event.phone, list_id=event.list_id,
                               kind=event.kind, source=event.source, evidence=event.evidence,
                               inbound_message_id=event.inbound_message_id, actor=event.actor,

@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from dashboard.extensions import db
-from dashboard.models import ConsentChainHead, ConsentEvent, Contact
+from dashboard.models import ConsentChainHead, ConsentEvent, Contact, ListMembership
 from dashboard.models.types import utcnow
 from dashboard.services import consent, contacts
 from dashboard.sms import ledger
@@ -161,3 +161,23 @@ def test_the_cli_names_the_first_broken_event_and_fails(runner, make_list):
     assert result.exit_code == 1
     assert result.output.strip() == ("Error: chain broken at event 2: content does not match its hash "
                                      "(the event was altered)")
+
+
+def test_a_batch_of_events_is_chained_in_order_and_updates_the_projections(make_list):
+    contact_list = make_list(numbers(3))
+    people = db.session.scalars(select(Contact).order_by(Contact.id)).all()
+    written = consent.record_many([(p, f"complaint {p.id}") for p in people], consent.OPT_OUT, source="admin",
+                                  actor="t", now=utcnow(), list_id=contact_list.id)
+    db.session.commit()
+    assert written == 3
+    chain = events()
+    assert [e.evidence for e in chain[3:]] == [f"complaint {p.id}" for p in people]
+    report = consent.verify_chain()
+    assert report.intact and report.count == 6
+    db.session.expire_all()
+    assert db.session.scalars(select(ListMembership.subscribed)).all() == [False, False, False]
+
+
+def test_an_empty_batch_writes_nothing_and_takes_no_lock(app):
+    assert consent.record_many([], consent.OPT_IN, source="admin", actor="t", now=utcnow()) == 0
+    assert db.session.get(ConsentChainHead, 1).length == 0

@@ -105,3 +105,14 @@ def test_a_compliance_user_cannot_use_the_import_pages(client, auth, make_user, 
 
 def test_the_list_page_links_to_the_import(client, ops):
     assert f'href="/lists/{ops.id}/import"' in client.get(f"/lists/{ops.id}").data.decode()
+
+
+def test_a_file_without_a_header_is_imported_from_its_first_line(client, ops):
+    post_file(client, ops.id, content=b"+12025550101,Ann\n+12025550102,Bob\n")
+    imp = db.session.scalar(select(ContactImport))
+    page = client.get(f"/imports/{imp.id}").data.decode()
+    assert '<option selected value="0">column 1</option>' in page
+    client.post(f"/imports/{imp.id}", data={"phone_column": 0, "name_column": 1})
+    imports.process_pending_imports(utcnow(), 100)
+    db.session.refresh(imp)
+    assert (imp.has_header, imp.imported, imp.rejected) == (False, 2, 0)
