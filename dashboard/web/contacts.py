@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -13,13 +13,6 @@ from dashboard.web.forms import ContactForm, ContactListForm, SenderIdForm
 
 bp = Blueprint("contacts", __name__)
 PAGE_SIZE = 50
-
-
-def _get_list(list_id: int) -> ContactList:
-    contact_list = db.session.get(ContactList, list_id)
-    if contact_list is None:
-        abort(404)
-    return contact_list
 
 
 @bp.route("/lists/", methods=["GET", "POST"])
@@ -41,7 +34,7 @@ def lists():
 @bp.route("/lists/<int:list_id>", methods=["GET", "POST"])
 @roles_required(*STAFF)
 def show_list(list_id: int):
-    contact_list = _get_list(list_id)
+    contact_list = db.get_or_404(ContactList, list_id)
     form = ContactForm()
     if form.validate_on_submit():
         try:

@@ -5,7 +5,7 @@ The web request only saves the file and the mapping; the worker imports the rows
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 
 from dashboard.extensions import db
@@ -20,17 +20,10 @@ bp = Blueprint("imports", __name__)
 NO_COLUMN = -1
 
 
-def _get_import(import_id: int) -> ContactImport:
-    imp = db.session.get(ContactImport, import_id)
-    if imp is None:
-        abort(404)
-    return imp
-
-
 @bp.route("/lists/<int:list_id>/import", methods=["GET", "POST"])
 @roles_required(*STAFF)
 def upload(list_id: int):
-    contact_list = db.session.get(ContactList, list_id) or abort(404)
+    contact_list = db.get_or_404(ContactList, list_id)
     form = ImportUploadForm()
     if form.validate_on_submit():
         upload_file = form.file.data
@@ -47,7 +40,7 @@ def upload(list_id: int):
 @bp.route("/imports/<int:import_id>", methods=["GET", "POST"])
 @roles_required(*STAFF)
 def show(import_id: int):
-    imp = _get_import(import_id)
+    imp = db.get_or_404(ContactImport, import_id)
     if imp.status != "preview":
         return render_template("imports/show.html", imp=imp, issues=import_service.issues(imp),
                                percent=import_service.progress_percent(imp))
@@ -90,13 +83,13 @@ def _mapping(imp: ContactImport, form: ImportMappingForm) -> Mapping:
 @bp.route("/imports/<int:import_id>/progress")
 @roles_required(*STAFF)
 def progress(import_id: int):
-    imp = _get_import(import_id)
+    imp = db.get_or_404(ContactImport, import_id)
     return render_template("imports/_progress.html", imp=imp, percent=import_service.progress_percent(imp))
 
 
 @bp.route("/imports/<int:import_id>/issues.csv")
 @roles_required(*STAFF)
 def issues_csv(import_id: int):
-    imp = _get_import(import_id)
+    imp = db.get_or_404(ContactImport, import_id)
     return Response(stream_with_context(import_service.issues_csv(imp)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="import-{imp.id}-bad-rows.csv"'})
