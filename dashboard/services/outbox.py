@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from dashboard.extensions import db
-from dashboard.models import (Campaign, Contact, DeliveryReceipt, InboundMessage, ListMembership,
+from dashboard.models import (Bind, Campaign, Contact, DeliveryReceipt, InboundMessage, ListMembership,
                               Message, MessageEvent, MessagePart, SenderId)
 from dashboard.services.routing import Router
 from dashboard.sms import lifecycle as lc
@@ -148,6 +148,11 @@ class BindSettings:
     max_attempts: int = 5
     message_id_format: str = "auto"
     validity: timedelta = timedelta(hours=48)
+
+    @classmethod
+    def from_bind(cls, bind: Bind, validity: timedelta) -> "BindSettings":
+        return cls(bind_id=bind.id, concat_mode=bind.concat_mode, default_data_coding=bind.default_data_coding,
+                   max_attempts=bind.max_attempts, message_id_format=bind.message_id_format, validity=validity)
 
 
 def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: datetime,
@@ -417,16 +422,7 @@ def _store_receipts(settings: BindSettings, receipts: Sequence[InboundReceipt], 
                                     stat=receipt.stat, err=receipt.err, raw=receipt.raw, received_at=now))
     db.session.add_all(rows)
     db.session.flush()  # receipt ids go on the timeline
-    by_key = _parts_by_key(settings.bind_id, {row.id_key for row in rows})
-    if settings.message_id_format == "auto":
-        # Unconfigured binds: try the hex/decimal/leading-zero readings of the id (Jasmin #643).
-        alternatives = {row.id_key: message_id_candidates(row.smsc_message_id) - {row.id_key}
-                        for row in rows if row.id_key not in by_key}
-        found = _parts_by_key(settings.bind_id, set().union(*alternatives.values())) if alternatives else {}
-        for key, candidates in alternatives.items():
-            match = next((found[c] for c in candidates if c in found), None)
-            if match is not None:
-                by_key[key] = match
+    by_key = _match_parts(settings, rows)
     _load_parts([p.id for p in by_key.values()], touched)
     for row in rows:
         part = by_key.get(row.id_key)
@@ -437,23 +433,26 @@ def _store_receipts(settings: BindSettings, receipts: Sequence[InboundReceipt], 
         outcome.matched_receipts += 1
 
 
+def _match_parts(settings: BindSettings, rows: Sequence[DeliveryReceipt]) -> dict[str, MessagePart]:
+    """The part each receipt row belongs to, by the row's id_key: exact keys in one query, then,
+    on binds left on "auto", the hex/decimal/leading-zero readings of the rest (Jasmin #643)."""
+    by_key = _parts_by_key(settings.bind_id, {row.id_key for row in rows})
+    if settings.message_id_format == "auto":
+        alternatives = {row.id_key: message_id_candidates(row.smsc_message_id) - {row.id_key}
+                        for row in rows if row.id_key not in by_key}
+        found = _parts_by_key(settings.bind_id, set().union(*alternatives.values())) if alternatives else {}
+        for key, candidates in alternatives.items():
+            match = next((found[c] for c in candidates if c in found), None)
+            if match is not None:
+                by_key[key] = match
+    return by_key
+
+
 def _parts_by_key(bind_id: int, keys: set[str]) -> dict[str, MessagePart]:
     if not keys:
         return {}
     return {p.smsc_id_key: p for p in db.session.scalars(select(MessagePart).where(
         MessagePart.bind_id == bind_id, MessagePart.smsc_id_key.in_(keys)))}
-
-
-def _find_part(settings: BindSettings, key: str, raw_id: str) -> MessagePart | None:
-    part = db.session.scalar(select(MessagePart).where(MessagePart.bind_id == settings.bind_id,
-                                                       MessagePart.smsc_id_key == key))
-    if part is None and settings.message_id_format == "auto":
-        # Unconfigured binds: try the hex/decimal/leading-zero readings of the id (Jasmin #643).
-        alternatives = message_id_candidates(raw_id) - {key}
-        if alternatives:
-            part = db.session.scalar(select(MessagePart).where(MessagePart.bind_id == settings.bind_id,
-                                                               MessagePart.smsc_id_key.in_(alternatives)))
-    return part
 
 
 def _apply_receipt(row: DeliveryReceipt, part: MessagePart, message: Message, now: datetime) -> None:
@@ -591,17 +590,19 @@ def reconcile_held_receipts(now: datetime, hold: timedelta, settings_for: Callab
     """Match held receipts whose part has since been recorded (e.g. by another transaction)."""
     held = db.session.scalars(select(DeliveryReceipt).where(
         DeliveryReceipt.part_id.is_(None), DeliveryReceipt.received_at >= now - hold)).all()
+    by_bind: dict[int, list[DeliveryReceipt]] = {}
+    for row in held:
+        by_bind.setdefault(row.bind_id, []).append(row)
     matched = 0
     touched: dict[int, Message] = {}
-    for row in held:
-        settings = settings_for(row.bind_id)
-        part = _find_part(settings, row.id_key, row.smsc_message_id)
-        if part is None:
-            continue
-        message = touched.get(part.message_id) or db.session.get(Message, part.message_id)
-        touched[message.id] = message
-        _apply_receipt(row, part, message, now)
-        matched += 1
+    for bind_id, rows in by_bind.items():
+        parts = _match_parts(settings_for(bind_id), rows)
+        _load_parts([p.id for p in parts.values()], touched)
+        for row in rows:
+            part = parts.get(row.id_key)
+            if part is not None:
+                _apply_receipt(row, part, touched[part.message_id], now)
+                matched += 1
     for message in touched.values():
         if message.status not in lc.FINAL:
             _settle(message, settings_for(message.bind_id), now, 2.0)
@@ -609,11 +610,11 @@ def reconcile_held_receipts(now: datetime, hold: timedelta, settings_for: Callab
     return matched
 
 
-def unmatched_receipt_counts(now: datetime, hold: timedelta) -> dict[int, int]:
-    rows = db.session.execute(select(DeliveryReceipt.bind_id, func.count()).where(
-        DeliveryReceipt.part_id.is_(None), DeliveryReceipt.received_at >= now - hold)
-        .group_by(DeliveryReceipt.bind_id)).all()
-    return {bind_id: count for bind_id, count in rows}
+def unmatched_receipts(bind_id: int, now: datetime, hold: timedelta) -> int:
+    """Receipts of this bind still held, matching no part yet."""
+    return db.session.scalar(select(func.count()).select_from(DeliveryReceipt).where(
+        DeliveryReceipt.bind_id == bind_id, DeliveryReceipt.part_id.is_(None),
+        DeliveryReceipt.received_at >= now - hold))
 
 
 def status_counts() -> dict[str, int]:

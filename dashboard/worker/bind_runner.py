@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Flask
-from sqlalchemy import select as sql_select
 
 from dashboard.crypto import decrypt_secret
 from dashboard.extensions import db
@@ -113,11 +112,7 @@ class BindRunner(threading.Thread):
     def _connect(self, bind: Bind) -> None:
         password = decrypt_secret(self.app.config["SECRET_KEY"], bind.password_encrypted)
         modes = ["tx", "rx"] if bind.mode == "tx+rx" else [bind.mode]
-        self.settings = outbox.BindSettings(bind_id=bind.id, concat_mode=bind.concat_mode,
-                                            default_data_coding=bind.default_data_coding,
-                                            max_attempts=bind.max_attempts,
-                                            message_id_format=bind.message_id_format,
-                                            validity=timedelta(hours=self.app.config["VALIDITY_HOURS"]))
+        self.settings = outbox.BindSettings.from_bind(bind, timedelta(hours=self.app.config["VALIDITY_HOURS"]))
         self.bind_version = bind.updated_at
         self.window = bind.window
         self.response_timeout = bind.response_timeout
@@ -336,7 +331,7 @@ class BindRunner(threading.Thread):
 
     def _unmatched_receipts(self) -> int:
         hold = timedelta(hours=self.app.config["RECEIPT_HOLD_HOURS"])
-        return outbox.unmatched_receipt_counts(utcnow(), hold).get(self.bind_id, 0)
+        return outbox.unmatched_receipts(self.bind_id, utcnow(), hold)
 
     def _set_state(self, state: str) -> None:
         if state != self.state:
@@ -418,6 +413,3 @@ def _submit_fields(part: outbox.OutgoingPart) -> dict:
             "esm_class": part.esm_class, "data_coding": part.data_coding,
             "part": f"{part.part_no}/{part.parts_total}", "possible_duplicate": part.possible_duplicate}
 
-
-def current_statuses() -> dict[int, BindStatus]:
-    return {s.bind_id: s for s in db.session.scalars(sql_select(BindStatus))}

@@ -148,10 +148,7 @@ class Worker:
         bind = db.session.get(Bind, bind_id) if bind_id else None
         if bind is None:
             return outbox.BindSettings(bind_id=bind_id or 0)
-        return outbox.BindSettings(bind_id=bind.id, concat_mode=bind.concat_mode,
-                                   default_data_coding=bind.default_data_coding,
-                                   max_attempts=bind.max_attempts, message_id_format=bind.message_id_format,
-                                   validity=timedelta(hours=self.app.config["VALIDITY_HOURS"]))
+        return outbox.BindSettings.from_bind(bind, timedelta(hours=self.app.config["VALIDITY_HOURS"]))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the jobs, then unbind every session cleanly."""
