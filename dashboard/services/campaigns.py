@@ -93,10 +93,13 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
                            possible_duplicate=False))
     insert = (postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert)(Message)
     db.session.execute(insert.on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"]), values)
-    before = campaign.materialised or 0
-    total = db.session.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == campaign.id))
+    # Count this batch's range only (the unique index serves it): a full count per batch would make a
+    # million-contact launch quadratic. Rows a crashed attempt inserted were rolled back with its cursor.
+    created = db.session.scalar(select(func.count()).select_from(Message).where(
+        Message.campaign_id == campaign.id, Message.contact_id > campaign.launch_cursor,
+        Message.contact_id <= rows[-1][0]))
     moved = db.session.execute(update(Campaign).where(Campaign.id == campaign.id, Campaign.status == "launching")
-                               .values(launch_cursor=rows[-1][0], materialised=total)
+                               .values(launch_cursor=rows[-1][0], materialised=Campaign.materialised + created)
                                .execution_options(synchronize_session=False)).rowcount
     if not moved:
         # Paused or cancelled while this batch was built: it must not add messages after a cancel.
@@ -104,7 +107,7 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
         return 0
     db.session.commit()
     db.session.refresh(campaign)
-    return total - before
+    return created
 
 
 def complete_finished(now: datetime) -> int:

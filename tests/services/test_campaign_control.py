@@ -89,3 +89,12 @@ def test_a_compliance_reviewer_cannot_control_campaigns(app, client, auth, make_
     for action in ("pause", "resume", "cancel"):
         assert client.post(f"/campaigns/{campaign.id}/{action}").status_code == 403
     assert client.get(f"/campaigns/{campaign.id}/pause").status_code == 405
+
+
+def test_launch_materialises_in_batches_counting_each_recipient_once(app, make_list, sender):
+    campaign = _campaign(make_list, sender, count=5)
+    created = [campaigns.launch_due(utcnow(), batch_size=2) for _ in range(4)]
+    assert created == [2, 2, 1, 0]
+    campaign = db.session.get(Campaign, campaign.id)
+    assert (campaign.materialised, campaign.status) == (5, "running")
+    assert db.session.scalar(select(func.count()).select_from(Message)) == 5
