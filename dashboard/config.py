@@ -15,12 +15,9 @@ ENV_PREFIX = "SWITCHBOARD_"
 DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,  # generated once into instance/secret_key when not configured
     "DATABASE_URL": None,  # None → SQLite in the instance folder
-    "DEMO": False,
-    "RUN_SCHEDULER": False,  # True only in the one process that sends (worker, or the demo)
     "DEFAULT_REGION": "US",
     "SIMULATOR_HOST": "127.0.0.1",
     "SIMULATOR_PORT": 2775,
-    "WORKER_TICK_SECONDS": 1.0,
     "CLAIM_LEASE_SECONDS": 120,
     "RECEIPT_HOLD_HOURS": 24,
     # A message not sent within this many hours (retries, throttling, no bind) expires, visibly.

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from dashboard.extensions import db
 
@@ -28,6 +27,3 @@ def install_sqlite_pragmas(app: Flask) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-
-def is_postgres(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"

@@ -90,10 +90,6 @@ class SmppSession:
     def can_submit(self) -> bool:
         return self.endpoint.mode in ("trx", "tx")
 
-    @property
-    def can_receive(self) -> bool:
-        return self.endpoint.mode in ("trx", "rx")
-
     def fileno(self) -> int:
         return self._socket.fileno() if self._socket else -1
 

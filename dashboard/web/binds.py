@@ -10,7 +10,7 @@ from dashboard.web.forms import BindForm
 
 bp = Blueprint("binds", __name__, url_prefix="/binds")
 
-FIELDS = [name for name in bind_service.EDITABLE]
+FIELDS = bind_service.EDITABLE
 
 
 @bp.route("/")
