@@ -20,6 +20,7 @@ import json
 import socket
 import struct
 import time
+from contextlib import contextmanager
 
 from smpplib import client as smpp_client
 from smpplib import consts, smpp
@@ -48,17 +49,23 @@ def raw_ceiling(
     raw_msgs_per_s counts submits answered with status 0, raw_receipts_per_s receipts
     received, each over the time from the first submit to the last one of its kind.
     """
+    with _transceiver(host, port, system_id, password) as (client, sock):
+        return _pump_smpplib(client, sock, n, window, receipts)
+
+
+@contextmanager
+def _transceiver(host: str, port: int, system_id: str, password: str):
+    """A bound smpplib transceiver with TCP_NODELAY, and its socket; unbound and closed after."""
     client = smpp_client.Client(host, port, timeout=30, allow_unknown_opt_params=True)
     client.connect()
     try:
         sock = client._socket  # smpplib offers no accessor
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client.bind_transceiver(system_id=system_id, password=password)
-        result = _pump_smpplib(client, sock, n, window, receipts)
+        yield client, sock
         _unbind(client, sock)
     finally:
         client.disconnect()
-    return result
 
 
 def _pump_smpplib(client, sock, n: int, window: int, receipts: bool) -> dict:
@@ -142,12 +149,7 @@ def wire_ceiling(
     All submit_sm are generated (with smpplib) before the clock starts; on the way back
     only the 16-byte headers are read. What is left is almost all simulator work.
     """
-    client = smpp_client.Client(host, port, timeout=30, allow_unknown_opt_params=True)
-    client.connect()
-    try:
-        sock = client._socket
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        client.bind_transceiver(system_id=system_id, password=password)
+    with _transceiver(host, port, system_id, password) as (client, sock):
         pdus = [
             smpp.make_pdu(
                 "submit_sm", client=client, allow_unknown_opt_params=True,
@@ -158,11 +160,7 @@ def wire_ceiling(
             ).generate()
             for i in range(n)
         ]
-        result = _pump_bytes(sock, pdus, window)
-        _unbind(client, sock)
-    finally:
-        client.disconnect()
-    return result
+        return _pump_bytes(sock, pdus, window)
 
 
 def _pump_bytes(sock, pdus: list[bytes], window: int) -> dict:
