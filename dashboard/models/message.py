@@ -32,6 +32,8 @@ class Message(db.Model):
     segments: Mapped[int]
     priority: Mapped[int] = mapped_column(default=100)
     udh_ref: Mapped[int] = mapped_column(default=0)  # one concatenation reference per message, kept across retries
+    # The recipient's IANA zone(s), comma-separated, for quiet hours; empty when unknown.
+    recipient_tz: Mapped[str | None] = mapped_column(String(200))
 
     status: Mapped[str] = mapped_column(String(20), default="queued")
     reason: Mapped[str | None] = mapped_column(Text)  # why it waits, or why it ended where it did

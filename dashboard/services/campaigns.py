@@ -2,58 +2,201 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dashboard.extensions import db
-from dashboard.models import Campaign, Contact, ContactList, ListMembership, Message, MessagePart, Route, SenderId
+from dashboard.models import (Campaign, Contact, ContactList, ListMembership, Message, MessagePart, Route,
+                              SenderId, User)
+from dashboard.models.campaign import KINDS
 from dashboard.services.outbox import source_addressing
 from dashboard.services.routing import Router
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.encoding import analyse
+from dashboard.sms.numbers import InvalidNumber, normalise, time_zones
+from dashboard.sms.send_window import ScheduleError, SendWindow, next_fire, recurrence_trigger, zone
 
 LAUNCH_BATCH = 2000
+APPROVER_ROLES = ("admin", "ops")
 
 
 class CampaignError(ValueError):
     pass
 
 
+@dataclass(frozen=True)
+class CampaignSettings:
+    """What a campaign's form sets, checked in one place for the web form, the CLI and tests."""
+    name: str
+    list_id: int
+    sender_id_id: int
+    text: str
+    scheduled_at: datetime  # UTC; for a series, the earliest time it may first fire
+    kind: str = "marketing"
+    time_zone: str = "UTC"
+    recurrence: str | None = None
+    window: SendWindow | None = None
+    throughput_cap: float | None = None
+    budget: Decimal | None = None
+    failure_threshold: float | None = None
+    failure_window: int = 100
+
+
 def create_campaign(*, name: str, list_id: int, sender_id_id: int, text: str, scheduled_at: datetime,
-                    created_by_id: int | None, now: datetime) -> Campaign:
-    if not text.strip():
-        raise CampaignError("the message is empty")
-    if db.session.get(ContactList, list_id) is None:
-        raise CampaignError("no such contact list")
-    sender = db.session.get(SenderId, sender_id_id)
-    if sender is None:
-        raise CampaignError("no such sender ID")
-    if sender.status != "approved":
-        raise CampaignError(f"sender ID {sender.value} is {sender.status}, not approved")
-    campaign = Campaign(name=name.strip(), list_id=list_id, sender_id_id=sender_id_id, text=text,
-                        scheduled_at=scheduled_at, status="scheduled", created_by_id=created_by_id,
-                        created_at=now)
+                    created_by_id: int | None, now: datetime, approval_required: bool = False,
+                    draft: bool = False, **options) -> Campaign:
+    """A new campaign: a draft, awaiting approval (four eyes), or scheduled at once when approval
+    is off. Every setting is checked before anything is written."""
+    settings = CampaignSettings(name=name, list_id=list_id, sender_id_id=sender_id_id, text=text,
+                                scheduled_at=scheduled_at, **options)
+    _check(settings)
+    first_run = settings.scheduled_at
+    if settings.recurrence:
+        first_run = next_fire(settings.recurrence, settings.time_zone, max(settings.scheduled_at, now)
+                              - timedelta(microseconds=1))
+        if first_run is None:
+            raise CampaignError("the schedule never fires")
+    status = "draft" if draft else ("awaiting_approval" if approval_required else "scheduled")
+    window = settings.window
+    campaign = Campaign(name=settings.name.strip(), list_id=list_id, sender_id_id=sender_id_id, text=text,
+                        scheduled_at=first_run, status=status, created_by_id=created_by_id, created_at=now,
+                        kind=settings.kind, priority=KINDS[settings.kind], time_zone=settings.time_zone,
+                        recurrence=settings.recurrence or None,
+                        window_start=window.start_minute if window else None,
+                        window_end=window.end_minute if window else None,
+                        window_days=window.days_column if window else "0123456",
+                        throughput_cap=settings.throughput_cap, budget=settings.budget,
+                        failure_threshold=settings.failure_threshold, failure_window=settings.failure_window,
+                        submitted_at=now if status != "draft" else None)
     db.session.add(campaign)
     db.session.commit()
     return campaign
 
 
+def _check(settings: CampaignSettings) -> None:
+    if not settings.name.strip():
+        raise CampaignError("the campaign needs a name")
+    if not settings.text.strip():
+        raise CampaignError("the message is empty")
+    if db.session.get(ContactList, settings.list_id) is None:
+        raise CampaignError("no such contact list")
+    sender = db.session.get(SenderId, settings.sender_id_id)
+    if sender is None:
+        raise CampaignError("no such sender ID")
+    if sender.status != "approved":
+        raise CampaignError(f"sender ID {sender.value} is {sender.status}, not approved")
+    if settings.kind not in KINDS:
+        raise CampaignError(f"unknown campaign type {settings.kind!r}")
+    try:
+        zone(settings.time_zone)
+        if settings.recurrence:
+            recurrence_trigger(settings.recurrence, settings.time_zone)
+    except ScheduleError as exc:
+        raise CampaignError(str(exc)) from None
+    if settings.throughput_cap is not None and settings.throughput_cap <= 0:
+        raise CampaignError("the throughput cap must be above 0 messages per second")
+    if settings.budget is not None and settings.budget <= 0:
+        raise CampaignError("the budget must be above 0")
+    if settings.failure_threshold is not None and not 0 < settings.failure_threshold <= 100:
+        raise CampaignError("the failure threshold is a percentage between 0 and 100")
+    if settings.failure_window < 10:
+        raise CampaignError("judge the failure rate over at least 10 messages")
+
+
+# ----------------------------------------------------------------------------- approval
+
+def submit_for_approval(campaign: Campaign, now: datetime, *, approval_required: bool) -> None:
+    """A draft goes to a second pair of eyes, or straight to the schedule when approval is off."""
+    target = "awaiting_approval" if approval_required else "scheduled"
+    if not _move(campaign, ("draft",), target, submitted_at=now, status_reason=None):
+        raise CampaignError(f"a {_label(campaign.status)} campaign cannot be submitted")
+
+
+def approve(campaign: Campaign, approver: User, now: datetime, *, test_send_required: bool = False) -> None:
+    """Four eyes: anyone with a sending role but the author. The approval is recorded, with who."""
+    if approver.role not in APPROVER_ROLES:
+        raise CampaignError("only admin and ops users approve campaigns")
+    if campaign.created_by_id == approver.id:
+        raise CampaignError("you created this campaign: another user must approve it")
+    if test_send_required and campaign.test_sent_at is None:
+        raise CampaignError("send a test message before approving: it is required here")
+    if not _move(campaign, ("awaiting_approval",), "scheduled", approved_by_id=approver.id, approved_at=now,
+                 status_reason=None):
+        raise CampaignError(f"a {_label(campaign.status)} campaign cannot be approved")
+
+
+def reject(campaign: Campaign, reviewer: User, now: datetime, note: str) -> None:
+    if not note.strip():
+        raise CampaignError("say what must change")
+    if not _move(campaign, ("awaiting_approval",), "draft", status_reason=f"returned by {reviewer.email}: {note.strip()}"):
+        raise CampaignError(f"a {_label(campaign.status)} campaign cannot be returned")
+
+
+def _label(status: str) -> str:
+    return status.replace("_", " ")
+
+
+# ----------------------------------------------------------------------------- launch
+
 def launch_due(now: datetime, batch_size: int = LAUNCH_BATCH) -> int:
     """Materialise due campaigns, one batch per campaign per call, so a huge list never sits
     in memory and never holds the database for long. Returns the number of messages created."""
+    start_due_occurrences(now)
     due = db.session.scalars(select(Campaign).where(
-        ((Campaign.status == "scheduled") & (Campaign.scheduled_at <= now)) | (Campaign.status == "launching")
-    ).order_by(Campaign.scheduled_at)).all()
+        ((Campaign.status == "scheduled") & (Campaign.scheduled_at <= now) & Campaign.recurrence.is_(None))
+        | (Campaign.status == "launching")
+    ).order_by(Campaign.priority, Campaign.scheduled_at)).all()
     created = 0
     for campaign in due:
         if campaign.status == "scheduled" and not _move(campaign, ("scheduled",), "launching", launched_at=now):
             continue  # paused or cancelled meanwhile
         created += materialise_batch(campaign, now, batch_size)
     return created
+
+
+def start_due_occurrences(now: datetime) -> int:
+    """Each due fire time of a recurring series becomes one occurrence campaign. The unique
+    (series, fire time) pair makes it once, however many launchers race or restart. Fire times
+    missed while no worker ran are not all replayed: the latest one is launched and the rest are
+    named in its status."""
+    series_list = db.session.scalars(select(Campaign).where(
+        Campaign.status == "scheduled", Campaign.recurrence.is_not(None), Campaign.scheduled_at <= now)).all()
+    started = 0
+    for series in series_list:
+        fire, missed = series.scheduled_at, 0
+        following = next_fire(series.recurrence, series.time_zone, fire)
+        while following is not None and following <= now:
+            fire, missed = following, missed + 1
+            following = next_fire(series.recurrence, series.time_zone, fire)
+        local = fire.astimezone(zone(series.time_zone))
+        values = dict(
+            name=f"{series.name} · {local:%Y-%m-%d %H:%M %Z}", list_id=series.list_id,
+            sender_id_id=series.sender_id_id, text=series.text, scheduled_at=fire, status="scheduled",
+            kind=series.kind, priority=series.priority, time_zone=series.time_zone, series_id=series.id,
+            window_start=series.window_start, window_end=series.window_end, window_days=series.window_days,
+            throughput_cap=series.throughput_cap, budget=series.budget, failure_threshold=series.failure_threshold,
+            failure_window=series.failure_window, created_by_id=series.created_by_id, created_at=now,
+            approved_by_id=series.approved_by_id, approved_at=series.approved_at, submitted_at=series.submitted_at,
+            launch_cursor=0, materialised=0, cap_tokens=0.0, committed_cost=Decimal("0"),
+            status_reason=f"{missed} earlier fire time(s) missed while no worker ran" if missed else None)
+        dialect_insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+        result = db.session.execute(dialect_insert(Campaign).values(**values)
+                                    .on_conflict_do_nothing(index_elements=["series_id", "scheduled_at"]))
+        started += result.rowcount
+        # The series moves to its next fire time only from where it was: a pause pressed meanwhile stays.
+        db.session.execute(update(Campaign).where(Campaign.id == series.id, Campaign.status == "scheduled",
+                                                  Campaign.scheduled_at == series.scheduled_at)
+                           .values(scheduled_at=following or series.scheduled_at,
+                                   status="scheduled" if following else "completed",
+                                   completed_at=None if following else now)
+                           .execution_options(synchronize_session=False))
+        db.session.commit()
+    return started
 
 
 def _move(campaign: Campaign, from_states: tuple[str, ...], to_state: str, **values) -> bool:
@@ -70,7 +213,7 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
     """One batch of the audience after the cursor. The unique (campaign, contact) constraint makes
     a crash between insert and cursor update harmless: the retry inserts nothing twice (DESIGN #8)."""
     rows = db.session.execute(
-        select(Contact.id, Contact.phone)
+        select(Contact.id, Contact.phone, Contact.time_zone)
         .join(ListMembership, ListMembership.contact_id == Contact.id)
         .where(ListMembership.list_id == campaign.list_id, ListMembership.subscribed.is_(True),
                Contact.global_opt_out.is_(False), Contact.id > campaign.launch_cursor)
@@ -80,15 +223,25 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
         return 0
     info = analyse(campaign.text)
     ton, npi = source_addressing(campaign.sender.kind)
+    window = SendWindow.from_columns(campaign.window_start, campaign.window_end, campaign.window_days)
     router = Router()
     values = []
-    for contact_id, phone in rows:
+    for contact_id, phone, contact_zone in rows:
         route = router.choose(phone)
+        zones: tuple[str, ...] = ()
+        not_before, reason = None, route.reason
+        if window is not None:
+            zones = (contact_zone,) if contact_zone else time_zones(phone)
+            opens = window.next_open(now, zones or (campaign.time_zone,))
+            if opens > now:
+                # Outside quiet hours now: queued for the opening, never dropped (issue 4 #8).
+                not_before, reason = opens, f"quiet hours ({window.describe()}): waits until {opens:%Y-%m-%d %H:%M} UTC"
         values.append(dict(campaign_id=campaign.id, contact_id=contact_id, destination=phone,
                            source=campaign.sender.value, source_ton=ton, source_npi=npi, text=campaign.text,
                            encoding=info.encoding, segments=info.segments, priority=campaign.priority,
                            status=lc.QUEUED, bind_id=route.bind_id, route_id=route.route_id,
-                           price_per_segment=route.price_per_segment, reason=route.reason,
+                           price_per_segment=route.price_per_segment, reason=reason,
+                           recipient_tz=",".join(zones) or None, next_attempt_at=not_before,
                            udh_ref=contact_id % 256, created_at=now, attempts=0, event_seq=0,
                            possible_duplicate=False))
     insert = (postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert)(Message)
@@ -188,27 +341,101 @@ def halted_campaign_ids():
     return select(Campaign.id).where(Campaign.status.in_(HALTED)).scalar_subquery()
 
 
-def pause(campaign: Campaign, now: datetime) -> None:
-    if not _move(campaign, ("scheduled", "launching", "running"), "paused"):
-        raise CampaignError(f"a {campaign.status} campaign cannot be paused")
+def separately_claimed_campaign_ids():
+    """Campaigns the sender's main claim leaves alone: halted ones, and those with a throughput cap
+    or a budget, which are claimed one by one within their allowance (outbox._claim_metered)."""
+    return select(Campaign.id).where(or_(Campaign.status.in_(HALTED), Campaign.throughput_cap.is_not(None),
+                                         Campaign.budget.is_not(None))).scalar_subquery()
+
+
+def pause(campaign: Campaign, now: datetime, reason: str | None = None) -> None:
+    if not _move(campaign, ("scheduled", "launching", "running"), "paused", status_reason=reason):
+        raise CampaignError(f"a {_label(campaign.status)} campaign cannot be paused")
 
 
 def resume(campaign: Campaign, now: datetime) -> None:
-    # Launch picks up at its cursor; a fully launched campaign flips back to running at once.
-    if not _move(campaign, ("paused",), "launching" if campaign.launched_at else "scheduled"):
-        raise CampaignError(f"a {campaign.status} campaign cannot be resumed")
+    if campaign.budget is not None and campaign.status == "paused" and _next_message_over_budget(campaign):
+        raise CampaignError(f"the budget of {campaign.budget:.4f} is spent: raise it before resuming")
+    # Launch picks up at its cursor; a fully launched campaign flips back to running at once. The
+    # failure-rate guard starts counting afresh, or it would pause again at once on the same figures.
+    if not _move(campaign, ("paused",), "launching" if campaign.launched_at else "scheduled",
+                 status_reason=None, guard_since=now):
+        raise CampaignError(f"a {_label(campaign.status)} campaign cannot be resumed")
+
+
+def _next_message_over_budget(campaign: Campaign) -> bool:
+    row = db.session.execute(select(Message.segments, Message.price_per_segment).where(
+        Message.campaign_id == campaign.id, Message.status == lc.QUEUED, Message.attempts == 0)
+        .order_by(Message.priority, Message.id).limit(1)).first()
+    if row is None:
+        return False
+    return campaign.committed_cost + (row.price_per_segment or 0) * row.segments > campaign.budget
+
+
+def set_limits(campaign: Campaign, *, throughput_cap: float | None, budget: Decimal | None,
+               failure_threshold: float | None) -> None:
+    """Change a campaign's guard rails while it runs (e.g. raise the budget that paused it)."""
+    if campaign.status in ("completed", "cancelled"):
+        raise CampaignError(f"a {campaign.status} campaign has no limits to change")
+    if throughput_cap is not None and throughput_cap <= 0:
+        raise CampaignError("the throughput cap must be above 0 messages per second")
+    if budget is not None and budget < campaign.committed_cost:
+        raise CampaignError(f"{budget:.4f} is below the {campaign.committed_cost:.4f} already committed")
+    if failure_threshold is not None and not 0 < failure_threshold <= 100:
+        raise CampaignError("the failure threshold is a percentage between 0 and 100")
+    db.session.execute(update(Campaign).where(Campaign.id == campaign.id).values(
+        throughput_cap=throughput_cap, budget=budget, failure_threshold=failure_threshold)
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    db.session.refresh(campaign)
 
 
 def cancel(campaign: Campaign, now: datetime) -> int:
     """Stop for good. Unsent messages stay, as cancelled, so the report still adds up; what the
-    SMSC already has goes on to its receipt."""
-    if not _move(campaign, ("scheduled", "launching", "running", "paused"), "cancelled", completed_at=now):
-        raise CampaignError(f"a {campaign.status} campaign cannot be cancelled")
+    SMSC already has goes on to its receipt. A draft or an unapproved campaign just closes."""
+    if not _move(campaign, ("draft", "awaiting_approval", "scheduled", "launching", "running", "paused"),
+                 "cancelled", completed_at=now):
+        raise CampaignError(f"a {_label(campaign.status)} campaign cannot be cancelled")
     result = db.session.execute(update(Message).where(Message.campaign_id == campaign.id,
                                                       Message.status == lc.QUEUED)
                                 .values(status=lc.CANCELLED, reason="campaign cancelled", done_at=now))
     db.session.commit()
     return result.rowcount
+
+
+# ----------------------------------------------------------------------------- guard rails
+
+FAILED_OUTCOMES = tuple(lc.FAILURES | {lc.PARTIALLY_DELIVERED})
+SETTLED_OUTCOMES = FAILED_OUTCOMES + (lc.SUBMITTED, lc.DELIVERED)
+
+
+def failure_rate(campaign: Campaign) -> tuple[int, int]:
+    """(failed, judged) over the campaign's last `failure_window` messages with an outcome
+    (accepted, delivered or failed) since it last started or resumed."""
+    recent = (select(Message.status).where(Message.campaign_id == campaign.id,
+                                           Message.status.in_(SETTLED_OUTCOMES))
+              .order_by(Message.submitting_at.desc(), Message.id.desc()).limit(campaign.failure_window))
+    if campaign.guard_since is not None:
+        recent = recent.where(Message.submitting_at >= campaign.guard_since)
+    statuses = db.session.scalars(recent).all()
+    return sum(1 for s in statuses if s in FAILED_OUTCOMES), len(statuses)
+
+
+def enforce_failure_rates(now: datetime) -> list[int]:
+    """Pause (never drop) running campaigns whose recent failure rate crossed their threshold."""
+    paused = []
+    for campaign in db.session.scalars(select(Campaign).where(Campaign.status.in_(("launching", "running")),
+                                                              Campaign.failure_threshold.is_not(None))).all():
+        failed, judged = failure_rate(campaign)
+        if judged < campaign.failure_window:
+            continue  # too few outcomes yet to judge fairly
+        rate = 100.0 * failed / judged
+        if rate >= campaign.failure_threshold:
+            reason = (f"failure rate {rate:.0f}% over the last {judged} messages reached the "
+                      f"{campaign.failure_threshold:g}% threshold")
+            if _move(campaign, ("launching", "running"), "paused", status_reason=reason):
+                paused.append(campaign.id)
+    return paused
 
 
 @dataclass(frozen=True)
@@ -222,6 +449,9 @@ class Progress:
     skipped: int
     cancelled: int
     by_status: dict[str, int]
+    throughput: float = 0.0  # messages claimed per second over the last THROUGHPUT_SECONDS
+    failures_by_reason: list[tuple[str, int]] = field(default_factory=list)
+    deferred: int = 0  # queued but waiting (quiet hours, retry back-off)
 
     @property
     def finished(self) -> int:
@@ -232,15 +462,116 @@ class Progress:
         total = max(self.audience, self.materialised)
         return int(100 * self.finished / total) if total else 0
 
+    @property
+    def delivery_rate(self) -> float | None:
+        """Delivered of those with a final answer from the network, in percent."""
+        judged = self.delivered + self.failed
+        return 100.0 * self.delivered / judged if judged else None
 
-def progress(campaign: Campaign) -> Progress:
+    @property
+    def eta_seconds(self) -> float | None:
+        remaining = max(self.audience - self.materialised, 0) + self.queued
+        if not remaining or self.throughput <= 0:
+            return None
+        return remaining / self.throughput
+
+
+THROUGHPUT_SECONDS = 10
+
+
+def progress(campaign: Campaign, now: datetime | None = None) -> Progress:
+    now = now or datetime.now(timezone.utc)
     counts = dict(db.session.execute(select(Message.status, func.count()).where(
         Message.campaign_id == campaign.id).group_by(Message.status)).all())
     audience = db.session.scalar(select(func.count()).select_from(ListMembership).where(
         ListMembership.list_id == campaign.list_id, ListMembership.subscribed.is_(True))) or 0
     failed = sum(counts.get(s, 0) for s in lc.FAILURES | {lc.PARTIALLY_DELIVERED})
+    recent = db.session.scalar(select(func.count()).select_from(Message).where(
+        Message.campaign_id == campaign.id, Message.submitting_at >= now - timedelta(seconds=THROUGHPUT_SECONDS)))
+    deferred = db.session.scalar(select(func.count()).select_from(Message).where(
+        Message.campaign_id == campaign.id, Message.status == lc.QUEUED, Message.next_attempt_at > now))
+    reasons = db.session.execute(
+        select(func.coalesce(Message.error_name, Message.status), func.count())
+        .where(Message.campaign_id == campaign.id, Message.status.in_(FAILED_OUTCOMES))
+        .group_by(func.coalesce(Message.error_name, Message.status)).order_by(func.count().desc()).limit(6)).all()
     return Progress(audience=audience, materialised=sum(counts.values()),
                     queued=counts.get(lc.QUEUED, 0) + counts.get(lc.SUBMITTING, 0),
                     submitted=counts.get(lc.SUBMITTED, 0), delivered=counts.get(lc.DELIVERED, 0),
                     failed=failed, skipped=counts.get(lc.SKIPPED, 0), cancelled=counts.get(lc.CANCELLED, 0),
-                    by_status=counts)
+                    by_status=counts, throughput=recent / THROUGHPUT_SECONDS,
+                    failures_by_reason=[(reason, n) for reason, n in reasons], deferred=deferred or 0)
+
+
+# ----------------------------------------------------------------------------- dry run and test send
+
+@dataclass(frozen=True)
+class DryRunRow:
+    phone: str
+    name: str
+    route: str
+    parts: int
+    price_per_segment: Decimal
+    cost: Decimal
+    skipped: str | None  # why this recipient would not get the message
+
+
+def dry_run(campaign: Campaign) -> Iterator[DryRunRow]:
+    """Route and price every recipient as launch would, without sending or writing anything.
+    Streams the list, so it works for a million recipients (as a CSV download)."""
+    router = Router()
+    route_labels: dict[int | None, str] = {}
+    rows = db.session.execute(
+        select(Contact.phone, Contact.name, Contact.fields, ListMembership.subscribed, Contact.global_opt_out)
+        .join(ListMembership, ListMembership.contact_id == Contact.id)
+        .where(ListMembership.list_id == campaign.list_id).order_by(Contact.id).execution_options(yield_per=5000))
+    for phone, name, fields, subscribed, opted_out in rows:
+        if opted_out:
+            yield DryRunRow(phone, name, "", 0, Decimal("0"), Decimal("0"), "opted out of all messages")
+            continue
+        if not subscribed:
+            yield DryRunRow(phone, name, "", 0, Decimal("0"), Decimal("0"), "opted out of the list")
+            continue
+        text = message_text(campaign, name=name, phone=phone, fields=fields)
+        parts = analyse(text).segments
+        route = router.choose(phone)
+        if route.bind_id is None:
+            yield DryRunRow(phone, name, "", parts, Decimal("0"), Decimal("0"), route.reason or "no route")
+            continue
+        if route.route_id not in route_labels:
+            found = db.session.get(Route, route.route_id) if route.route_id else None
+            route_labels[route.route_id] = (f"{found.prefix or '(default)'} → {found.bind.name}" if found
+                                            else "no price list: any enabled bind")
+        price = route.price_per_segment or Decimal("0")
+        yield DryRunRow(phone, name, route_labels[route.route_id], parts, price, price * parts, None)
+
+
+def message_text(campaign: Campaign, *, name: str, phone: str, fields: dict | None) -> str:
+    """The text one recipient gets."""
+    return campaign.text
+
+
+def test_send(campaign: Campaign, destination: str, user: User, now: datetime, default_region: str = "US") -> Message:
+    """Send the campaign's message to one number now, at the front of the queue, through the real
+    sender (consent still applies). Recorded on the campaign: approval can require it."""
+    from dashboard.services import outbox
+    contact = db.session.scalar(select(Contact).where(Contact.phone == _normalised(destination, default_region)))
+    text = message_text(campaign, name=contact.name if contact else "", phone=destination,
+                        fields=contact.fields if contact else {})
+    try:
+        [message] = outbox.enqueue(destinations=[destination], text=text, source=campaign.sender.value, now=now,
+                                   default_region=default_region, priority=KINDS["transactional"])
+    except outbox.OutboxError as exc:
+        raise CampaignError(str(exc)) from None
+    db.session.execute(update(Campaign).where(Campaign.id == campaign.id).values(
+        test_sent_at=now, test_sent_to=message.destination, test_message_id=message.id)
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    db.session.refresh(campaign)
+    return message
+
+
+def _normalised(raw: str, region: str) -> str:
+    try:
+        return normalise(raw, region)
+    except InvalidNumber as exc:
+        raise CampaignError(f"{raw}: {exc}") from None

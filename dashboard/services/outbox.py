@@ -27,6 +27,7 @@ from dashboard.sms.backoff import backoff_delay
 from dashboard.sms.encoding import analyse, encode_message
 from dashboard.sms.numbers import InvalidNumber, normalise
 from dashboard.sms.receipts import message_id_candidates, normalise_message_id
+from dashboard.sms.send_window import SendWindow
 from dashboard.sms.smpp_status import is_throttling, is_transient, status_name
 
 
@@ -161,26 +162,20 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
 
     The claim is one UPDATE whose WHERE repeats `status = 'queued'`: two workers racing for
     the same rows cannot both win (SQLite serialises writers; PostgreSQL skips locked rows).
-    Consent is checked here, at the last moment before sending (DESIGN #7).
+    Campaigns with a throughput cap or a budget are claimed after, each within its allowance.
+    Consent and quiet hours are checked here, at the last moment before sending (DESIGN #7).
     """
     if limit <= 0:
         return []
-    from dashboard.services.campaigns import halted_campaign_ids
-    due = (select(Message.id)
-           .where(Message.status == lc.QUEUED, Message.bind_id == settings.bind_id,
-                  or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
-                  or_(Message.campaign_id.is_(None), Message.campaign_id.not_in(halted_campaign_ids())))
+    from dashboard.services.campaigns import separately_claimed_campaign_ids
+    due = (_due(settings, now)
+           .where(or_(Message.campaign_id.is_(None), Message.campaign_id.not_in(separately_claimed_campaign_ids())))
            .order_by(Message.priority, Message.id)
            .limit(limit)
            .with_for_update(skip_locked=True))  # dropped by SQLAlchemy on SQLite, where writes serialise
-    claimed_ids = db.session.scalars(
-        update(Message)
-        .where(Message.id.in_(due.scalar_subquery()), Message.status == lc.QUEUED)
-        .values(status=lc.SUBMITTING, claimed_by=worker_id, claim_expires_at=now + lease,
-                submitting_at=now, attempts=Message.attempts + 1, reason=None)
-        .returning(Message.id)
-        .execution_options(synchronize_session=False)
-    ).all()
+    claimed_ids = _claim(due.scalar_subquery(), worker_id, now, lease)
+    if len(claimed_ids) < limit:
+        claimed_ids += _claim_metered(settings, worker_id, limit - len(claimed_ids), now, lease)
     if not claimed_ids:
         db.session.commit()
         return []
@@ -189,10 +184,13 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
                                       .options(selectinload(Message.parts))
                                       .order_by(Message.priority, Message.id)).all()
         suppressed = suppressed_message_ids(claimed_ids)
+        deferred = _outside_send_window(messages, now)
         encoded = {}
         for message in messages:
             if message.id in suppressed:
                 _finish(message, lc.SKIPPED, suppressed[message.id], now)
+            elif message.id in deferred:
+                _defer(message, *deferred[message.id], now)
             else:
                 encoded[message.id] = _ensure_parts(message, settings)
         db.session.flush()  # one batched insert gives every new part its id
@@ -202,6 +200,115 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
                 outgoing.extend(_outgoing_parts(message, settings, *encoded[message.id]))
     _commit()
     return outgoing
+
+
+def _due(settings: BindSettings, now: datetime):
+    return select(Message.id).where(Message.status == lc.QUEUED, Message.bind_id == settings.bind_id,
+                                    or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
+
+
+def _claim(ids, worker_id: str, now: datetime, lease: timedelta) -> list[int]:
+    return list(db.session.scalars(
+        update(Message)
+        .where(Message.id.in_(ids), Message.status == lc.QUEUED)
+        .values(status=lc.SUBMITTING, claimed_by=worker_id, claim_expires_at=now + lease,
+                submitting_at=now, attempts=Message.attempts + 1, reason=None)
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    ).all())
+
+
+def _claim_metered(settings: BindSettings, worker_id: str, room: int, now: datetime,
+                   lease: timedelta) -> list[int]:
+    """Claim for campaigns with a throughput cap or a budget, within what each may send now.
+
+    The allowance lives in the campaign row (a token bucket and the cost committed so far), read
+    under a row lock in the claim's transaction, so the cap and the budget hold across every bind
+    and every worker, on SQLite and PostgreSQL alike. A campaign whose next message would pass its
+    budget pauses itself, saying why; nothing is dropped (DESIGN #8).
+    """
+    campaigns = db.session.scalars(
+        select(Campaign).where(Campaign.status.in_(("launching", "running")),
+                               or_(Campaign.throughput_cap.is_not(None), Campaign.budget.is_not(None)))
+        .order_by(Campaign.priority, Campaign.id).with_for_update()
+        .execution_options(populate_existing=True)).all()
+    claimed: list[int] = []
+    for campaign in campaigns:
+        if room - len(claimed) <= 0:
+            break
+        allowance = room - len(claimed)
+        if campaign.throughput_cap is not None:
+            campaign.cap_tokens = refill_tokens(campaign.cap_tokens, campaign.cap_refilled_at, now,
+                                                campaign.throughput_cap)
+            campaign.cap_refilled_at = now
+            allowance = min(allowance, int(campaign.cap_tokens))
+        if allowance <= 0:
+            continue
+        candidates = db.session.execute(
+            select(Message.id, Message.segments, Message.price_per_segment, Message.attempts)
+            .where(Message.id.in_(_due(settings, now).where(Message.campaign_id == campaign.id).scalar_subquery()))
+            .order_by(Message.priority, Message.id).limit(allowance)
+            .with_for_update(skip_locked=True)).all()
+        chosen, cost, over_budget = [], Decimal("0"), False
+        for message_id, segments, price, attempts in candidates:
+            # A message is paid for once, at its first claim; a retry does not spend the budget again.
+            extra = (price or Decimal("0")) * segments if attempts == 0 else Decimal("0")
+            if campaign.budget is not None and campaign.committed_cost + cost + extra > campaign.budget:
+                over_budget = True
+                break
+            chosen.append(message_id)
+            cost += extra
+        ids = _claim(chosen, worker_id, now, lease) if chosen else []
+        claimed += ids
+        if campaign.throughput_cap is not None:
+            campaign.cap_tokens -= len(ids)
+        campaign.committed_cost += cost
+        if over_budget and not ids:
+            campaign.status = "paused"
+            campaign.status_reason = (f"budget reached: {campaign.committed_cost:.4f} of {campaign.budget:.4f} "
+                                      f"committed; raise the budget to go on")
+    return claimed
+
+
+def refill_tokens(tokens: float, refilled_at: datetime | None, now: datetime, rate: float) -> float:
+    """A bucket of at most one second's worth, starting empty so a launch does not burst."""
+    if refilled_at is None:
+        return 0.0
+    elapsed = max(0.0, (now - refilled_at).total_seconds())
+    return min(max(1.0, rate), tokens + elapsed * rate)
+
+
+def _outside_send_window(messages: Sequence[Message], now: datetime) -> dict[int, tuple[datetime, str]]:
+    """Claimed messages whose recipient is in quiet hours now: when to try again, and why."""
+    campaign_ids = {m.campaign_id for m in messages if m.campaign_id is not None}
+    if not campaign_ids:
+        return {}
+    windows = {row.id: (SendWindow.from_columns(row.window_start, row.window_end, row.window_days), row.time_zone)
+               for row in db.session.execute(
+                   select(Campaign.id, Campaign.window_start, Campaign.window_end, Campaign.window_days,
+                          Campaign.time_zone)
+                   .where(Campaign.id.in_(campaign_ids), Campaign.window_start.is_not(None)))}
+    deferred = {}
+    for message in messages:
+        if message.campaign_id not in windows:
+            continue
+        window, campaign_zone = windows[message.campaign_id]
+        zones = tuple(z for z in (message.recipient_tz or "").split(",") if z) or (campaign_zone,)
+        opens = window.next_open(now, zones)
+        if opens > now:
+            deferred[message.id] = (opens, f"quiet hours ({window.describe()}, {' / '.join(zones)})")
+    return deferred
+
+
+def _defer(message: Message, until: datetime, why: str, now: datetime) -> None:
+    """Quiet hours: back to the queue until the window opens. Not an attempt, and not paid for."""
+    message.attempts -= 1
+    if message.attempts == 0 and message.campaign_id is not None and message.price_per_segment:
+        db.session.execute(update(Campaign).where(Campaign.id == message.campaign_id, Campaign.budget.is_not(None))
+                           .values(committed_cost=Campaign.committed_cost
+                                   - message.price_per_segment * message.segments))
+    _requeue_if_idle(message, now, f"{why}: waits until {until:%Y-%m-%d %H:%M} UTC", None)
+    message.next_attempt_at = until
 
 
 def _ensure_parts(message: Message, settings: BindSettings):
