@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from smpplib import consts, smpp
 from smpplib.command import Command
 
+from dashboard.sms import pdu as pdu_codec
 from dashboard.sms.smpp_status import status_name
 
 BIND_COMMANDS = {"trx": "bind_transceiver", "tx": "bind_transmitter", "rx": "bind_receiver"}
 MAX_PDU_LENGTH = 64 * 1024  # far above any legal PDU; a larger length means the stream is broken
 _SEQUENCE_MAX = 0x7FFFFFFF
+_SUBMIT_SM_RESP_ID = struct.pack(">I", pdu_codec.SUBMIT_SM_RESP)
 
 
 class SessionError(Exception):
@@ -135,14 +137,12 @@ class SmppSession:
 
     # ------------------------------------------------------------------ writing
 
-    def make_submit(self, sequence: int, **fields) -> Command:
-        pdu = smpp.make_pdu("submit_sm", client=self, **fields)
-        # make_pdu ignores a `sequence` keyword: the number recorded on the part must be set here.
-        pdu.sequence = sequence
-        return pdu
+    def make_submit(self, sequence: int, **fields) -> bytes:
+        """The submit_sm's bytes, numbered with the sequence recorded on its part (dashboard.sms.pdu)."""
+        return pdu_codec.submit_sm(sequence, **fields)
 
-    def queue(self, pdu: Command) -> None:
-        self._outbuf.append(pdu.generate())
+    def queue(self, pdu: Command | bytes) -> None:
+        self._outbuf.append(pdu if isinstance(pdu, bytes) else pdu.generate())
 
     def flush(self) -> None:
         """Write everything queued in one sendall: with TCP_NODELAY, one PDU per write is slow."""
@@ -157,13 +157,16 @@ class SmppSession:
         except OSError as exc:
             raise SessionError(f"write failed: {exc}") from None
 
-    def write(self, pdus: list[Command]) -> None:
+    def write(self, pdus: list[Command | bytes]) -> None:
         for pdu in pdus:
             self.queue(pdu)
         self.flush()
 
     def respond(self, request: Command, status: int = 0) -> None:
         """Queue the response to an SMSC request; flush() sends it."""
+        if request.command == "deliver_sm":  # one per receipt: built without smpplib
+            self._outbuf.append(pdu_codec.deliver_sm_resp(request.sequence, status))
+            return
         resp_name = {"deliver_sm": "deliver_sm_resp", "enquire_link": "enquire_link_resp",
                      "unbind": "unbind_resp", "data_sm": "data_sm_resp"}.get(request.command)
         if resp_name is None:
@@ -212,6 +215,9 @@ class SmppSession:
                 break
             data = bytes(buf[offset:offset + length])
             offset += length
+            if data[4:8] == _SUBMIT_SM_RESP_ID:  # one per part: parsed without smpplib
+                pdus.append(pdu_codec.parse_submit_sm_resp(data))
+                continue
             try:
                 pdus.append(smpp.parse_pdu(data, client=_PARSER, allow_unknown_opt_params=True))
             except Exception as exc:  # a PDU smpplib cannot parse: tell the SMSC, keep the link
