@@ -65,3 +65,72 @@ def parse_submit_sm_resp(data: bytes) -> SubmitSmResp:
         return SubmitSmResp(sequence, status, None)
     end = data.find(b"\0", 16)
     return SubmitSmResp(sequence, status, data[16:end if end >= 0 else len(data)])
+
+
+DELIVER_SM = 0x00000005
+_TLV = struct.Struct(">HH")
+TAG_RECEIPTED_MESSAGE_ID = 0x001E
+TAG_NETWORK_ERROR_CODE = 0x0423
+TAG_MESSAGE_STATE = 0x0427
+
+
+class DeliverSm:
+    """A parsed deliver_sm with the attributes the sender reads, named and typed as smpplib's."""
+
+    __slots__ = ("sequence", "status", "service_type", "source_addr_ton", "source_addr_npi", "source_addr",
+                 "dest_addr_ton", "dest_addr_npi", "destination_addr", "esm_class", "protocol_id",
+                 "priority_flag", "registered_delivery", "data_coding", "short_message", "message_payload",
+                 "receipted_message_id", "message_state", "network_error_code")
+    command = "deliver_sm"
+
+    def __init__(self, sequence: int, status: int):
+        for name in self.__slots__:
+            setattr(self, name, None)
+        self.sequence = sequence
+        self.status = status
+
+
+def parse_deliver_sm(data: bytes) -> DeliverSm:
+    """`data` is the whole PDU. TLVs other than the receipt's and message_payload are skipped.
+    Raises ValueError on a malformed body (the caller then lets smpplib try)."""
+    _, _, status, sequence = HEADER.unpack_from(data)
+    pdu = DeliverSm(sequence, status)
+    try:
+        pos = 16
+        pdu.service_type, pos = _cstring(data, pos)
+        pdu.source_addr_ton, pdu.source_addr_npi = data[pos], data[pos + 1]
+        pdu.source_addr, pos = _cstring(data, pos + 2)
+        pdu.dest_addr_ton, pdu.dest_addr_npi = data[pos], data[pos + 1]
+        pdu.destination_addr, pos = _cstring(data, pos + 2)
+        pdu.esm_class, pdu.protocol_id, pdu.priority_flag = data[pos], data[pos + 1], data[pos + 2]
+        _, pos = _cstring(data, pos + 3)  # schedule_delivery_time
+        _, pos = _cstring(data, pos)  # validity_period
+        pdu.registered_delivery, pdu.data_coding = data[pos], data[pos + 2]  # replace_if_present at +1
+        sm_length = data[pos + 4]
+        pos += 5
+        pdu.short_message = data[pos:pos + sm_length]
+        pos += sm_length
+        while pos < len(data):
+            tag, length = _TLV.unpack_from(data, pos)
+            value = data[pos + 4:pos + 4 + length]
+            if len(value) != length:
+                raise ValueError("truncated TLV")
+            pos += 4 + length
+            if tag == TAG_RECEIPTED_MESSAGE_ID:
+                pdu.receipted_message_id = value[:-1] if value.endswith(b"\0") else value
+            elif tag == TAG_MESSAGE_STATE and length == 1:
+                pdu.message_state = value[0]
+            elif tag == TAG_NETWORK_ERROR_CODE:
+                pdu.network_error_code = value
+            elif tag == TAG_MESSAGE_PAYLOAD:
+                pdu.message_payload = value
+    except (IndexError, struct.error) as exc:
+        raise ValueError(f"malformed deliver_sm: {exc}") from None
+    if pos > len(data):
+        raise ValueError("malformed deliver_sm: short_message runs past the end")
+    return pdu
+
+
+def _cstring(data: bytes, pos: int) -> tuple[bytes, int]:
+    end = data.index(b"\0", pos)
+    return data[pos:end], end + 1

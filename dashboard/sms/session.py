@@ -27,6 +27,7 @@ BIND_COMMANDS = {"trx": "bind_transceiver", "tx": "bind_transmitter", "rx": "bin
 MAX_PDU_LENGTH = 64 * 1024  # far above any legal PDU; a larger length means the stream is broken
 _SEQUENCE_MAX = 0x7FFFFFFF
 _SUBMIT_SM_RESP_ID = struct.pack(">I", pdu_codec.SUBMIT_SM_RESP)
+_DELIVER_SM_ID = struct.pack(">I", pdu_codec.DELIVER_SM)
 
 
 class SessionError(Exception):
@@ -215,9 +216,16 @@ class SmppSession:
                 break
             data = bytes(buf[offset:offset + length])
             offset += length
-            if data[4:8] == _SUBMIT_SM_RESP_ID:  # one per part: parsed without smpplib
+            command_id = data[4:8]
+            if command_id == _SUBMIT_SM_RESP_ID:  # one per part and one per receipt: parsed without smpplib
                 pdus.append(pdu_codec.parse_submit_sm_resp(data))
                 continue
+            if command_id == _DELIVER_SM_ID:
+                try:
+                    pdus.append(pdu_codec.parse_deliver_sm(data))
+                    continue
+                except ValueError:
+                    pass  # smpplib reads it, or says why not
             try:
                 pdus.append(smpp.parse_pdu(data, client=_PARSER, allow_unknown_opt_params=True))
             except Exception as exc:  # a PDU smpplib cannot parse: tell the SMSC, keep the link

@@ -53,3 +53,49 @@ def test_submit_sm_resp_reads_as_smpplib_reads_it(raw):
     parsed = pdu.parse_submit_sm_resp(raw)
     assert (parsed.command, parsed.sequence, parsed.status) == (expected.command, expected.sequence, expected.status)
     assert (parsed.message_id or None) == (expected.message_id or None)
+
+
+def _deliver_sm(body: bytes, sequence: int = 31) -> bytes:
+    return pdu.HEADER.pack(16 + len(body), pdu.DELIVER_SM, 0, sequence) + body
+
+
+def _deliver_body(short_message: bytes = b"", tlvs: bytes = b"", esm_class: int = 0x04, data_coding: int = 0) -> bytes:
+    from dashboard.simulator import wire
+    return wire.deliver_sm_body(source_addr="14155550123", source_addr_ton=1, source_addr_npi=1,
+                                destination_addr="Switchboard", dest_addr_ton=5, dest_addr_npi=0,
+                                esm_class=esm_class, data_coding=data_coding, short_message=short_message,
+                                tlvs=tlvs)
+
+
+def _tlv(tag: int, value: bytes) -> bytes:
+    return pdu._TLV.pack(tag, len(value)) + value
+
+
+RECEIPT_TEXT = b"id:5a3f0001 sub:001 dlvrd:001 submit date:2611231200 done date:2611231200 stat:DELIVRD err:000 text:"
+
+
+@pytest.mark.parametrize("raw", [
+    _deliver_sm(_deliver_body(RECEIPT_TEXT, _tlv(0x001E, b"5a3f0001\0") + _tlv(0x0427, b"\x02"))),
+    _deliver_sm(_deliver_body(RECEIPT_TEXT, _tlv(0x001E, b"5a3f0001\0") + _tlv(0x0427, b"\x05")
+                              + _tlv(0x0423, b"\x03\x00\x0b"))),
+    _deliver_sm(_deliver_body(b"", _tlv(0x0424, b"a long MO text" * 20), esm_class=0)),
+    _deliver_sm(_deliver_body(b"\x05\x00\x03\x2a\x02\x01" + "Grüße".encode("utf-16-be"), esm_class=0x40,
+                              data_coding=8)),
+    _deliver_sm(_deliver_body(RECEIPT_TEXT, _tlv(0x1403, b"vendor") + _tlv(0x001E, b"77\0"))),
+    _deliver_sm(_deliver_body(RECEIPT_TEXT)),
+], ids=["receipt-tlvs", "failed-receipt", "mo-payload", "mo-udh", "vendor-tlv", "text-only"])
+def test_deliver_sm_reads_as_smpplib_reads_it(raw):
+    expected = smpp.parse_pdu(raw, client=SEQUENCES, allow_unknown_opt_params=True)
+    parsed = pdu.parse_deliver_sm(raw)
+    for name in ("command", "sequence", "status", "source_addr_ton", "source_addr_npi", "source_addr",
+                 "dest_addr_ton", "dest_addr_npi", "destination_addr", "esm_class", "data_coding",
+                 "registered_delivery", "short_message", "message_payload", "receipted_message_id",
+                 "message_state", "network_error_code"):
+        assert getattr(parsed, name) == getattr(expected, name, None), name
+
+
+@pytest.mark.parametrize("cut", [20, 40, -3])
+def test_a_truncated_deliver_sm_is_refused_not_misread(cut):
+    raw = _deliver_sm(_deliver_body(RECEIPT_TEXT, _tlv(0x001E, b"5a3f0001\0")))
+    with pytest.raises(ValueError):
+        pdu.parse_deliver_sm(raw[:cut])
