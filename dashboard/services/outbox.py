@@ -299,13 +299,8 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
                               "status": lc.PENDING, "bind_id": settings.bind_id}
                              for n in range(1, len(bodies) + 1))
     if new_parts:
-        # A plain executemany, then the ids by (message, part_no): on SQLite an INSERT … RETURNING
-        # that must keep the parameters' order runs one statement per row.
-        _conn().execute(insert(_P), new_parts)
-        new_ids = {(r.message_id, r.part_no): r.id for r in _conn().execute(
-            select(_P.c.id, _P.c.message_id, _P.c.part_no).where(_P.c.message_id.in_({v["message_id"] for v in new_parts})))}
-        for values in new_parts:
-            part_id = new_ids[values["message_id"], values["part_no"]]
+        ids = _conn().execute(insert(_P).returning(_P.c.id, sort_by_parameter_order=True), new_parts).scalars()
+        for values, part_id in zip(new_parts, ids):
             part = work.parts[part_id] = _Row({"id": part_id, "smsc_message_id": None, "smsc_id_key": None, **values})
             work.messages[part.message_id].parts.append(part)
     outgoing: list[OutgoingPart] = []
@@ -541,19 +536,11 @@ def _store_receipts(settings: BindSettings, receipts: Sequence[InboundReceipt], 
         outcome.matched_receipts += 1
     columns = ("bind_id", "smsc_message_id", "id_key", "stat", "err", "raw", "received_at", "part_id",
                "matched_at", "duplicate")
-    _conn().execute(insert(_R), [{c: getattr(row, c) for c in columns} for row in rows])
-    if any(details):
-        # The new rows' ids for the timeline. Not INSERT … RETURNING: keeping the parameters' order
-        # costs one statement per row on SQLite. One executemany numbers its rows in order (SQLite's
-        # rowid and a PostgreSQL sequence both ascend), and this bind's thread is the only writer of
-        # receipts for (bind, received_at = now), so these are ours, in order.
-        ids = _conn().execute(select(_R.c.id).where(
-            _R.c.bind_id == settings.bind_id, _R.c.id_key.in_({row.id_key for row in rows}),
-            _R.c.received_at == now).order_by(_R.c.id)).scalars().all()
-        if len(ids) == len(rows):
-            for detail, receipt_id in zip(details, ids):
-                if detail is not None:
-                    detail["receipt_id"] = receipt_id  # its timeline row is still in the buffer
+    ids = _conn().execute(insert(_R).returning(_R.c.id, sort_by_parameter_order=True),
+                          [{c: getattr(row, c) for c in columns} for row in rows]).scalars()
+    for detail, receipt_id in zip(details, ids):
+        if detail is not None:
+            detail["receipt_id"] = receipt_id  # its timeline row is still in the buffer, written at commit
 
 
 def _match_parts(settings: BindSettings, rows: Sequence[_Row], work: _Working,
