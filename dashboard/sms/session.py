@@ -5,6 +5,8 @@ Built on smpplib's PDU classes, but not on its Client's read loop, because of wh
 enquire_link on every idle time-out without checking the answer, it never sets TCP_NODELAY and
 writes one PDU per syscall. Here the socket is read into a buffer and framed by length, so a
 time-out never loses bytes; many PDUs go out in one sendall; enquire_link is the caller's timer.
+The four PDUs every message costs (submit_sm and its response, deliver_sm and its response)
+are written and read by dashboard.sms.pdu instead: smpplib's were most of the sender's CPU.
 """
 from __future__ import annotations
 
