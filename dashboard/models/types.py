@@ -24,6 +24,21 @@ class UTCDateTime(TypeDecorator):
             raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
         return value.astimezone(timezone.utc).replace(tzinfo=None)
 
+    def bind_processor(self, dialect):
+        convert = super().bind_processor(dialect)
+        last: list[tuple] = [(None, None)]
+
+        def process(value):
+            # The sender writes one `now` into thousands of rows per batch: convert it once.
+            # One tuple swapped whole, so threads sharing this processor never mix two values.
+            seen, result = last[0]
+            if value is seen and value is not None:
+                return result
+            result = convert(value)
+            last[0] = (value, result)
+            return result
+        return process
+
     def process_result_value(self, value: datetime | None, dialect):
         if value is None:
             return None

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 
 from dashboard.extensions import db
 from dashboard.models import (Bind, Campaign, Contact, DeliveryReceipt, InboundMessage, ListMembership,
@@ -99,11 +99,13 @@ def _guess_kind(source: str) -> str:
 SEQUENCED_EVENTS = frozenset({"queued", "status", "requeued"})
 
 
-def _event(message: Message, kind: str, detail: dict, now: datetime, part_no: int | None = None) -> None:
+def _event(message, kind: str, detail: dict, now: datetime, part_no: int | None = None) -> dict:
+    """Append to the message's timeline (a Message or a _MessageRow). Returns the detail written."""
     if kind in SEQUENCED_EVENTS:
         message.event_seq = (message.event_seq or 0) + 1
         detail = {"seq": message.event_seq, **detail}
     _event_row(message.id, kind, detail, now, part_no)
+    return detail
 
 
 def _event_row(message_id: int, kind: str, detail: dict, now: datetime, part_no: int | None = None) -> None:
@@ -116,8 +118,104 @@ def _event_row(message_id: int, kind: str, detail: dict, now: datetime, part_no:
 def _commit() -> None:
     rows = db.session.info.pop("pending_events", None)
     if rows:
-        db.session.execute(insert(MessageEvent), rows)
+        # Core, not the ORM's bulk insert: the same SQL without per-row ORM bookkeeping.
+        _conn().execute(insert(MessageEvent.__table__), rows)
     db.session.commit()
+
+
+def _conn():
+    return db.session.connection()
+
+
+# ----------------------------------------------------------------------------- working rows
+# The sender's hot path reads rows with Core into these plain objects, changes them in Python
+# (the state rules below are the same for every caller) and writes each table's changes back
+# with one executemany per set of changed columns. The ORM's unit of work did the same with
+# several times the CPU per row (docs/performance.md).
+
+_M = Message.__table__
+_P = MessagePart.__table__
+_R = DeliveryReceipt.__table__
+_MESSAGE_COLUMNS = (_M.c.id, _M.c.status, _M.c.reason, _M.c.attempts, _M.c.created_at, _M.c.segments,
+                    _M.c.price_per_segment, _M.c.event_seq, _M.c.submitted_at, _M.c.bind_id,
+                    _M.c.claimed_by, _M.c.possible_duplicate)
+_PART_COLUMNS = (_P.c.id, _P.c.message_id, _P.c.part_no, _P.c.parts_total, _P.c.status,
+                 _P.c.smsc_message_id, _P.c.smsc_id_key, _P.c.bind_id)
+_RECEIPT_COLUMNS = (_R.c.id, _R.c.bind_id, _R.c.smsc_message_id, _R.c.id_key, _R.c.stat, _R.c.err,
+                    _R.c.raw, _R.c.part_id)
+
+
+class _Row:
+    """A row as plain attributes; every assignment is remembered in `changes` for write-back."""
+
+    def __init__(self, values) -> None:
+        self.__dict__.update(values)
+        self.__dict__["changes"] = {}
+
+    def __setattr__(self, name: str, value) -> None:
+        self.__dict__[name] = value
+        self.changes[name] = value
+
+
+class _MessageRow(_Row):
+    def __init__(self, values) -> None:
+        super().__init__(values)
+        self.__dict__["parts"] = []
+
+
+class _Working:
+    """The messages, parts and receipts one transaction reads and changes, each loaded once."""
+
+    def __init__(self) -> None:
+        self.messages: dict[int, _MessageRow] = {}
+        self.parts: dict[int, _Row] = {}
+        self.receipts: list[_Row] = []
+
+    def load_parts(self, part_ids: Iterable[int]) -> dict[int, _Row]:
+        """Parts by id, with their messages and sibling parts: two queries, not two per part."""
+        wanted = set(part_ids)
+        missing = wanted - self.parts.keys()
+        if missing:
+            self.load_messages(_M.c.id.in_(select(_P.c.message_id).where(_P.c.id.in_(missing))))
+        return {i: self.parts[i] for i in wanted if i in self.parts}
+
+    def load_messages(self, where) -> list[_MessageRow]:
+        """Messages matching `where` (and all of their parts); already loaded ones are kept as they are."""
+        rows = [_MessageRow(r._mapping) for r in _conn().execute(select(*_MESSAGE_COLUMNS).where(where))]
+        return self.adopt(rows)
+
+    def adopt(self, rows: Iterable[_MessageRow]) -> list[_MessageRow]:
+        result, new = [], []
+        for row in rows:
+            if row.id in self.messages:
+                result.append(self.messages[row.id])
+            else:
+                self.messages[row.id] = row
+                result.append(row)
+                new.append(row.id)
+        if new:
+            for r in _conn().execute(select(*_PART_COLUMNS).where(_P.c.message_id.in_(new))
+                                     .order_by(_P.c.message_id, _P.c.part_no)):
+                if r.id not in self.parts:
+                    part = self.parts[r.id] = _Row(r._mapping)
+                    self.messages[part.message_id].parts.append(part)
+        return result
+
+    def write(self) -> None:
+        _write_changes(_P, self.parts.values())
+        _write_changes(_M, self.messages.values())
+        _write_changes(_R, self.receipts)
+
+
+def _write_changes(table, rows: Iterable[_Row]) -> None:
+    """UPDATE … WHERE id = ? as one executemany per set of changed columns."""
+    shapes: dict[tuple[str, ...], list[dict]] = {}
+    for row in rows:
+        if row.changes:
+            shapes.setdefault(tuple(sorted(row.changes)), []).append({"b_id": row.id, **row.changes})
+            row.changes.clear()
+    for params in shapes.values():
+        _conn().execute(update(table).where(table.c.id == bindparam("b_id")), params)
 
 
 # ----------------------------------------------------------------------------- claim
@@ -173,31 +271,42 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
            .order_by(Message.priority, Message.id)
            .limit(limit)
            .with_for_update(skip_locked=True))  # dropped by SQLAlchemy on SQLite, where writes serialise
-    claimed_ids = _claim(due.scalar_subquery(), worker_id, now, lease)
-    if len(claimed_ids) < limit:
-        claimed_ids += _claim_metered(settings, worker_id, limit - len(claimed_ids), now, lease)
-    if not claimed_ids:
+    claimed = _claim(due.scalar_subquery(), worker_id, now, lease)
+    if len(claimed) < limit:
+        claimed += _claim_metered(settings, worker_id, limit - len(claimed), now, lease)
+    if not claimed:
         db.session.commit()
         return []
-    with db.session.no_autoflush:
-        messages = db.session.scalars(select(Message).where(Message.id.in_(claimed_ids))
-                                      .options(selectinload(Message.parts))
-                                      .order_by(Message.priority, Message.id)).all()
-        suppressed = suppressed_message_ids(claimed_ids)
-        deferred = _outside_send_window(messages, now)
-        encoded = {}
-        for message in messages:
-            if message.id in suppressed:
-                _finish(message, lc.SKIPPED, suppressed[message.id], now)
-            elif message.id in deferred:
-                _defer(message, *deferred[message.id], now)
-            else:
-                encoded[message.id] = _ensure_parts(message, settings)
-        db.session.flush()  # one batched insert gives every new part its id
-        outgoing: list[OutgoingPart] = []
-        for message in messages:
-            if message.id in encoded:
-                outgoing.extend(_outgoing_parts(message, settings, *encoded[message.id]))
+    claimed.sort(key=lambda r: (r.priority, r.id))  # RETURNING promises no order
+    work = _Working()
+    messages = work.adopt(_MessageRow(r._mapping) for r in claimed)
+    suppressed = suppressed_message_ids([m.id for m in messages])
+    deferred = _outside_send_window(messages, now)
+    new_parts: list[dict] = []
+    encoded = {}
+    for message in messages:
+        if message.id in suppressed:
+            _finish(message, lc.SKIPPED, suppressed[message.id], now)
+            continue
+        if message.id in deferred:
+            _defer(message, *deferred[message.id], now)
+            continue
+        encoded[message.id] = _encode(message, settings)
+        if not message.parts:  # first attempt: its part rows are created now (DESIGN #1)
+            bodies = encoded[message.id][1]
+            new_parts.extend({"message_id": message.id, "part_no": n, "parts_total": len(bodies),
+                              "status": lc.PENDING, "bind_id": settings.bind_id}
+                             for n in range(1, len(bodies) + 1))
+    if new_parts:
+        ids = _conn().execute(insert(_P).returning(_P.c.id, sort_by_parameter_order=True), new_parts).scalars()
+        for values, part_id in zip(new_parts, ids):
+            part = work.parts[part_id] = _Row({"id": part_id, "smsc_message_id": None, "smsc_id_key": None, **values})
+            work.messages[part.message_id].parts.append(part)
+    outgoing: list[OutgoingPart] = []
+    for message in messages:
+        if message.id in encoded:
+            outgoing.extend(_outgoing_parts(message, settings, *encoded[message.id]))
+    work.write()
     _commit()
     return outgoing
 
@@ -207,19 +316,19 @@ def _due(settings: BindSettings, now: datetime):
                                     or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
 
 
-def _claim(ids, worker_id: str, now: datetime, lease: timedelta) -> list[int]:
-    return list(db.session.scalars(
+def _claim(ids, worker_id: str, now: datetime, lease: timedelta) -> list:
+    return list(db.session.execute(
         update(Message)
         .where(Message.id.in_(ids), Message.status == lc.QUEUED)
         .values(status=lc.SUBMITTING, claimed_by=worker_id, claim_expires_at=now + lease,
                 submitting_at=now, attempts=Message.attempts + 1, reason=None)
-        .returning(Message.id)
+        .returning(*_MESSAGE_COLUMNS, *_CLAIM_COLUMNS)
         .execution_options(synchronize_session=False)
     ).all())
 
 
 def _claim_metered(settings: BindSettings, worker_id: str, room: int, now: datetime,
-                   lease: timedelta) -> list[int]:
+                   lease: timedelta) -> list:
     """Claim for campaigns with a throughput cap or a budget, within what each may send now.
 
     The allowance lives in the campaign row (a token bucket and the cost committed so far), read
@@ -232,7 +341,7 @@ def _claim_metered(settings: BindSettings, worker_id: str, room: int, now: datet
                                or_(Campaign.throughput_cap.is_not(None), Campaign.budget.is_not(None)))
         .order_by(Campaign.priority, Campaign.id).with_for_update()
         .execution_options(populate_existing=True)).all()
-    claimed: list[int] = []
+    claimed: list = []
     for campaign in campaigns:
         if room - len(claimed) <= 0:
             break
@@ -258,12 +367,12 @@ def _claim_metered(settings: BindSettings, worker_id: str, room: int, now: datet
                 break
             chosen.append(message_id)
             cost += extra
-        ids = _claim(chosen, worker_id, now, lease) if chosen else []
-        claimed += ids
+        rows = _claim(chosen, worker_id, now, lease) if chosen else []
+        claimed += rows
         if campaign.throughput_cap is not None:
-            campaign.cap_tokens -= len(ids)
+            campaign.cap_tokens -= len(rows)
         campaign.committed_cost += cost
-        if over_budget and not ids:
+        if over_budget and not rows:
             campaign.status = "paused"
             campaign.status_reason = (f"budget reached: {campaign.committed_cost:.4f} of {campaign.budget:.4f} "
                                       f"committed; raise the budget to go on")
@@ -278,7 +387,7 @@ def refill_tokens(tokens: float, refilled_at: datetime | None, now: datetime, ra
     return min(max(1.0, rate), tokens + elapsed * rate)
 
 
-def _outside_send_window(messages: Sequence[Message], now: datetime) -> dict[int, tuple[datetime, str]]:
+def _outside_send_window(messages: Sequence[_MessageRow], now: datetime) -> dict[int, tuple[datetime, str]]:
     """Claimed messages whose recipient is in quiet hours now: when to try again, and why."""
     campaign_ids = {m.campaign_id for m in messages if m.campaign_id is not None}
     if not campaign_ids:
@@ -300,7 +409,7 @@ def _outside_send_window(messages: Sequence[Message], now: datetime) -> dict[int
     return deferred
 
 
-def _defer(message: Message, until: datetime, why: str, now: datetime) -> None:
+def _defer(message: _MessageRow, until: datetime, why: str, now: datetime) -> None:
     """Quiet hours: back to the queue until the window opens. Not an attempt, and not paid for."""
     message.attempts -= 1
     if message.attempts == 0 and message.campaign_id is not None and message.price_per_segment:
@@ -311,23 +420,30 @@ def _defer(message: Message, until: datetime, why: str, now: datetime) -> None:
     message.next_attempt_at = until
 
 
-def _ensure_parts(message: Message, settings: BindSettings):
-    """Encode the message for this bind and make sure its part rows exist (DESIGN #1)."""
-    encoded = encode_message(message.text, ref=message.udh_ref, concat=settings.concat_mode,
-                             gsm_data_coding=settings.default_data_coding)
+# What a claim needs beyond the working columns, to build submit_sm without another query.
+_CLAIM_COLUMNS = (_M.c.destination, _M.c.source, _M.c.source_ton, _M.c.source_npi, _M.c.text,
+                  _M.c.priority, _M.c.udh_ref, _M.c.campaign_id, _M.c.recipient_tz)
+
+
+def _encode(message: _MessageRow, settings: BindSettings):
+    encoded = _encode_cached(message.text, message.udh_ref, settings.concat_mode, settings.default_data_coding)
     bodies: list[bytes] = list(encoded.parts) if encoded.payload is None else [b""]
-    if not message.parts:
-        for number in range(1, len(bodies) + 1):
-            message.parts.append(MessagePart(part_no=number, parts_total=len(bodies), bind_id=settings.bind_id))
     return encoded, bodies
 
 
-def _outgoing_parts(message: Message, settings: BindSettings, encoded, bodies: list[bytes]) -> list[OutgoingPart]:
+@lru_cache(maxsize=1024)
+def _encode_cached(text: str, ref: int, concat: str, data_coding: int):
+    # A campaign sends one text to many numbers: encoding it once per reference is enough.
+    return encode_message(text, ref=ref, concat=concat, gsm_data_coding=data_coding)
+
+
+def _outgoing_parts(message: _MessageRow, settings: BindSettings, encoded, bodies: list[bytes]) -> list[OutgoingPart]:
     result = []
     for part in message.parts:
         if part.status != lc.PENDING:
             continue  # already accepted by the SMSC on an earlier attempt
-        part.bind_id = settings.bind_id
+        if part.bind_id != settings.bind_id:
+            part.bind_id = settings.bind_id  # failed over from another bind
         result.append(OutgoingPart(
             part_id=part.id, message_id=message.id, part_no=part.part_no, parts_total=part.parts_total,
             destination=message.destination, source=message.source, source_ton=message.source_ton,
@@ -360,8 +476,8 @@ def mark_parts_submitting(assignments: Sequence[tuple[OutgoingPart, int]], sessi
                           now: datetime, submit_fields: Callable[[OutgoingPart], dict]) -> None:
     """Record each part as being submitted, with its session and sequence number, and commit —
     before the bytes leave (DESIGN #1). A crash after this leaves the part visibly uncertain."""
-    db.session.execute(update(MessagePart), [
-        {"id": part.part_id, "status": lc.SUBMITTING, "session_id": session_id, "sequence_number": seq,
+    _conn().execute(update(_P).where(_P.c.id == bindparam("b_id")), [
+        {"b_id": part.part_id, "status": lc.SUBMITTING, "session_id": session_id, "sequence_number": seq,
          "submitting_at": now} for part, seq in assignments])
     for part, seq in assignments:
         _event_row(part.message_id, "submit_sm", {"sequence": seq, "session": session_id, **submit_fields(part)},
@@ -378,10 +494,11 @@ def halted_message_ids(message_ids: Iterable[int]) -> set[int]:
 
 def release_unsent(parts: Iterable[OutgoingPart], now: datetime, reason: str) -> None:
     """Claimed but never written (shutdown, link lost before sending): back to the queue, as is."""
-    message_ids = {p.message_id for p in parts}
-    for message in db.session.scalars(select(Message).where(Message.id.in_(message_ids))):
+    work = _Working()
+    for message in work.load_messages(_M.c.id.in_({p.message_id for p in parts})):
         if message.status == lc.SUBMITTING:
             _requeue_if_idle(message, now, reason, delay=None)
+    work.write()
     _commit()
 
 
@@ -429,48 +546,35 @@ def record_outcomes(settings: BindSettings, results: Sequence[SubmitResult],
     """Write a batch of submit responses, receipts and MOs in one transaction, then commit.
     The caller sends the deliver_sm_resps only after this returns (DESIGN #3)."""
     outcome = RecordOutcome()
-    touched: dict[int, Message] = {}
-    with db.session.no_autoflush:
-        parts = _load_parts([r.part_id for r in results], touched)
-        newly_submitted: list[MessagePart] = []
-        for result in results:
-            part = parts.get(result.part_id)
-            if part is None or part.status != lc.SUBMITTING:
-                continue  # a late response for a part already settled: nothing moves backwards
-            if _apply_submit_result(settings, touched[part.message_id], part, result, now, outcome):
-                newly_submitted.append(part)
-        db.session.flush()  # the new SMSC ids must be visible to the receipt queries below
-        _match_held_receipts(settings, newly_submitted, touched, now)
-        _store_receipts(settings, receipts, now, outcome, touched)
-        for mo in inbound:
-            db.session.add(InboundMessage(bind_id=settings.bind_id, source=mo.source, destination=mo.destination,
-                                          text=mo.text, raw=mo.raw, received_at=now))
-        for message in touched.values():
-            _settle(message, settings, now, retry_base)
+    work = _Working()
+    parts = work.load_parts(r.part_id for r in results)
+    newly_submitted: list[_Row] = []
+    for result in results:
+        part = parts.get(result.part_id)
+        if part is None or part.status != lc.SUBMITTING:
+            continue  # a late response for a part already settled: nothing moves backwards
+        if _apply_submit_result(settings, work.messages[part.message_id], part, result, now, outcome):
+            newly_submitted.append(part)
+    _match_held_receipts(settings, newly_submitted, work, now)
+    _store_receipts(settings, receipts, now, outcome, work, newly_submitted)
+    for mo in inbound:
+        db.session.add(InboundMessage(bind_id=settings.bind_id, source=mo.source, destination=mo.destination,
+                                      text=mo.text, raw=mo.raw, received_at=now))
+    for message in work.messages.values():
+        _settle(message, settings, now, retry_base)
+    work.write()
     _commit()
     return outcome
 
 
-def _load_parts(part_ids: Sequence[int], touched: dict[int, Message]) -> dict[int, MessagePart]:
-    """Parts by id, with their messages and sibling parts loaded in two queries, not 2 per part."""
-    if not part_ids:
-        return {}
-    parts = {p.id: p for p in db.session.scalars(select(MessagePart).where(MessagePart.id.in_(part_ids)))}
-    missing = {p.message_id for p in parts.values()} - set(touched)
-    if missing:
-        for message in db.session.scalars(select(Message).where(Message.id.in_(missing))
-                                          .options(selectinload(Message.parts))):
-            touched[message.id] = message
-    return parts
-
-
-def _apply_submit_result(settings: BindSettings, message: Message, part: MessagePart,
+def _apply_submit_result(settings: BindSettings, message: _MessageRow, part: _Row,
                          result: SubmitResult, now: datetime, outcome: RecordOutcome) -> bool:
     """Apply one submit_sm_resp (or its absence). True when the part was newly accepted."""
     if result.command_status is None:
         # No answer: the SMSC may or may not have it. Retry under a visible mark (DESIGN #1).
         part.status = lc.PENDING
-        message.possible_duplicate = True
+        if not message.possible_duplicate:
+            message.possible_duplicate = True
         _event(message, "response_timeout", {"reason": result.why_no_response}, now, part.part_no)
         outcome.retried += 1
         return False
@@ -518,36 +622,46 @@ def _receipt_key_mode(settings: BindSettings) -> str:
 
 
 def _store_receipts(settings: BindSettings, receipts: Sequence[InboundReceipt], now: datetime,
-                    outcome: RecordOutcome, touched: dict[int, Message]) -> None:
-    """Keep every receipt, then match the batch against parts with one query (two in auto mode)."""
+                    outcome: RecordOutcome, work: _Working, fresh: Sequence[_Row]) -> None:
+    """Keep every receipt, matched first so that each is one INSERT with its outcome in it.
+    `fresh` are the parts accepted in this same batch, whose SMSC ids are not written yet."""
     if not receipts:
         return
-    rows = []
-    for receipt in receipts:
-        key = normalise_message_id(receipt.smsc_message_id, _receipt_key_mode(settings))
-        rows.append(DeliveryReceipt(bind_id=settings.bind_id, smsc_message_id=receipt.smsc_message_id, id_key=key,
-                                    stat=receipt.stat, err=receipt.err, raw=receipt.raw, received_at=now))
-    db.session.add_all(rows)
-    db.session.flush()  # receipt ids go on the timeline
-    by_key = _match_parts(settings, rows)
-    _load_parts([p.id for p in by_key.values()], touched)
+    mode = _receipt_key_mode(settings)
+    rows = [_Row({"id": None, "bind_id": settings.bind_id, "smsc_message_id": r.smsc_message_id,
+                  "id_key": normalise_message_id(r.smsc_message_id, mode), "stat": r.stat, "err": r.err,
+                  "raw": r.raw, "received_at": now, "part_id": None, "matched_at": None, "duplicate": False})
+            for r in receipts]
+    by_key = _match_parts(settings, rows, work, fresh)
+    details: list[dict | None] = []
     for row in rows:
         part = by_key.get(row.id_key)
         if part is None:
             outcome.unmatched_receipts += 1
+            details.append(None)
             continue  # held: matched when the submit_sm_resp lands, or by the reconcile job
-        _apply_receipt(row, part, touched[part.message_id], now)
+        details.append(_apply_receipt(row, part, work.messages[part.message_id], now))
         outcome.matched_receipts += 1
+    columns = ("bind_id", "smsc_message_id", "id_key", "stat", "err", "raw", "received_at", "part_id",
+               "matched_at", "duplicate")
+    ids = _conn().execute(insert(_R).returning(_R.c.id, sort_by_parameter_order=True),
+                          [{c: getattr(row, c) for c in columns} for row in rows]).scalars()
+    for detail, receipt_id in zip(details, ids):
+        if detail is not None:
+            detail["receipt_id"] = receipt_id  # its timeline row is still in the buffer, written at commit
 
 
-def _match_parts(settings: BindSettings, rows: Sequence[DeliveryReceipt]) -> dict[str, MessagePart]:
+def _match_parts(settings: BindSettings, rows: Sequence[_Row], work: _Working,
+                 fresh: Sequence[_Row] = ()) -> dict[str, _Row]:
     """The part each receipt row belongs to, by the row's id_key: exact keys in one query, then,
     on binds left on "auto", the hex/decimal/leading-zero readings of the rest (Jasmin #643)."""
-    by_key = _parts_by_key(settings.bind_id, {row.id_key for row in rows})
+    fresh_keys = {p.smsc_id_key: p for p in fresh}
+    by_key = _parts_by_key(settings.bind_id, {row.id_key for row in rows}, work, fresh_keys)
     if settings.message_id_format == "auto":
         alternatives = {row.id_key: message_id_candidates(row.smsc_message_id) - {row.id_key}
                         for row in rows if row.id_key not in by_key}
-        found = _parts_by_key(settings.bind_id, set().union(*alternatives.values())) if alternatives else {}
+        found = (_parts_by_key(settings.bind_id, set().union(*alternatives.values()), work, fresh_keys)
+                 if alternatives else {})
         for key, candidates in alternatives.items():
             match = next((found[c] for c in candidates if c in found), None)
             if match is not None:
@@ -555,54 +669,63 @@ def _match_parts(settings: BindSettings, rows: Sequence[DeliveryReceipt]) -> dic
     return by_key
 
 
-def _parts_by_key(bind_id: int, keys: set[str]) -> dict[str, MessagePart]:
-    if not keys:
-        return {}
-    return {p.smsc_id_key: p for p in db.session.scalars(select(MessagePart).where(
-        MessagePart.bind_id == bind_id, MessagePart.smsc_id_key.in_(keys)))}
+def _parts_by_key(bind_id: int, keys: set[str], work: _Working, fresh_keys: dict[str, _Row]) -> dict[str, _Row]:
+    found = {key: fresh_keys[key] for key in keys if key in fresh_keys}
+    rest = keys - found.keys()
+    if not rest:
+        return found
+    stored = _conn().execute(select(_P.c.id, _P.c.smsc_id_key).where(
+        _P.c.bind_id == bind_id, _P.c.smsc_id_key.in_(rest))).all()
+    parts = work.load_parts(part_id for part_id, _ in stored)
+    for part_id, key in stored:
+        part = parts.get(part_id)
+        if part is not None and part.smsc_id_key == key:  # not re-keyed in this transaction
+            found[key] = part
+    return found
 
 
-def _apply_receipt(row: DeliveryReceipt, part: MessagePart, message: Message, now: datetime) -> None:
+def _apply_receipt(row: _Row, part: _Row, message: _MessageRow, now: datetime) -> dict:
+    """Match the receipt to its part and move the part forward if it can. Returns the timeline detail."""
     row.part_id = part.id
     row.matched_at = now
-    _event(message, "deliver_sm", {"receipt_id": row.id, "stat": row.stat, "err": row.err, **row.raw},
-           now, part.part_no)
+    detail = _event(message, "deliver_sm", {"receipt_id": row.id, "stat": row.stat, "err": row.err, **row.raw},
+                    now, part.part_no)
     new_state = _RECEIPT_STATES.get(row.stat or "")
     if new_state is None or not lc.moves_forward(part.status, new_state):
         if part.status in lc.PART_FINAL:
             row.duplicate = True
-        return
+        return detail
     part.status = new_state
     part.receipt_stat = row.stat
     part.receipt_err = row.err
     part.done_at = now
+    return detail
 
 
 _RECEIPT_STATES = {"DELIVRD": lc.DELIVERED, "UNDELIV": lc.UNDELIVERABLE, "EXPIRED": lc.EXPIRED,
                    "REJECTD": lc.REJECTED, "DELETED": lc.FAILED, "UNKNOWN": lc.FAILED}
 
 
-def _match_held_receipts(settings: BindSettings, parts: Sequence[MessagePart], touched: dict[int, Message],
-                         now: datetime) -> None:
+def _match_held_receipts(settings: BindSettings, parts: Sequence[_Row], work: _Working, now: datetime) -> None:
     """Receipts that came before their submit_sm_resp wait in the table; pick them up now."""
     if not parts:
         return
-    keys_for: dict[str, MessagePart] = {}
+    keys_for: dict[str, _Row] = {}
     for part in parts:
         keys = {part.smsc_id_key}
         if settings.message_id_format == "auto":
             keys |= message_id_candidates(part.smsc_message_id or "")
         for key in keys:
             keys_for.setdefault(key, part)
-    held = db.session.scalars(select(DeliveryReceipt).where(
-        DeliveryReceipt.bind_id == settings.bind_id, DeliveryReceipt.id_key.in_(keys_for),
-        DeliveryReceipt.part_id.is_(None)).order_by(DeliveryReceipt.id)).all()
+    held = [_Row(r._mapping) for r in _conn().execute(select(*_RECEIPT_COLUMNS).where(
+        _R.c.bind_id == settings.bind_id, _R.c.id_key.in_(keys_for), _R.c.part_id.is_(None)).order_by(_R.c.id))]
+    work.receipts.extend(held)
     for row in held:
         part = keys_for[row.id_key]
-        _apply_receipt(row, part, touched[part.message_id], now)
+        _apply_receipt(row, part, work.messages[part.message_id], now)
 
 
-def _settle(message: Message, settings: BindSettings, now: datetime, retry_base: float) -> None:
+def _settle(message: _MessageRow, settings: BindSettings, now: datetime, retry_base: float) -> None:
     """After its parts changed: derive the message's state, or put it back in the queue."""
     states = [p.status for p in message.parts]
     if lc.FAILED in states and lc.PENDING in states:
@@ -646,7 +769,7 @@ def _settle(message: Message, settings: BindSettings, now: datetime, retry_base:
         _event(message, "status", {"status": derived}, now)
 
 
-def _requeue_if_idle(message: Message, now: datetime, reason: str, delay: float | None) -> None:
+def _requeue_if_idle(message: _MessageRow, now: datetime, reason: str, delay: float | None) -> None:
     message.status = lc.QUEUED
     message.claimed_by = None
     message.claim_expires_at = None
@@ -655,7 +778,7 @@ def _requeue_if_idle(message: Message, now: datetime, reason: str, delay: float 
     _event(message, "requeued", {"reason": reason, "retry_in_s": delay}, now)
 
 
-def _finish(message: Message, state: str, reason: str | None, now: datetime) -> None:
+def _finish(message: _MessageRow, state: str, reason: str | None, now: datetime) -> None:
     message.status = state
     message.reason = reason
     message.done_at = now
@@ -671,8 +794,8 @@ def _finish(message: Message, state: str, reason: str | None, now: datetime) -> 
 def reap_expired_claims(now: datetime) -> int:
     """Return messages whose owner died to the queue. Parts that may have been written are
     uncertain: they are retried under the possible-duplicate mark, never silently (DESIGN #1)."""
-    stale = db.session.scalars(select(Message).where(Message.status == lc.SUBMITTING,
-                                                     Message.claim_expires_at < now)).all()
+    work = _Working()
+    stale = work.load_messages(and_(_M.c.status == lc.SUBMITTING, _M.c.claim_expires_at < now))
     for message in stale:
         uncertain = [p for p in message.parts if p.status == lc.SUBMITTING]
         for part in uncertain:
@@ -681,6 +804,7 @@ def reap_expired_claims(now: datetime) -> int:
             message.possible_duplicate = True
         _requeue_if_idle(message, now, f"claim by {message.claimed_by} expired"
                          + (f"; {len(uncertain)} part(s) may have been sent" if uncertain else ""), None)
+    work.write()
     _commit()
     return len(stale)
 
@@ -695,24 +819,25 @@ def release_worker_claims(worker_id: str, now: datetime) -> int:
 
 def reconcile_held_receipts(now: datetime, hold: timedelta, settings_for: Callable[[int], BindSettings]) -> int:
     """Match held receipts whose part has since been recorded (e.g. by another transaction)."""
-    held = db.session.scalars(select(DeliveryReceipt).where(
-        DeliveryReceipt.part_id.is_(None), DeliveryReceipt.received_at >= now - hold)).all()
-    by_bind: dict[int, list[DeliveryReceipt]] = {}
+    work = _Working()
+    held = [_Row(r._mapping) for r in _conn().execute(select(*_RECEIPT_COLUMNS).where(
+        _R.c.part_id.is_(None), _R.c.received_at >= now - hold))]
+    work.receipts.extend(held)
+    by_bind: dict[int, list[_Row]] = {}
     for row in held:
         by_bind.setdefault(row.bind_id, []).append(row)
     matched = 0
-    touched: dict[int, Message] = {}
     for bind_id, rows in by_bind.items():
-        parts = _match_parts(settings_for(bind_id), rows)
-        _load_parts([p.id for p in parts.values()], touched)
+        parts = _match_parts(settings_for(bind_id), rows, work)
         for row in rows:
             part = parts.get(row.id_key)
             if part is not None:
-                _apply_receipt(row, part, touched[part.message_id], now)
+                _apply_receipt(row, part, work.messages[part.message_id], now)
                 matched += 1
-    for message in touched.values():
+    for message in work.messages.values():
         if message.status not in lc.FINAL:
             _settle(message, settings_for(message.bind_id), now, 2.0)
+    work.write()
     _commit()
     return matched
 

@@ -5,6 +5,8 @@ Built on smpplib's PDU classes, but not on its Client's read loop, because of wh
 enquire_link on every idle time-out without checking the answer, it never sets TCP_NODELAY and
 writes one PDU per syscall. Here the socket is read into a buffer and framed by length, so a
 time-out never loses bytes; many PDUs go out in one sendall; enquire_link is the caller's timer.
+The four PDUs every message costs (submit_sm and its response, deliver_sm and its response)
+are written and read by dashboard.sms.pdu instead: smpplib's were most of the sender's CPU.
 """
 from __future__ import annotations
 
@@ -20,11 +22,14 @@ from dataclasses import dataclass
 from smpplib import consts, smpp
 from smpplib.command import Command
 
+from dashboard.sms import pdu as pdu_codec
 from dashboard.sms.smpp_status import status_name
 
 BIND_COMMANDS = {"trx": "bind_transceiver", "tx": "bind_transmitter", "rx": "bind_receiver"}
 MAX_PDU_LENGTH = 64 * 1024  # far above any legal PDU; a larger length means the stream is broken
 _SEQUENCE_MAX = 0x7FFFFFFF
+_SUBMIT_SM_RESP_ID = struct.pack(">I", pdu_codec.SUBMIT_SM_RESP)
+_DELIVER_SM_ID = struct.pack(">I", pdu_codec.DELIVER_SM)
 
 
 class SessionError(Exception):
@@ -135,14 +140,12 @@ class SmppSession:
 
     # ------------------------------------------------------------------ writing
 
-    def make_submit(self, sequence: int, **fields) -> Command:
-        pdu = smpp.make_pdu("submit_sm", client=self, **fields)
-        # make_pdu ignores a `sequence` keyword: the number recorded on the part must be set here.
-        pdu.sequence = sequence
-        return pdu
+    def make_submit(self, sequence: int, **fields) -> bytes:
+        """The submit_sm's bytes, numbered with the sequence recorded on its part (dashboard.sms.pdu)."""
+        return pdu_codec.submit_sm(sequence, **fields)
 
-    def queue(self, pdu: Command) -> None:
-        self._outbuf.append(pdu.generate())
+    def queue(self, pdu: Command | bytes) -> None:
+        self._outbuf.append(pdu if isinstance(pdu, bytes) else pdu.generate())
 
     def flush(self) -> None:
         """Write everything queued in one sendall: with TCP_NODELAY, one PDU per write is slow."""
@@ -157,13 +160,16 @@ class SmppSession:
         except OSError as exc:
             raise SessionError(f"write failed: {exc}") from None
 
-    def write(self, pdus: list[Command]) -> None:
+    def write(self, pdus: list[Command | bytes]) -> None:
         for pdu in pdus:
             self.queue(pdu)
         self.flush()
 
     def respond(self, request: Command, status: int = 0) -> None:
         """Queue the response to an SMSC request; flush() sends it."""
+        if request.command == "deliver_sm":  # one per receipt: built without smpplib
+            self._outbuf.append(pdu_codec.deliver_sm_resp(request.sequence, status))
+            return
         resp_name = {"deliver_sm": "deliver_sm_resp", "enquire_link": "enquire_link_resp",
                      "unbind": "unbind_resp", "data_sm": "data_sm_resp"}.get(request.command)
         if resp_name is None:
@@ -212,6 +218,16 @@ class SmppSession:
                 break
             data = bytes(buf[offset:offset + length])
             offset += length
+            command_id = data[4:8]
+            if command_id == _SUBMIT_SM_RESP_ID:  # one per part and one per receipt: parsed without smpplib
+                pdus.append(pdu_codec.parse_submit_sm_resp(data))
+                continue
+            if command_id == _DELIVER_SM_ID:
+                try:
+                    pdus.append(pdu_codec.parse_deliver_sm(data))
+                    continue
+                except ValueError:
+                    pass  # smpplib reads it, or says why not
             try:
                 pdus.append(smpp.parse_pdu(data, client=_PARSER, allow_unknown_opt_params=True))
             except Exception as exc:  # a PDU smpplib cannot parse: tell the SMSC, keep the link
