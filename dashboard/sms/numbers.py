@@ -109,6 +109,14 @@ def country_code(e164: str) -> str:
     return region
 
 
+def region_and_zones(e164: str) -> tuple[str | None, tuple[str, ...]]:
+    """country_code() and time_zones() from one parse (imports call this for every new row)."""
+    number = _parse(e164, None)
+    zones = timezone.time_zones_for_number(number)
+    return (phonenumbers.region_code_for_number(number),
+            tuple(zone for zone in zones if zone != timezone.UNKNOWN_TIMEZONE))
+
+
 def smpp_address(e164: str) -> tuple[int, int, str]:
     """(ton, npi, address) for submit_sm: international TON, ISDN NPI, digits without "+"."""
     if not isinstance(e164, str) or not _E164.fullmatch(e164):
