@@ -13,6 +13,7 @@ from dashboard.extensions import db
 from dashboard.models import Campaign, Contact, ContactList, ListMembership, Message, MessagePart, Route, SenderId
 from dashboard.services.outbox import source_addressing
 from dashboard.services.routing import Router
+from dashboard.services.senders import approval_problems
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.encoding import analyse
 
@@ -34,6 +35,9 @@ def create_campaign(*, name: str, list_id: int, sender_id_id: int, text: str, sc
         raise CampaignError("no such sender ID")
     if sender.status != "approved":
         raise CampaignError(f"sender ID {sender.value} is {sender.status}, not approved")
+    problems = approval_problems(sender, list_id)
+    if problems:
+        raise CampaignError("; ".join(problems))
     campaign = Campaign(name=name.strip(), list_id=list_id, sender_id_id=sender_id_id, text=text,
                         scheduled_at=scheduled_at, status="scheduled", created_by_id=created_by_id,
                         created_at=now)
