@@ -9,8 +9,8 @@ from dashboard.models.message import DeliveryReceipt, InboundMessage, Message, M
 from dashboard.models.user import Role, User
 
 __all__ = [
-    "AuditLog", "Bind", "BrandOptOut", "BindStatus", "Campaign", "ConsentChainHead", "ConsentEvent", "Contact", "ContactImport",
-    "ContactList", "DeliveryReceipt", "ImportedNumber", "ImportIssue", "InboundMessage", "ListMembership",
+    "AuditLog", "Bind", "BindStatus", "BrandOptOut", "Campaign", "ConsentChainHead", "ConsentEvent", "Contact",
+    "ContactImport", "ContactList", "DeliveryReceipt", "ImportedNumber", "ImportIssue", "InboundMessage", "ListMembership",
     "Message", "MessageEvent", "MessagePart", "Role", "Route", "SenderId", "SenderRegistration",
     "SignupRequest", "User",
 ]

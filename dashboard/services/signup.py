@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 
 from dashboard.extensions import db
-from dashboard.models import ContactList, InboundMessage, ListMembership, Contact, SenderId, SignupRequest
+from dashboard.models import Contact, ContactList, InboundMessage, ListMembership, SenderId, SignupRequest
 from dashboard.services import consent
 from dashboard.services.contacts import contact_for
 from dashboard.sms import ledger
@@ -155,8 +155,8 @@ def _evidence(request: SignupRequest, mo: InboundMessage) -> str:
     contact_list = db.session.get(ContactList, request.list_id)
     return json.dumps({
         "method": "double opt-in",
-        "form": {"list": contact_list.name, "request_id": request.id, "submitted_at": ledger.timestamp(request.requested_at),
-                 "ip": request.ip, "user_agent": request.user_agent},
+        "form": {"list": contact_list.name, "request_id": request.id, "ip": request.ip,
+                 "user_agent": request.user_agent, "submitted_at": ledger.timestamp(request.requested_at)},
         "confirmation": {"message_id": request.message_id, "from": request.sender_value, "to": request.phone,
                          "text": request.confirmation_text, "expires_at": ledger.timestamp(request.expires_at)},
         "reply": {"mo_id": mo.id, "from": mo.source, "to": mo.destination, "text": mo.text,
