@@ -25,6 +25,16 @@ class ContactList(db.Model):
     signup_sender: Mapped[SenderId | None] = relationship()
 
 
+def _country_of_phone(context) -> str | None:
+    """Column default: every insert that does not give a country (an ORM add, a bulk insert by
+    any code path) still gets one, so no contact is left out of the sender-approval check."""
+    from dashboard.sms.numbers import InvalidNumber, country_code
+    try:
+        return country_code(context.get_current_parameters()["phone"])
+    except (InvalidNumber, KeyError):
+        return None
+
+
 class Contact(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str] = mapped_column(String(20), unique=True)  # E.164
@@ -33,7 +43,7 @@ class Contact(db.Model):
     time_zone: Mapped[str | None] = mapped_column(String(64))
     # ISO region of the number (phonenumbers; "001" for non-geographic), stored so that the
     # countries of a big list's audience are one query, not a parse per contact.
-    country: Mapped[str | None] = mapped_column(String(3), index=True)
+    country: Mapped[str | None] = mapped_column(String(3), index=True, default=_country_of_phone)
     # Projection of the ledger's latest global event, so the send-time check is one indexed read.
     global_opt_out: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

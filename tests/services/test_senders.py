@@ -124,3 +124,11 @@ def test_the_migration_backfills_the_country_of_existing_contacts(tmp_path):
         assert {"consent_event_no_update", "consent_event_no_delete"} <= set(triggers)
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_contact_inserted_without_its_country_gets_it_from_its_number(app):
+    db.session.execute(Contact.__table__.insert(), [dict(phone=DE, name="", fields={}, created_at=utcnow(),
+                                                         global_opt_out=False)])
+    db.session.add(Contact(phone=US, created_at=utcnow()))
+    db.session.commit()
+    assert dict(db.session.execute(select(Contact.phone, Contact.country)).all()) == {US: "US", DE: "DE"}
