@@ -28,11 +28,8 @@ class ContactList(db.Model):
 def _country_of_phone(context) -> str | None:
     """Column default: every insert that does not give a country (an ORM add, a bulk insert by
     any code path) still gets one, so no contact is left out of the sender-approval check."""
-    from dashboard.sms.numbers import InvalidNumber, country_code
-    try:
-        return country_code(context.get_current_parameters()["phone"])
-    except (InvalidNumber, KeyError):
-        return None
+    from dashboard.sms.numbers import destination_country
+    return destination_country(context.get_current_parameters().get("phone", ""))
 
 
 class Contact(db.Model):

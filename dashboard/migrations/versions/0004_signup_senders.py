@@ -102,7 +102,7 @@ def upgrade():
 
 def _backfill_countries():
     """Every existing contact gets its number's region, in batches (keyset by id)."""
-    from dashboard.sms.numbers import InvalidNumber, country_code
+    from dashboard.sms.numbers import destination_country
     bind = op.get_bind()
     last_id = 0
     while True:
@@ -110,12 +110,8 @@ def _backfill_countries():
                             {"last": last_id, "n": BACKFILL_BATCH}).all()
         if not rows:
             return
-        values = []
-        for row in rows:
-            try:
-                values.append({"id": row.id, "country": country_code(row.phone)})
-            except InvalidNumber:
-                pass  # left NULL: approval_problems reports such contacts as an unknown country
+        # None stays NULL: approval_problems reports such contacts as of an unknown country.
+        values = [{"id": row.id, "country": destination_country(row.phone)} for row in rows]
         if values:
             bind.execute(sa.text("UPDATE contact SET country = :country WHERE id = :id"), values)
         last_id = rows[-1].id
