@@ -28,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config_module.from_environment(os.environ, config_module.DEFAULTS))
     if config:
         app.config.update(config)
+    config_module.check_choices(app.config)
 
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = config_module.instance_secret_key(app.instance_path)

@@ -25,6 +25,23 @@ DEFAULTS: dict[str, Any] = {
     # CA bundle for SMPP over TLS to carriers with a private CA; None uses the system's trust store.
     "SMPP_TLS_CA_FILE": "",
     "HELP_TEXT": "Switchboard messages. Reply STOP to opt out, START to opt back in.",
+    # Inbound keywords, comma-separated; matched on the first word(s), ignoring case, accents and
+    # punctuation (dashboard/sms/keywords.py). YES only confirms a pending double opt-in.
+    "OPT_OUT_KEYWORDS": "STOP,STOPALL,STOP ALL,UNSUBSCRIBE,END,CANCEL,QUIT,ARRET,BAJA,STOPP,ALTO,PARAR,"
+                        "CANCELAR,ABMELDEN",
+    "OPT_IN_KEYWORDS": "START,UNSTOP,SUBSCRIBE",
+    "CONFIRM_KEYWORDS": "YES,OUI,SI,JA",
+    "HELP_KEYWORDS": "HELP,INFO,AIDE,AYUDA,HILFE",
+    # "global": a STOP stops everything we send to that number; "brand": a STOP sent to a sender
+    # that has a brand stops only that brand's senders (docs/consent.md).
+    "OPT_OUT_SCOPE": "global",
+    # A sender ID needs an approved registration for every destination country of a campaign.
+    # False: a sender with no registrations at all is taken as approved everywhere (legacy).
+    "SENDER_REGISTRATION_REQUIRED": True,
+    # Double opt-in sign-up page: how long a confirmation stays open, and the abuse limits.
+    "SIGNUP_CONFIRMATION_MINUTES": 30,
+    "SIGNUP_LIMIT_PER_IP": 5,  # requests per IP per hour, all lists together
+    "SIGNUP_LIMIT_PER_NUMBER": 3,  # requests per number per day, all lists together
     "IMPORT_DIR": "",  # uploaded CSV files; "" → instance/imports
     "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session; the session cookie expires
     "SESSION_COOKIE_HTTPONLY": True,
@@ -34,6 +51,16 @@ DEFAULTS: dict[str, Any] = {
 
 class ConfigError(ValueError):
     pass
+
+
+CHOICES = {"OPT_OUT_SCOPE": ("global", "brand")}
+
+
+def check_choices(config: dict[str, Any]) -> None:
+    """Settings with a fixed set of values: a typo stops start-up instead of meaning the default."""
+    for name, allowed in CHOICES.items():
+        if config.get(name) not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {config.get(name)!r}")
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:

@@ -15,7 +15,7 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 
 from dashboard.extensions import db
-from dashboard.models import Bind, ContactList, Role, SenderId, User
+from dashboard.models import Bind, ContactList, Role, SenderId, SenderRegistration, User
 from dashboard.models.types import utcnow
 
 DEMO_ADMIN = "admin@example.com"
@@ -46,7 +46,9 @@ def seed_demo(app: Flask, announce: Callable[[str], object] = print, contacts: i
                               port=app.config["SIMULATOR_PORT"], system_id=DEMO_SYSTEM_ID,
                               password=DEMO_BIND_PASSWORD, mode="trx", tps=100, window=20)
         if db.session.scalar(select(SenderId)) is None:
-            db.session.add(SenderId(value="Switchboard", kind="alphanumeric", status="approved"))
+            # The demo list is US 555-01xx numbers: an approved US registration lets campaigns go.
+            db.session.add(SenderId(value="Switchboard", kind="alphanumeric", status="approved", registrations=[
+                SenderRegistration(country="US", status="approved", notes="demo: fictional numbers only")]))
             db.session.commit()
         if db.session.scalar(select(ContactList)) is None:
             demo_list = contact_service.create_list("Demo subscribers", "Fictional 555-01xx numbers for the demo")

@@ -12,7 +12,7 @@ from flask_migrate import upgrade
 
 from dashboard import create_app
 from dashboard.extensions import db
-from dashboard.models import SenderId
+from dashboard.models import SenderId, SenderRegistration
 from dashboard.models.types import utcnow
 from dashboard.simulator import Simulator, SimulatorConfig
 from dashboard.worker.scheduler import Worker
@@ -128,7 +128,9 @@ def sender(app):
     existing = db.session.query(SenderId).filter_by(value="Switchboard").one_or_none()
     if existing:
         return existing
-    sender = SenderId(value="Switchboard", kind="alphanumeric", status="approved")
+    # Approved for the +1 US numbers the tests use: campaigns need a registration per country.
+    sender = SenderId(value="Switchboard", kind="alphanumeric", status="approved",
+                      registrations=[SenderRegistration(country="US", status="approved", notes="test fixture")])
     db.session.add(sender)
     db.session.commit()
     return sender

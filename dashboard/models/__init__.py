@@ -2,14 +2,15 @@
 from dashboard.models.audit import AuditLog
 from dashboard.models.campaign import Campaign
 from dashboard.models.carrier import Bind, BindStatus, Route
-from dashboard.models.contacts import (ConsentChainHead, ConsentEvent, Contact, ContactList, ListMembership,
-                                       SenderId)
+from dashboard.models.contacts import (BrandOptOut, ConsentChainHead, ConsentEvent, Contact, ContactList,
+                                       ListMembership, SenderId, SenderRegistration, SignupRequest)
 from dashboard.models.imports import ContactImport, ImportedNumber, ImportIssue
 from dashboard.models.message import DeliveryReceipt, InboundMessage, Message, MessageEvent, MessagePart
 from dashboard.models.user import Role, User
 
 __all__ = [
-    "AuditLog", "Bind", "BindStatus", "Campaign", "ConsentChainHead", "ConsentEvent", "Contact", "ContactImport",
-    "ContactList", "DeliveryReceipt", "ImportedNumber", "ImportIssue", "InboundMessage", "ListMembership",
-    "Message", "MessageEvent", "MessagePart", "Role", "Route", "SenderId", "User",
+    "AuditLog", "Bind", "BindStatus", "BrandOptOut", "Campaign", "ConsentChainHead", "ConsentEvent", "Contact",
+    "ContactImport", "ContactList", "DeliveryReceipt", "ImportedNumber", "ImportIssue", "InboundMessage", "ListMembership",
+    "Message", "MessageEvent", "MessagePart", "Role", "Route", "SenderId", "SenderRegistration",
+    "SignupRequest", "User",
 ]

@@ -16,6 +16,7 @@ from dashboard.models import (Campaign, Contact, ContactList, ListMembership, Me
 from dashboard.models.campaign import KINDS
 from dashboard.services.outbox import source_addressing
 from dashboard.services.routing import Router
+from dashboard.services.senders import approval_problems
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.encoding import analyse
 from dashboard.sms.numbers import InvalidNumber, normalise, time_zones
@@ -90,6 +91,9 @@ def _check(settings: CampaignSettings) -> None:
         raise CampaignError("no such sender ID")
     if sender.status != "approved":
         raise CampaignError(f"sender ID {sender.value} is {sender.status}, not approved")
+    problems = approval_problems(sender, settings.list_id)
+    if problems:
+        raise CampaignError("; ".join(problems))
     if settings.kind not in KINDS:
         raise CampaignError(f"unknown campaign type {settings.kind!r}")
     try:
@@ -153,8 +157,14 @@ def launch_due(now: datetime, batch_size: int = LAUNCH_BATCH) -> int:
     ).order_by(Campaign.priority, Campaign.scheduled_at)).all()
     created = 0
     for campaign in due:
-        if campaign.status == "scheduled" and not _move(campaign, ("scheduled",), "launching", launched_at=now):
-            continue  # paused or cancelled meanwhile
+        if campaign.status == "scheduled":
+            # Registrations can be withdrawn between approval and launch: check again, and hold if so.
+            problems = approval_problems(campaign.sender, campaign.list_id)
+            if problems:
+                _move(campaign, ("scheduled",), "paused", status_reason="; ".join(problems))
+                continue
+            if not _move(campaign, ("scheduled",), "launching", launched_at=now):
+                continue  # paused or cancelled meanwhile
         created += materialise_batch(campaign, now, batch_size)
     return created
 

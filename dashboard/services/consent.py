@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 
 from dashboard.extensions import db
-from dashboard.models import ConsentChainHead, ConsentEvent, Contact, ListMembership
+from dashboard.models import BrandOptOut, ConsentChainHead, ConsentEvent, Contact, ListMembership
 from dashboard.sms import ledger
 
 OPT_IN = "opt_in"
@@ -16,20 +16,46 @@ VERIFY_BATCH = 2000
 
 
 def record(contact: Contact, kind: str, *, source: str, evidence: str, actor: str, now: datetime,
-           list_id: int | None = None, inbound_message_id: int | None = None) -> ConsentEvent:
+           list_id: int | None = None, inbound_message_id: int | None = None,
+           brand: str | None = None) -> ConsentEvent:
     """Append a consent event to the hash chain and update the projections used at send time.
+
+    Scope: `list_id` for one list, `brand` for one brand's senders, neither for everything. A
+    brand scope is written at the head of the evidence ("[scope: brand Acme] …"), so it is inside
+    the hash without changing the chain format, and projected into BrandOptOut.
 
     Does not commit; the chain head stays locked until the caller's transaction ends, so keep
     that short.
     """
+    if brand is not None:
+        if list_id is not None or not brand:
+            raise ValueError("a brand scope is neither empty nor combined with a list")
+        evidence = f"{brand_scope_marker(brand)} {evidence}"
     row = _chained_rows([(contact, evidence)], kind, source=source, actor=actor, now=now, list_id=list_id,
                         inbound_message_id=inbound_message_id)[0]
     event = ConsentEvent(**row)
     db.session.add(event)
     db.session.flush()
     _move_head(event.id, event.hash, 1)
-    _project([contact], kind, list_id, now)
+    if brand is not None:
+        _project_brand(contact, kind, brand, now)
+    else:
+        _project([contact], kind, list_id, now)
     return event
+
+
+def brand_scope_marker(brand: str) -> str:
+    return f"[scope: brand {brand}]"
+
+
+def _project_brand(contact: Contact, kind: str, brand: str, now: datetime) -> None:
+    row = db.session.scalar(select(BrandOptOut).where(BrandOptOut.contact_id == contact.id,
+                                                      BrandOptOut.brand == brand))
+    if row is None:
+        row = BrandOptOut(contact_id=contact.id, brand=brand)
+        db.session.add(row)
+    row.opted_out = kind == OPT_OUT
+    row.updated_at = now
 
 
 def record_many(items: list[tuple[Contact, str]], kind: str, *, source: str, actor: str, now: datetime,

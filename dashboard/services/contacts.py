@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from dashboard.extensions import db
 from dashboard.models import Contact, ContactList, ListMembership, SenderId
 from dashboard.services import consent
-from dashboard.sms.numbers import InvalidNumber, normalise, time_zones
+from dashboard.sms.numbers import InvalidNumber, normalise, region_and_zones
 from dashboard.sms.sender_ids import InvalidSenderId, validate_sender_id
 
 
@@ -33,13 +33,8 @@ def add_contact(contact_list: ContactList, raw_phone: str, *, name: str = "", ev
         phone = normalise(raw_phone, default_region)
     except InvalidNumber as exc:
         raise ContactError(f"{raw_phone}: {exc}") from None
-    contact = db.session.scalar(select(Contact).where(Contact.phone == phone))
-    if contact is None:
-        zones = time_zones(phone)
-        contact = Contact(phone=phone, name=name, time_zone=zones[0] if len(zones) == 1 else None, created_at=now)
-        db.session.add(contact)
-        db.session.flush()
-    elif name and not contact.name:
+    contact = contact_for(phone, now, name=name)
+    if name and not contact.name:
         contact.name = name
     consent.record(contact, consent.OPT_IN, source=source, evidence=evidence, actor=actor, now=now,
                    list_id=contact_list.id)
@@ -48,13 +43,29 @@ def add_contact(contact_list: ContactList, raw_phone: str, *, name: str = "", ev
     return contact
 
 
+def contact_for(phone: str, now: datetime, *, name: str = "") -> Contact:
+    """The contact with this E.164 number, created (with its time zone and country) if new."""
+    contact = db.session.scalar(select(Contact).where(Contact.phone == phone))
+    if contact is None:
+        contact = Contact(phone=phone, name=name, created_at=now, **number_facts(phone))
+        db.session.add(contact)
+        db.session.flush()
+    return contact
+
+
+def number_facts(phone: str) -> dict:
+    """Columns derived from the number: a time zone when it has exactly one, and its country."""
+    country, zones = region_and_zones(phone)
+    return {"time_zone": zones[0] if len(zones) == 1 else None, "country": country}
+
+
 def list_sizes() -> dict[int, int]:
     rows = db.session.execute(select(ListMembership.list_id, func.count()).where(
         ListMembership.subscribed.is_(True)).group_by(ListMembership.list_id)).all()
     return dict(rows)
 
 
-def create_sender_id(raw_value: str, kind: str, default_region: str = "US") -> SenderId:
+def create_sender_id(raw_value: str, kind: str, default_region: str = "US", brand: str = "") -> SenderId:
     """Validate (dashboard.sms.sender_ids) and store a sender ID; ContactError says why not."""
     try:
         value = validate_sender_id(raw_value, kind, default_region)
@@ -62,7 +73,7 @@ def create_sender_id(raw_value: str, kind: str, default_region: str = "US") -> S
         raise ContactError(exc.reason) from None
     if db.session.scalar(select(SenderId).where(SenderId.value == value)):
         raise ContactError("This sender ID exists already.")
-    sender = SenderId(value=value, kind=kind, status="approved")
+    sender = SenderId(value=value, kind=kind, status="approved", brand=(brand or "").strip())
     db.session.add(sender)
     db.session.commit()
     return sender

@@ -23,8 +23,8 @@ from sqlalchemy import insert, select, update
 from dashboard.extensions import db
 from dashboard.models import Contact, ContactImport, ContactList, ImportedNumber, ImportIssue, ListMembership, User
 from dashboard.services import consent
+from dashboard.services.contacts import number_facts
 from dashboard.sms import contact_csv
-from dashboard.sms.numbers import time_zones
 
 BATCH_ROWS = 500
 PREVIEW_ROWS = 10
@@ -206,10 +206,8 @@ def _import_batch(imp: ContactImport, batch: list[contact_csv.Record], mapping: 
         numbers_seen.append({"import_id": imp.id, "phone": row.phone, "line": record.line})
         contact = contacts.get(row.phone)
         if contact is None:
-            zones = time_zones(row.phone)
             new_contacts[row.phone] = {"phone": row.phone, "name": row.name, "fields": row.fields,
-                                       "time_zone": zones[0] if len(zones) == 1 else None,
-                                       "global_opt_out": False, "created_at": now}
+                                       **number_facts(row.phone), "global_opt_out": False, "created_at": now}
         else:
             _fill_in(contact, row)
         membership = memberships.get(contact.id) if contact else None

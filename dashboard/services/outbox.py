@@ -19,7 +19,7 @@ from decimal import Decimal
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 
 from dashboard.extensions import db
-from dashboard.models import (Bind, Campaign, Contact, DeliveryReceipt, InboundMessage, ListMembership,
+from dashboard.models import (Bind, BrandOptOut, Campaign, Contact, DeliveryReceipt, InboundMessage, ListMembership,
                               Message, MessageEvent, MessagePart, SenderId)
 from dashboard.services.routing import Router
 from dashboard.sms import lifecycle as lc
@@ -454,7 +454,8 @@ def _outgoing_parts(message: _MessageRow, settings: BindSettings, encoded, bodie
 
 
 def suppressed_message_ids(message_ids: Iterable[int]) -> dict[int, str]:
-    """Messages whose recipient has opted out, globally or from the campaign's list."""
+    """Messages whose recipient has opted out, globally, from the campaign's list, or from the
+    brand of the message's sender."""
     ids = list(message_ids)
     found: dict[int, str] = {}
     global_rows = db.session.execute(
@@ -469,6 +470,15 @@ def suppressed_message_ids(message_ids: Iterable[int]) -> dict[int, str]:
         .where(Message.id.in_(ids), ListMembership.subscribed.is_(False))).scalars()
     for message_id in list_rows:
         found.setdefault(message_id, "opted out of the list")
+    # Brand-scoped opt-outs (OPT_OUT_SCOPE = "brand"): the sender's brand, whatever the setting is
+    # now, so that switching the setting back never resumes sending to someone who said STOP.
+    brand_rows = db.session.execute(
+        select(Message.id, SenderId.brand).join(SenderId, SenderId.value == Message.source)
+        .join(Contact, Contact.phone == Message.destination)
+        .join(BrandOptOut, and_(BrandOptOut.contact_id == Contact.id, BrandOptOut.brand == SenderId.brand))
+        .where(Message.id.in_(ids), BrandOptOut.opted_out.is_(True))).all()
+    for message_id, brand in brand_rows:
+        found.setdefault(message_id, f"opted out of {brand}")
     return found
 
 

@@ -1,14 +1,20 @@
-"""Inbound keyword matching: tolerant of case, punctuation and trailing words ("Stop.",
-"stop please", "STOP ALL"), with common translations."""
+"""Inbound keyword matching: tolerant of case, accents, punctuation and trailing words ("Stop.",
+"stop please", "STOP ALL", "Arrêt"), with common translations. The vocabularies are configurable
+(OPT_OUT_KEYWORDS, OPT_IN_KEYWORDS, CONFIRM_KEYWORDS, HELP_KEYWORDS: comma-separated words)."""
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 STOP_WORDS = ("STOP", "STOPALL", "UNSUBSCRIBE", "END", "CANCEL", "QUIT", "ARRET", "ARRÊT", "BAJA",
               "STOPP", "ALTO", "PARAR", "CANCELAR", "ABMELDEN")
-START_WORDS = ("START", "UNSTOP", "SUBSCRIBE", "YES")
+# YES is not here: it confirms a pending double opt-in and must not opt anyone in by itself.
+START_WORDS = ("START", "UNSTOP", "SUBSCRIBE")
+CONFIRM_WORDS = ("YES", "OUI", "SI", "JA")
 HELP_WORDS = ("HELP", "INFO", "AIDE", "AYUDA", "HILFE")
+
+STOP, START, CONFIRM, HELP = "STOP", "START", "YES", "HELP"
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
@@ -18,17 +24,30 @@ def _fold(word: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", word.upper()) if not unicodedata.combining(c))
 
 
-def match_keyword(text: str, *, stop_words=STOP_WORDS, start_words=START_WORDS,
-                  help_words=HELP_WORDS) -> str | None:
-    """'STOP', 'START', 'HELP' or None. Only the first word counts, so a chatty reply that merely
-    mentions stop later ("don't stop sending") is not an opt-out."""
-    words = _WORD.findall(text or "")
+def parse_vocabulary(value: str | Iterable[str]) -> tuple[str, ...]:
+    """A configured vocabulary: "STOP, Arrêt,baja" (or a list of words) → ("STOP", "ARRET", "BAJA").
+
+    A configured entry of two words ("STOP ALL") is kept as one keyword without the space."""
+    words = value.split(",") if isinstance(value, str) else list(value)
+    folded = ("".join(_WORD.findall(_fold(w))) for w in words)
+    return tuple(dict.fromkeys(w for w in folded if w))
+
+
+def match_keyword(text: str, *, stop_words: Iterable[str] = STOP_WORDS, start_words: Iterable[str] = START_WORDS,
+                  help_words: Iterable[str] = HELP_WORDS, confirm_words: Iterable[str] = CONFIRM_WORDS) -> str | None:
+    """'STOP', 'START', 'YES', 'HELP' or None.
+
+    Only the opening of the message counts — its first word, or its first two words written
+    together ("STOP ALL" = STOPALL, "un subscribe" = UNSUBSCRIBE) — so a chatty reply that merely
+    mentions stop later ("don't stop sending") is not an opt-out. Opt-out wins over the others
+    when a word is in two vocabularies."""
+    words = [_fold(w) for w in _WORD.findall(text or "")]
     if not words:
         return None
-    first = _fold(words[0])
-    if len(words) > 1 and first == "STOP" and _fold(words[1]) == "ALL":
-        return "STOP"
-    for keyword, vocabulary in (("STOP", stop_words), ("START", start_words), ("HELP", help_words)):
-        if first in {_fold(w) for w in vocabulary}:
+    candidates = [words[0]] + (["".join(words[:2])] if len(words) > 1 else [])
+    for keyword, vocabulary in ((STOP, stop_words), (START, start_words), (CONFIRM, confirm_words),
+                                (HELP, help_words)):
+        known = set(parse_vocabulary(vocabulary))
+        if any(c in known for c in candidates):
             return keyword
     return None

@@ -109,6 +109,31 @@ def country_code(e164: str) -> str:
     return region
 
 
+def destination_country(e164: str) -> str | None:
+    """The country a message to this number goes to, for sender approvals: the number's region,
+    or, for a number phonenumbers does not know as valid (a new range), the main region of its
+    calling code (+1 → US, +44 → GB). None when not even that is known."""
+    try:
+        number = _parse(e164, None)
+    except InvalidNumber:
+        return None
+    return _destination_region(number)
+
+
+def _destination_region(number: phonenumbers.PhoneNumber) -> str | None:
+    region = phonenumbers.region_code_for_number(number)
+    if region is None:
+        region = phonenumbers.region_code_for_country_code(number.country_code)
+    return None if region in (None, "ZZ") else region
+
+
+def region_and_zones(e164: str) -> tuple[str | None, tuple[str, ...]]:
+    """destination_country() and time_zones() from one parse (imports call this for every new row)."""
+    number = _parse(e164, None)
+    zones = timezone.time_zones_for_number(number)
+    return (_destination_region(number), tuple(zone for zone in zones if zone != timezone.UNKNOWN_TIMEZONE))
+
+
 def smpp_address(e164: str) -> tuple[int, int, str]:
     """(ton, npi, address) for submit_sm: international TON, ISDN NPI, digits without "+"."""
     if not isinstance(e164, str) or not _E164.fullmatch(e164):

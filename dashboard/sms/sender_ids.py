@@ -62,3 +62,39 @@ def _alphanumeric(value: str) -> str:
         # Handsets and carriers read an all-digit originator as a number, not a name.
         raise InvalidSenderId("Only digits: register it as a short code or a long code.")
     return value
+
+
+# ----------------------------------------------------------------------------- registrations
+
+REGISTRATION_STATUSES = ("pending", "approved", "rejected")
+
+
+def normalise_country(code: str) -> str:
+    """An ISO 3166 alpha-2 code as phonenumbers names regions ("de" → "DE"), or InvalidSenderId."""
+    import phonenumbers
+    code = (code or "").strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidSenderId(f"{code or 'An empty code'} is not a country code (ISO 3166, two letters).")
+    return code
+
+
+def registration_problems(kind: str, country: str, status: str, *, us_10dlc_brand_id: str = "",
+                          us_10dlc_campaign_id: str = "", dlt_entity_id: str = "") -> list[str]:
+    """Why a registration cannot be recorded as it stands (empty: it can).
+
+    Only an approval needs the registry's references: a US long code is approved through a 10DLC
+    brand and campaign, and India approves every sender (header) under a DLT principal entity.
+    """
+    if status not in REGISTRATION_STATUSES:
+        return [f"Unknown status {status!r}."]
+    if status != "approved":
+        return []
+    problems = []
+    if country == "US" and kind == LONG_CODE:
+        if not us_10dlc_brand_id.strip():
+            problems.append("A US long code is approved with its 10DLC brand ID.")
+        if not us_10dlc_campaign_id.strip():
+            problems.append("A US long code is approved with its 10DLC campaign ID.")
+    if country == "IN" and not dlt_entity_id.strip():
+        problems.append("India (DLT) needs the principal entity ID.")
+    return problems

@@ -8,8 +8,11 @@ from dashboard.extensions import db
 from dashboard.models import Contact, ContactList, ListMembership, SenderId
 from dashboard.models.types import utcnow
 from dashboard.services import contacts as contact_service
+from dashboard.services import senders as sender_service
+from dashboard.services import signup as signup_service
 from dashboard.web.access import STAFF, roles_required
-from dashboard.web.forms import ContactForm, ContactListForm, SenderIdForm
+from dashboard.web.forms import (ContactForm, ContactListForm, RegistrationForm, SenderBrandForm, SenderIdForm,
+                                 SignupSettingsForm, choices)
 
 bp = Blueprint("contacts", __name__)
 PAGE_SIZE = 50
@@ -53,7 +56,33 @@ def show_list(list_id: int):
     total = db.session.scalar(select(func.count()).select_from(ListMembership)
                               .where(ListMembership.list_id == list_id))
     return render_template("contacts/list.html", contact_list=contact_list, rows=rows, form=form, page=page,
-                           pages=max(1, -(-total // PAGE_SIZE)), total=total), 400 if form.errors else 200
+                           pages=max(1, -(-total // PAGE_SIZE)), total=total,
+                           signup_form=_signup_form(contact_list)), 400 if form.errors else 200
+
+
+def _signup_form(contact_list: ContactList) -> SignupSettingsForm:
+    form = SignupSettingsForm(enabled=contact_list.signup_enabled, sender_id=contact_list.signup_sender_id)
+    form.sender_id.choices = choices([(0, "—")] + [(s.id, s.value) for s in db.session.scalars(
+        select(SenderId).where(SenderId.status == "approved").order_by(SenderId.value))])
+    return form
+
+
+@bp.route("/lists/<int:list_id>/signup", methods=["POST"])
+@roles_required(*STAFF)
+def signup_settings(list_id: int):
+    """Turn the list's public double opt-in page on or off, and choose who texts the confirmation."""
+    contact_list = db.get_or_404(ContactList, list_id)
+    form = _signup_form(contact_list)
+    if form.validate_on_submit():
+        try:
+            signup_service.configure(contact_list, enabled=form.enabled.data, sender_id=form.sender_id.data or None)
+        except signup_service.SignupError as exc:
+            flash(str(exc), "error")
+        else:
+            flash("Sign-up page " + ("enabled." if contact_list.signup_enabled else "disabled."), "success")
+    else:
+        flash("Could not save the sign-up settings.", "error")
+    return redirect(url_for("contacts.show_list", list_id=list_id))
 
 
 @bp.route("/senders/", methods=["GET", "POST"])
@@ -62,7 +91,8 @@ def senders():
     form = SenderIdForm()
     if form.validate_on_submit():
         try:
-            sender = contact_service.create_sender_id(form.value.data, form.kind.data, _region())
+            sender = contact_service.create_sender_id(form.value.data, form.kind.data, _region(),
+                                                      brand=form.brand.data or "")
         except contact_service.ContactError as exc:
             form.value.errors.append(str(exc))
         else:
@@ -70,6 +100,50 @@ def senders():
             return redirect(url_for("contacts.senders"))
     rows = db.session.scalars(select(SenderId).order_by(SenderId.value)).all()
     return render_template("contacts/senders.html", senders=rows, form=form), 400 if form.errors else 200
+
+
+@bp.route("/senders/<int:sender_id>")
+@roles_required(*STAFF)
+def sender(sender_id: int):
+    """One sender ID: its brand and its registration in each country."""
+    sender = db.get_or_404(SenderId, sender_id)
+    return _sender_page(sender, RegistrationForm(formdata=None), SenderBrandForm(formdata=None, brand=sender.brand))
+
+
+def _sender_page(sender: SenderId, registration_form: RegistrationForm, brand_form: SenderBrandForm, status=200):
+    return render_template("contacts/sender.html", sender=sender, registration_form=registration_form,
+                           brand_form=brand_form), status
+
+
+@bp.route("/senders/<int:sender_id>/registrations", methods=["POST"])
+@roles_required(*STAFF)
+def save_registration(sender_id: int):
+    """Add a country's registration, or change it (the country is the key)."""
+    sender = db.get_or_404(SenderId, sender_id)
+    form = RegistrationForm()
+    if form.validate_on_submit():
+        references = {name: getattr(form, name).data or "" for name in sender_service.REFERENCE_FIELDS}
+        try:
+            registration = sender_service.save_registration(sender, form.country.data, form.status.data,
+                                                            now=utcnow(), notes=form.notes.data or "", **references)
+        except sender_service.SenderError as exc:
+            form.country.errors.append(str(exc))
+        else:
+            flash(f"{sender.value} in {registration.country}: {registration.status}.", "success")
+            return redirect(url_for("contacts.sender", sender_id=sender.id))
+    return _sender_page(sender, form, SenderBrandForm(formdata=None, brand=sender.brand), 400)
+
+
+@bp.route("/senders/<int:sender_id>/brand", methods=["POST"])
+@roles_required(*STAFF)
+def sender_brand(sender_id: int):
+    sender = db.get_or_404(SenderId, sender_id)
+    form = SenderBrandForm()
+    if not form.validate_on_submit():
+        return _sender_page(sender, RegistrationForm(formdata=None), form, 400)
+    sender_service.set_brand(sender, form.brand.data)
+    flash(f"Brand of {sender.value}: {sender.brand or 'none'}.", "success")
+    return redirect(url_for("contacts.sender", sender_id=sender.id))
 
 
 def _region() -> str:

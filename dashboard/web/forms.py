@@ -8,6 +8,7 @@ from wtforms import (BooleanField, DateField, DateTimeLocalField, FloatField, In
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from dashboard.models.carrier import BIND_MODES, CONCAT_MODES, MESSAGE_ID_FORMATS
+from dashboard.sms.sender_ids import REGISTRATION_STATUSES
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -67,6 +68,33 @@ class SenderIdForm(FlaskForm):
     value = StringField("Sender ID", validators=[DataRequired(), Length(max=20)])
     kind = SelectField("Type", choices=choices([("alphanumeric", "Alphanumeric"), ("short_code", "Short code"),
                                                 ("long_code", "Long code (E.164)")]))
+    brand = StringField("Brand", validators=[Optional(), Length(max=80)],
+                        description="With OPT_OUT_SCOPE = brand, a STOP to this sender stops this brand only")
+
+
+class SenderBrandForm(FlaskForm):
+    brand = StringField("Brand", validators=[Optional(), Length(max=80)])
+
+
+class RegistrationForm(FlaskForm):
+    country = StringField("Country", validators=[DataRequired(), Length(max=3)],
+                          description="ISO code, e.g. US, DE, IN; saving a country again changes its registration")
+    status = SelectField("Status", choices=choices((s, s) for s in REGISTRATION_STATUSES))
+    us_10dlc_brand_id = StringField("US 10DLC brand ID", validators=[Optional(), Length(max=40)])
+    us_10dlc_campaign_id = StringField("US 10DLC campaign ID", validators=[Optional(), Length(max=40)])
+    dlt_entity_id = StringField("India DLT entity ID", validators=[Optional(), Length(max=40)])
+    dlt_template_id = StringField("India DLT template ID", validators=[Optional(), Length(max=40)])
+    notes = TextAreaField("Notes", validators=[Optional(), Length(max=2000)])
+
+
+class SignupSettingsForm(FlaskForm):
+    enabled = BooleanField("Public sign-up page (double opt-in)")
+    sender_id = SelectField("Texts the confirmation from", coerce=int)
+
+
+class SignupForm(FlaskForm):
+    """The public form: CSRF on like every other (the session cookie carries the token)."""
+    phone = StringField("Your mobile number", validators=[DataRequired(), Length(max=40)])
 
 
 class UserForm(FlaskForm):

@@ -169,3 +169,10 @@ def test_an_import_still_in_preview_is_not_touched_by_the_worker(app, tmp_path, 
                               source="import", evidence="e", now=utcnow())
     assert imports.process_pending_imports(utcnow(), 100) == 0
     assert imp.status == "preview"
+
+
+def test_imported_contacts_get_the_country_of_their_number(upload):
+    upload(b"phone\n+12025550101\n+4915112345678\n+33612345678\n")
+    run_all()
+    assert dict(db.session.execute(select(Contact.phone, Contact.country)).all()) == {
+        "+12025550101": "US", "+4915112345678": "DE", "+33612345678": "FR"}

@@ -1,6 +1,7 @@
 import pytest
 
-from dashboard.sms.numbers import InvalidNumber, country_code, normalise, smpp_address, time_zones
+from dashboard.sms.numbers import (InvalidNumber, country_code, destination_country, normalise, smpp_address,
+                                   time_zones)
 
 
 @pytest.mark.parametrize(
@@ -88,3 +89,10 @@ def test_it_builds_an_international_isdn_smpp_address():
 def test_it_refuses_an_smpp_address_for_anything_but_e164(bad):
     with pytest.raises(InvalidNumber):
         smpp_address(bad)
+
+
+@pytest.mark.parametrize("e164, country", [("+4915112345678", "DE"), ("+16135550123", "CA"),
+                                           ("+14150000001", "US"),  # not a valid range: its calling code's region
+                                           ("+80012345678", "001"), ("hello", None)])
+def test_the_destination_country_falls_back_to_the_calling_codes_main_region(e164, country):
+    assert destination_country(e164) == country

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.sms.sender_ids import InvalidSenderId, validate_sender_id
+from dashboard.sms.sender_ids import InvalidSenderId, normalise_country, registration_problems, validate_sender_id
 
 
 @pytest.mark.parametrize("value, kind, stored", [
@@ -48,3 +48,31 @@ def test_a_long_code_without_a_country_code_is_read_in_the_default_region():
 def test_an_unknown_kind_is_a_programming_error():
     with pytest.raises(ValueError, match="unknown sender ID kind"):
         validate_sender_id("x", "carrier_pigeon")
+
+
+# registrations per country
+
+def test_a_country_code_is_normalised_to_upper_case():
+    assert normalise_country(" de ") == "DE"
+
+
+@pytest.mark.parametrize("code", ["", "XX", "DEU", "49"])
+def test_an_unknown_country_code_is_refused(code):
+    with pytest.raises(InvalidSenderId):
+        normalise_country(code)
+
+
+def test_a_us_long_code_is_approved_only_with_its_10dlc_brand_and_campaign():
+    assert registration_problems("long_code", "US", "approved") == [
+        "A US long code is approved with its 10DLC brand ID.", "A US long code is approved with its 10DLC campaign ID."]
+    assert registration_problems("long_code", "US", "approved", us_10dlc_brand_id="B1", us_10dlc_campaign_id="C1") == []
+    assert registration_problems("long_code", "US", "pending") == []
+
+
+def test_india_needs_the_dlt_entity_for_an_approval():
+    assert registration_problems("alphanumeric", "IN", "approved") == ["India (DLT) needs the principal entity ID."]
+    assert registration_problems("alphanumeric", "IN", "approved", dlt_entity_id="1101") == []
+
+
+def test_an_unknown_status_is_refused():
+    assert registration_problems("alphanumeric", "DE", "maybe") == ["Unknown status 'maybe'."]

@@ -22,6 +22,7 @@ MATRIX = {
     "/lists/": ("admin", "ops"),
     "/lists/{list}": ("admin", "ops"),
     "/senders/": ("admin", "ops"),
+    "/senders/{sender}": ("admin", "ops"),
     "/campaigns/": ("admin", "ops"),
     "/campaigns/new": ("admin", "ops"),
     "/campaigns/{campaign}": ("admin", "ops"),
@@ -42,10 +43,41 @@ def test_every_view_declares_who_may_use_it(app):
     assert undeclared == []
 
 
-def test_only_the_login_page_is_public(app):
+def test_only_the_login_and_sign_up_pages_are_public(app):
     public = sorted(rule.endpoint for rule in app.url_map.iter_rules()
                     if getattr(app.view_functions[rule.endpoint], "allowed_roles", None) == "public")
-    assert public == ["auth.login"]
+    assert public == ["auth.login", "signup.join"]
+
+
+# POST-only routes: each role's answer (a redirect after doing it, or 403). Posted empty, so
+# allowed roles only get as far as the form's validation.
+POST_MATRIX = {
+    "/lists/{list}/signup": ("admin", "ops"),
+    "/senders/{sender}/registrations": ("admin", "ops"),
+    "/senders/{sender}/brand": ("admin", "ops"),
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_may_post_only_to_its_routes(client, auth, make_user, objects, role):
+    make_user(f"{role}@example.com", role)
+    auth.login(f"{role}@example.com")
+    for template, allowed in POST_MATRIX.items():
+        url = template.format(**objects)
+        status = client.post(url, data={}).status_code
+        assert (status != 403) == (role in allowed), f"{role} POST {url}: {status}"
+
+
+def test_the_sign_up_page_is_open_to_anyone_once_enabled(client, objects):
+    from dashboard.extensions import db
+    from dashboard.models import ContactList
+    from dashboard.services import signup
+    contact_list = db.session.get(ContactList, objects["list"])
+    assert client.get("/join/not-a-token").status_code == 404
+    signup.configure(contact_list, enabled=True, sender_id=objects["sender"])
+    assert client.get(f"/join/{contact_list.signup_token}").status_code == 200
+    signup.configure(contact_list, enabled=False, sender_id=None)
+    assert client.get(f"/join/{contact_list.signup_token}").status_code == 404
 
 
 @pytest.fixture
@@ -57,7 +89,7 @@ def objects(app, make_bind, make_list, sender, simulator, runner):
     campaign = create_campaign(name="c", list_id=contact_list.id, sender_id_id=sender.id, text="hi",
                                scheduled_at=utcnow(), created_by_id=None, now=utcnow())
     result = runner.invoke(args=["send", "--to", "+12025550102", "--text", "hello"])
-    return {"bind": bind.id, "list": contact_list.id, "campaign": campaign.id,
+    return {"bind": bind.id, "list": contact_list.id, "campaign": campaign.id, "sender": sender.id,
             "message": int(result.output.split()[0])}
 
 

@@ -1,7 +1,7 @@
 """campaign controls
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-23 14:33:53.575934
 
 """
@@ -13,7 +13,7 @@ import dashboard.models.types
 
 # revision identifiers, used by Alembic.
 revision = '0006'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
