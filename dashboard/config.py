@@ -25,6 +25,11 @@ DEFAULTS: dict[str, Any] = {
     # CA bundle for SMPP over TLS to carriers with a private CA; None uses the system's trust store.
     "SMPP_TLS_CA_FILE": "",
     "HELP_TEXT": "Switchboard messages. Reply STOP to opt out, START to opt back in.",
+    # Opt-out footer for message templates (dashboard.sms.templating.with_opt_out_footer): appended to
+    # messages of FOOTER_KINDS sent where FOOTER_REQUIRED_COUNTRIES ("*" = everywhere) ask for it.
+    "OPT_OUT_FOOTER": "Reply STOP to opt out",
+    "FOOTER_REQUIRED_COUNTRIES": "US,CA,FR,GB",
+    "FOOTER_KINDS": "marketing",
     "IMPORT_DIR": "",  # uploaded CSV files; "" → instance/imports
     "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session; the session cookie expires
     "SESSION_COOKIE_HTTPONLY": True,

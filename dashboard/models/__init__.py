@@ -6,10 +6,11 @@ from dashboard.models.contacts import (ConsentChainHead, ConsentEvent, Contact, 
                                        SenderId)
 from dashboard.models.imports import ContactImport, ImportedNumber, ImportIssue
 from dashboard.models.message import DeliveryReceipt, InboundMessage, Message, MessageEvent, MessagePart
+from dashboard.models.template import MessageTemplate
 from dashboard.models.user import Role, User
 
 __all__ = [
     "AuditLog", "Bind", "BindStatus", "Campaign", "ConsentChainHead", "ConsentEvent", "Contact", "ContactImport",
     "ContactList", "DeliveryReceipt", "ImportedNumber", "ImportIssue", "InboundMessage", "ListMembership",
-    "Message", "MessageEvent", "MessagePart", "Role", "Route", "SenderId", "User",
+    "Message", "MessageEvent", "MessagePart", "MessageTemplate", "Role", "Route", "SenderId", "User",
 ]
