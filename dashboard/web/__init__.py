@@ -6,9 +6,10 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from dashboard.web import (auth, binds, campaigns, consent, contacts, home, imports, message_templates, messages,
-                               users)
+                               reports, users)
     from dashboard.web.access import install_access_handlers
 
-    for module in (auth, home, binds, contacts, campaigns, messages, users, consent, imports, message_templates):
+    for module in (auth, home, binds, contacts, campaigns, messages, users, consent, imports, message_templates,
+                   reports):
         app.register_blueprint(module.bp)
     install_access_handlers(app)
