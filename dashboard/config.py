@@ -42,6 +42,11 @@ DEFAULTS: dict[str, Any] = {
     "SIGNUP_CONFIRMATION_MINUTES": 30,
     "SIGNUP_LIMIT_PER_IP": 5,  # requests per IP per hour, all lists together
     "SIGNUP_LIMIT_PER_NUMBER": 3,  # requests per number per day, all lists together
+    # Opt-out footer for message templates (dashboard.sms.templating.with_opt_out_footer): appended to
+    # messages of FOOTER_KINDS sent where FOOTER_REQUIRED_COUNTRIES ("*" = everywhere) ask for it.
+    "OPT_OUT_FOOTER": "Reply STOP to opt out",
+    "FOOTER_REQUIRED_COUNTRIES": "US,CA,FR,GB",
+    "FOOTER_KINDS": "marketing",
     "IMPORT_DIR": "",  # uploaded CSV files; "" → instance/imports
     "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session; the session cookie expires
     "SESSION_COOKIE_HTTPONLY": True,

@@ -6,11 +6,12 @@ from dashboard.models.contacts import (BrandOptOut, ConsentChainHead, ConsentEve
                                        ListMembership, SenderId, SenderRegistration, SignupRequest)
 from dashboard.models.imports import ContactImport, ImportedNumber, ImportIssue
 from dashboard.models.message import DeliveryReceipt, InboundMessage, Message, MessageEvent, MessagePart
+from dashboard.models.template import MessageTemplate
 from dashboard.models.user import Role, User
 
 __all__ = [
     "AuditLog", "Bind", "BindStatus", "BrandOptOut", "Campaign", "ConsentChainHead", "ConsentEvent", "Contact",
     "ContactImport", "ContactList", "DeliveryReceipt", "ImportedNumber", "ImportIssue", "InboundMessage", "ListMembership",
-    "Message", "MessageEvent", "MessagePart", "Role", "Route", "SenderId", "SenderRegistration",
+    "Message", "MessageEvent", "MessagePart", "MessageTemplate", "Role", "Route", "SenderId", "SenderRegistration",
     "SignupRequest", "User",
 ]

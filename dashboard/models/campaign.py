@@ -25,7 +25,8 @@ class Campaign(db.Model):
     name: Mapped[str] = mapped_column(String(120))
     list_id: Mapped[int] = mapped_column(ForeignKey("contact_list.id"))
     sender_id_id: Mapped[int] = mapped_column(ForeignKey("sender_id.id"))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # a template body (placeholders), copied so approval sees what goes out
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("message_template.id"))
     scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")  # the zone the schedule was given in
     status: Mapped[str] = mapped_column(String(20), default="scheduled", index=True)

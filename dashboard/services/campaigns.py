@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -18,6 +19,7 @@ from dashboard.services.outbox import source_addressing
 from dashboard.services.routing import Router
 from dashboard.services.senders import approval_problems
 from dashboard.sms import lifecycle as lc
+from dashboard.sms import templating
 from dashboard.sms.encoding import analyse
 from dashboard.sms.numbers import InvalidNumber, normalise, time_zones
 from dashboard.sms.send_window import ScheduleError, SendWindow, next_fire, recurrence_trigger, zone
@@ -223,7 +225,7 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
     """One batch of the audience after the cursor. The unique (campaign, contact) constraint makes
     a crash between insert and cursor update harmless: the retry inserts nothing twice (DESIGN #8)."""
     rows = db.session.execute(
-        select(Contact.id, Contact.phone, Contact.time_zone)
+        select(Contact.id, Contact.phone, Contact.time_zone, Contact.name, Contact.fields, Contact.country)
         .join(ListMembership, ListMembership.contact_id == Contact.id)
         .where(ListMembership.list_id == campaign.list_id, ListMembership.subscribed.is_(True),
                Contact.global_opt_out.is_(False), Contact.id > campaign.launch_cursor)
@@ -231,15 +233,21 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
     if not rows:
         _move(campaign, ("launching",), "running")
         return 0
-    info = analyse(campaign.text)
+    infos: dict[str, object] = {}  # most recipients share a text: analyse each text once
     ton, npi = source_addressing(campaign.sender.kind)
     window = SendWindow.from_columns(campaign.window_start, campaign.window_end, campaign.window_days)
     router = Router()
     values = []
-    for contact_id, phone, contact_zone in rows:
+    for contact_id, phone, contact_zone, name, fields, country in rows:
         route = router.choose(phone)
         zones: tuple[str, ...] = ()
-        not_before, reason = None, route.reason
+        not_before, reason, status = None, route.reason, lc.QUEUED
+        try:
+            text = message_text(campaign, name=name, phone=phone, fields=fields, country=country)
+        except templating.TemplateError as exc:
+            # One contact's data must not stop the campaign; it is skipped, visibly, with the reason.
+            text, status, reason = campaign.text, lc.SKIPPED, f"message cannot be rendered: {exc}"
+        info = infos.get(text) or infos.setdefault(text, analyse(text))
         if window is not None:
             zones = (contact_zone,) if contact_zone else time_zones(phone)
             opens = window.next_open(now, zones or (campaign.time_zone,))
@@ -247,9 +255,9 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
                 # Outside quiet hours now: queued for the opening, never dropped (issue 4 #8).
                 not_before, reason = opens, f"quiet hours ({window.describe()}): waits until {opens:%Y-%m-%d %H:%M} UTC"
         values.append(dict(campaign_id=campaign.id, contact_id=contact_id, destination=phone,
-                           source=campaign.sender.value, source_ton=ton, source_npi=npi, text=campaign.text,
+                           source=campaign.sender.value, source_ton=ton, source_npi=npi, text=text,
                            encoding=info.encoding, segments=info.segments, priority=campaign.priority,
-                           status=lc.QUEUED, bind_id=route.bind_id, route_id=route.route_id,
+                           status=status, done_at=now if status == lc.SKIPPED else None, bind_id=route.bind_id, route_id=route.route_id,
                            price_per_segment=route.price_per_segment, reason=reason,
                            recipient_tz=",".join(zones) or None, next_attempt_at=not_before,
                            udh_ref=contact_id % 256, created_at=now, attempts=0, event_seq=0,
@@ -274,7 +282,15 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
 
 
 def complete_finished(now: datetime) -> int:
-    """Running campaigns whose every message reached a final state are completed."""
+    """Running campaigns whose every message reached a final state are completed. Messages of a
+    cancelled campaign that came back to the queue after the cancel (a claim released unsent, a
+    retry) are cancelled too, so none waits forever."""
+    db.session.execute(update(Message).where(
+        Message.status == lc.QUEUED,
+        Message.campaign_id.in_(select(Campaign.id).where(Campaign.status == "cancelled",
+                                                          Campaign.completed_at >= now - timedelta(days=1))))
+        .values(status=lc.CANCELLED, reason="campaign cancelled", done_at=now)
+        .execution_options(synchronize_session=False))
     running = db.session.scalars(select(Campaign).where(Campaign.status == "running")).all()
     done = 0
     for campaign in running:
@@ -531,17 +547,22 @@ def dry_run(campaign: Campaign) -> Iterator[DryRunRow]:
     router = Router()
     route_labels: dict[int | None, str] = {}
     rows = db.session.execute(
-        select(Contact.phone, Contact.name, Contact.fields, ListMembership.subscribed, Contact.global_opt_out)
+        select(Contact.phone, Contact.name, Contact.fields, Contact.country, ListMembership.subscribed,
+               Contact.global_opt_out)
         .join(ListMembership, ListMembership.contact_id == Contact.id)
         .where(ListMembership.list_id == campaign.list_id).order_by(Contact.id).execution_options(yield_per=5000))
-    for phone, name, fields, subscribed, opted_out in rows:
+    for phone, name, fields, country, subscribed, opted_out in rows:
         if opted_out:
             yield DryRunRow(phone, name, "", 0, Decimal("0"), Decimal("0"), "opted out of all messages")
             continue
         if not subscribed:
             yield DryRunRow(phone, name, "", 0, Decimal("0"), Decimal("0"), "opted out of the list")
             continue
-        text = message_text(campaign, name=name, phone=phone, fields=fields)
+        try:
+            text = message_text(campaign, name=name, phone=phone, fields=fields, country=country)
+        except templating.TemplateError as exc:
+            yield DryRunRow(phone, name, "", 0, Decimal("0"), Decimal("0"), f"message cannot be rendered: {exc}")
+            continue
         parts = analyse(text).segments
         route = router.choose(phone)
         if route.bind_id is None:
@@ -555,9 +576,14 @@ def dry_run(campaign: Campaign) -> Iterator[DryRunRow]:
         yield DryRunRow(phone, name, route_labels[route.route_id], parts, price, price * parts, None)
 
 
-def message_text(campaign: Campaign, *, name: str, phone: str, fields: dict | None) -> str:
-    """The text one recipient gets."""
-    return campaign.text
+def message_text(campaign: Campaign, *, name: str, phone: str, fields: dict | None,
+                 country: str | None = None) -> str:
+    """The text one recipient gets: the body rendered for them in the sandbox, with the opt-out
+    footer where their country and the campaign's type require it. Raises TemplateError."""
+    text = templating.compile_template(campaign.text).render(templating.contact_context(name, phone, fields))
+    countries = [country] if country else []
+    return templating.with_opt_out_footer(text, sender_country_codes=countries, kind=campaign.kind,
+                                          config=current_app.config)
 
 
 def test_send(campaign: Campaign, destination: str, user: User, now: datetime, default_region: str = "US") -> Message:
@@ -565,8 +591,11 @@ def test_send(campaign: Campaign, destination: str, user: User, now: datetime, d
     sender (consent still applies). Recorded on the campaign: approval can require it."""
     from dashboard.services import outbox
     contact = db.session.scalar(select(Contact).where(Contact.phone == _normalised(destination, default_region)))
-    text = message_text(campaign, name=contact.name if contact else "", phone=destination,
-                        fields=contact.fields if contact else {})
+    try:
+        text = message_text(campaign, name=contact.name if contact else "", phone=destination,
+                            fields=contact.fields if contact else {}, country=contact.country if contact else None)
+    except templating.TemplateError as exc:
+        raise CampaignError(f"the message cannot be rendered: {exc}") from None
     try:
         [message] = outbox.enqueue(destinations=[destination], text=text, source=campaign.sender.value, now=now,
                                    default_region=default_region, priority=KINDS["transactional"])

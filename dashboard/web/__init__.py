@@ -5,9 +5,11 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from dashboard.web import auth, binds, campaigns, consent, contacts, home, imports, messages, signup, users
+    from dashboard.web import (auth, binds, campaigns, consent, contacts, home, imports, message_templates, messages,
+                               reports, signup, users)
     from dashboard.web.access import install_access_handlers
 
-    for module in (auth, home, binds, contacts, campaigns, messages, users, consent, imports, signup):
+    for module in (auth, home, binds, contacts, campaigns, messages, users, consent, imports, signup,
+                   message_templates, reports):
         app.register_blueprint(module.bp)
     install_access_handlers(app)

@@ -97,6 +97,26 @@ class SignupForm(FlaskForm):
     phone = StringField("Your mobile number", validators=[DataRequired(), Length(max=40)])
 
 
+class MessageTemplateForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    kind = SelectField("Type", choices=choices([("marketing", "Marketing (opt-out footer where required)"),
+                                                ("transactional", "Transactional (no footer)")]))
+    body = TextAreaField("Message", validators=[DataRequired(), Length(max=1600)],
+                         description='Placeholders: {{ first_name }}, {{ last_name }}, {{ name }}, {{ phone }}, '
+                                     'custom fields; defaults: {{ first_name | default("there") }}')
+
+
+class TemplatePreviewForm(FlaskForm):
+    """The editor's sample-contact controls and the live preview's query (GET: no CSRF)."""
+
+    class Meta:
+        csrf = False
+
+    sample_list = SelectField("Sample contact from list", coerce=int, default=0)
+    sample_name = StringField("…or a typed sample: name", validators=[Optional(), Length(max=200)])
+    sample_phone = StringField("number", validators=[Optional(), Length(max=40)])
+
+
 class UserForm(FlaskForm):
     email = StringField("Email", validators=[DataRequired(), Length(max=254)])
     role = SelectField("Role", choices=choices((r, r) for r in ("admin", "ops", "compliance")))

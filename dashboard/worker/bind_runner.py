@@ -285,7 +285,7 @@ class BindRunner(threading.Thread):
     def _drop_halted(self) -> None:
         halted = outbox.halted_message_ids({p.message_id for p in self.ready})
         if halted:
-            outbox.release_unsent([p for p in self.ready if p.message_id in halted], utcnow(), "campaign paused")
+            outbox.release_unsent([p for p in self.ready if p.message_id in halted], utcnow(), "campaign paused or cancelled")
             self.ready = deque(p for p in self.ready if p.message_id not in halted)
 
     def _submit(self, lease: timedelta) -> bool:

@@ -33,6 +33,13 @@ MATRIX = {
     "/consent/numbers/+12025550101": ROLES,
     "/consent/audit": ("admin", "compliance"),
     "/lists/{list}/import": ("admin", "ops"),
+    "/templates/": ("admin", "ops"),
+    "/templates/new": ("admin", "ops"),
+    "/templates/{template}/edit": ("admin", "ops"),
+    "/templates/preview?body=Hi": ("admin", "ops"),
+    # Compliance reads reports and may take the audited export; it operates nothing (docs/roles.md).
+    "/campaigns/{campaign}/report": ROLES,
+    "/campaigns/{campaign}/messages.csv": ROLES,
 }
 
 
@@ -84,13 +91,16 @@ def test_the_sign_up_page_is_open_to_anyone_once_enabled(client, objects):
 def objects(app, make_bind, make_list, sender, simulator, runner):
     from dashboard.models.types import utcnow
     from dashboard.services.campaigns import create_campaign
+    from dashboard.services.message_templates import create_template
     bind = make_bind(simulator)
     contact_list = make_list(["+12025550101"])
     campaign = create_campaign(name="c", list_id=contact_list.id, sender_id_id=sender.id, text="hi",
                                scheduled_at=utcnow(), created_by_id=None, now=utcnow())
     result = runner.invoke(args=["send", "--to", "+12025550102", "--text", "hello"])
+    template, _ = create_template(name="t", body="Hi {{ first_name }}", kind="marketing", created_by_id=None,
+                                  now=utcnow())
     return {"bind": bind.id, "list": contact_list.id, "campaign": campaign.id, "sender": sender.id,
-            "message": int(result.output.split()[0])}
+            "message": int(result.output.split()[0]), "template": template.id}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -136,8 +146,17 @@ def test_the_navigation_shows_admin_links_only_to_admins(client, auth, make_user
 
 
 @pytest.mark.parametrize("url", ["/binds/999", "/binds/999/edit", "/campaigns/999", "/campaigns/999/progress",
-                                 "/messages/999"])
+                                 "/messages/999", "/templates/999/edit", "/campaigns/999/report",
+                                 "/campaigns/999/messages.csv"])
 def test_an_unknown_object_is_a_404_not_an_error(client, auth, make_user, url):
     make_user()
     auth.login()
     assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("url", ["/templates/{template}/archive", "/templates/{template}/unarchive",
+                                 "/templates/{template}/delete"])
+def test_a_compliance_user_cannot_change_templates_by_posting_directly(client, auth, make_user, objects, url):
+    make_user("c@example.com", "compliance")
+    auth.login("c@example.com")
+    assert client.post(url.format(**objects)).status_code == 403

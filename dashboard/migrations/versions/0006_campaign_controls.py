@@ -1,7 +1,7 @@
 """campaign controls
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-23 14:33:53.575934
 
 """
@@ -13,7 +13,7 @@ import dashboard.models.types
 
 # revision identifiers, used by Alembic.
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
@@ -21,6 +21,9 @@ depends_on = None
 def upgrade():
     # Existing campaigns keep their meaning: UTC, marketing, every day, no cap, no budget.
     with op.batch_alter_table('campaign', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('template_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_campaign_template_id_message_template'), 'message_template',
+                                    ['template_id'], ['id'])
         batch_op.add_column(sa.Column('time_zone', sa.String(length=64), nullable=False, server_default=sa.text("'UTC'")))
         batch_op.add_column(sa.Column('kind', sa.String(length=16), nullable=False, server_default=sa.text("'marketing'")))
         batch_op.add_column(sa.Column('status_reason', sa.Text(), nullable=True))
@@ -72,6 +75,8 @@ def downgrade():
                existing_type=sa.String(length=20),
                type_=sa.VARCHAR(length=12),
                existing_nullable=False)
+        batch_op.drop_constraint(batch_op.f('fk_campaign_template_id_message_template'), type_='foreignkey')
+        batch_op.drop_column('template_id')
         batch_op.drop_column('test_message_id')
         batch_op.drop_column('test_sent_to')
         batch_op.drop_column('test_sent_at')
