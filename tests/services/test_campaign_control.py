@@ -93,8 +93,19 @@ def test_a_compliance_reviewer_cannot_control_campaigns(app, client, auth, make_
 
 def test_launch_materialises_in_batches_counting_each_recipient_once(app, make_list, sender):
     campaign = _campaign(make_list, sender, count=5)
-    created = [campaigns.launch_due(utcnow(), batch_size=2) for _ in range(4)]
+    created = [campaigns.launch_round(utcnow(), batch_size=2) for _ in range(4)]
     assert created == [2, 2, 1, 0]
     campaign = db.session.get(Campaign, campaign.id)
     assert (campaign.materialised, campaign.status) == (5, "running")
     assert db.session.scalar(select(func.count()).select_from(Message)) == 5
+
+
+def test_one_launch_call_runs_batches_until_its_time_budget_is_spent(app, make_list, sender):
+    campaign = _campaign(make_list, sender, count=7)
+    assert campaigns.launch_due(utcnow(), batch_size=2, budget_seconds=30) == 7
+    assert db.session.get(Campaign, campaign.id).materialised == 7
+    second = make_list(numbers(5, start=300), name="Second")
+    other = campaigns.create_campaign(name="Other", list_id=second.id, sender_id_id=sender.id, text="News",
+                                      scheduled_at=utcnow(), created_by_id=None, now=utcnow())
+    assert campaigns.launch_due(utcnow(), batch_size=2, budget_seconds=0) == 2  # one round only
+    assert db.session.get(Campaign, other.id).status == "launching"
