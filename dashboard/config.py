@@ -48,6 +48,11 @@ DEFAULTS: dict[str, Any] = {
     "FOOTER_REQUIRED_COUNTRIES": "US,CA,FR,GB",
     "FOOTER_KINDS": "marketing",
     "IMPORT_DIR": "",  # uploaded CSV files; "" → instance/imports
+    # Four eyes: a campaign is approved by another admin or ops user before it can be scheduled.
+    "CAMPAIGN_APPROVAL_REQUIRED": True,
+    # When true, a test send of the campaign's message must have been made before it is approved.
+    "TEST_SEND_REQUIRED": False,
+    "DEFAULT_TIME_ZONE": "UTC",  # pre-selected in the campaign form
     "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session; the session cookie expires
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",

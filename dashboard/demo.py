@@ -34,13 +34,20 @@ def demo_numbers(count: int) -> list[str]:
     return numbers
 
 
+DEMO_APPROVER = "approver@example.com"
+
+
 def seed_demo(app: Flask, announce: Callable[[str], object] = print, contacts: int = 300) -> None:
     from dashboard.services import binds, contacts as contact_service, users
     with app.app_context():
         if db.session.scalar(select(User).where(User.role == Role.ADMIN.value)) is None:
             password = secrets.token_urlsafe(12)
             users.create_user(DEMO_ADMIN, "admin", password)
-            announce(f"\n  Demo admin: {DEMO_ADMIN}  password: {password}\n  (shown once; keep it)\n")
+            approver_password = secrets.token_urlsafe(12)
+            users.create_user(DEMO_APPROVER, "ops", approver_password)
+            announce(f"\n  Demo admin: {DEMO_ADMIN}  password: {password}"
+                     f"\n  Second user, to approve campaigns (four eyes): {DEMO_APPROVER}  password: {approver_password}"
+                     f"\n  (shown once; keep them)\n")
         if db.session.scalar(select(Bind)) is None:
             binds.create_bind(name="Simulator", host=app.config["SIMULATOR_HOST"],
                               port=app.config["SIMULATOR_PORT"], system_id=DEMO_SYSTEM_ID,

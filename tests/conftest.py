@@ -24,7 +24,9 @@ PASSWORD = "correct horse battery"
 
 def make_config(db_path: Path, **overrides) -> dict:
     return {"TESTING": True, "SECRET_KEY": "test-secret-key", "DATABASE_URL": f"sqlite:///{db_path}",
-            "WTF_CSRF_ENABLED": False, "CLAIM_LEASE_SECONDS": 30, **overrides}
+            "WTF_CSRF_ENABLED": False, "CLAIM_LEASE_SECONDS": 30,
+            # Most tests schedule campaigns directly; the approval tests turn four eyes on.
+            "CAMPAIGN_APPROVAL_REQUIRED": False, **overrides}
 
 
 @pytest.fixture(scope="session")

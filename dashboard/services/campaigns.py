@@ -49,6 +49,7 @@ class CampaignSettings:
     budget: Decimal | None = None
     failure_threshold: float | None = None
     failure_window: int = 100
+    template_id: int | None = None
 
 
 def create_campaign(*, name: str, list_id: int, sender_id_id: int, text: str, scheduled_at: datetime,
@@ -76,7 +77,7 @@ def create_campaign(*, name: str, list_id: int, sender_id_id: int, text: str, sc
                         window_days=window.days_column if window else "0123456",
                         throughput_cap=settings.throughput_cap, budget=settings.budget,
                         failure_threshold=settings.failure_threshold, failure_window=settings.failure_window,
-                        submitted_at=now if status != "draft" else None)
+                        template_id=settings.template_id, submitted_at=now if status != "draft" else None)
     db.session.add(campaign)
     db.session.commit()
     return campaign
@@ -343,28 +344,23 @@ class Estimate:
 
 
 def estimate(campaign: Campaign) -> Estimate:
-    """Audience after suppression, routed and priced as the sender would today. Streams the list."""
-    segments = analyse(campaign.text).segments
-    router = Router()
-    by_route: Counter[int | None] = Counter()
+    """Audience after suppression, each message rendered, routed and priced as the sender would
+    today (the dry run, summed). Streams the list."""
     audience = suppressed = 0
-    rows = db.session.execute(
-        select(Contact.phone, ListMembership.subscribed, Contact.global_opt_out)
-        .join(ListMembership, ListMembership.contact_id == Contact.id)
-        .where(ListMembership.list_id == campaign.list_id).execution_options(yield_per=5000))
-    for phone, subscribed, opted_out in rows:
+    parts_seen: Counter[int] = Counter()
+    by_route: dict[str, list] = {}
+    for row in dry_run(campaign):
         audience += 1
-        if not subscribed or opted_out:
+        if row.skipped:
             suppressed += 1
             continue
-        by_route[router.choose(phone).route_id] += 1
-    routes = {r.id: r for r in db.session.scalars(select(Route).where(Route.id.in_([i for i in by_route if i])))}
-    lines = []
-    for route_id, recipients in by_route.most_common():
-        route = routes.get(route_id)
-        price = route.price_per_segment if route else Decimal("0")
-        label = f"{route.prefix or '(default)'} → {route.bind.name}" if route else "no price list: any enabled bind"
-        lines.append(EstimateLine(label, recipients, price, price * segments * recipients))
+        parts_seen[row.parts] += 1
+        line = by_route.setdefault(row.route, [0, row.price_per_segment, Decimal("0")])
+        line[0] += 1
+        line[2] += row.cost
+    lines = [EstimateLine(route, n, price, cost)
+             for route, (n, price, cost) in sorted(by_route.items(), key=lambda item: -item[1][0])]
+    segments = parts_seen.most_common(1)[0][0] if parts_seen else analyse(campaign.text).segments
     return Estimate(audience=audience, suppressed=suppressed, segments=segments, lines=lines)
 
 
@@ -590,6 +586,23 @@ def dry_run(campaign: Campaign) -> Iterator[DryRunRow]:
                                             else "no price list: any enabled bind")
         price = route.price_per_segment or Decimal("0")
         yield DryRunRow(phone, name, route_labels[route.route_id], parts, price, price * parts, None)
+
+
+def samples(campaign: Campaign, count: int) -> list[tuple[str, str]]:
+    """The first recipients' numbers and rendered messages, for the approver to read."""
+    rows = db.session.execute(
+        select(Contact.phone, Contact.name, Contact.fields, Contact.country)
+        .join(ListMembership, ListMembership.contact_id == Contact.id)
+        .where(ListMembership.list_id == campaign.list_id, ListMembership.subscribed.is_(True),
+               Contact.global_opt_out.is_(False))
+        .order_by(ListMembership.contact_id).limit(count)).all()
+    result = []
+    for phone, name, fields, country in rows:
+        try:
+            result.append((phone, message_text(campaign, name=name, phone=phone, fields=fields, country=country)))
+        except templating.TemplateError as exc:
+            result.append((phone, f"(cannot be rendered: {exc})"))
+    return result
 
 
 def message_text(campaign: Campaign, *, name: str, phone: str, fields: dict | None,

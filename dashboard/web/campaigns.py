@@ -1,23 +1,29 @@
 from __future__ import annotations
 
-from datetime import timezone
+import csv
+import io
+from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import available_timezones
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request,
+                   stream_with_context, url_for)
 from flask_login import current_user
 from sqlalchemy import select
 
 from dashboard.extensions import db, htmx
-from dashboard.models import Campaign, ContactList, SenderId
+from dashboard.models import Campaign, ContactList, MessageTemplate, SenderId
 from dashboard.models.types import utcnow
 from dashboard.services import campaigns as campaign_service
 from dashboard.sms.encoding import analyse, gsm_lookalike, replace_lookalikes
 from dashboard.web.access import STAFF, roles_required
-from dashboard.web.forms import CampaignForm, EmptyForm, choices
+from dashboard.sms.send_window import ScheduleError, SendWindow, fire_times, local_to_utc, parse_hhmm
+from dashboard.web.forms import CampaignForm, EmptyForm, LimitsForm, RejectForm, TestSendForm, choices
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
 LIVE_STATES = ("scheduled", "launching", "running", "paused")
-ACTIONS = {"pause": campaign_service.pause, "resume": campaign_service.resume, "cancel": campaign_service.cancel}
+ACTIONS = {"pause": lambda campaign, now: campaign_service.pause(campaign, now, f"paused by {current_user.email}"), "resume": campaign_service.resume, "cancel": campaign_service.cancel}
 
 
 @bp.route("/")
@@ -34,19 +40,49 @@ def new():
     form.list_id.choices = choices((c.id, c.name) for c in db.session.scalars(select(ContactList).order_by(ContactList.name)))
     form.sender_id_id.choices = choices((s.id, s.value) for s in db.session.scalars(
         select(SenderId).where(SenderId.status == "approved").order_by(SenderId.value)))
+    form.template_id.choices = choices([(0, "— none —")] + [(t.id, t.name) for t in db.session.scalars(
+        select(MessageTemplate).where(MessageTemplate.archived_at.is_(None)).order_by(MessageTemplate.name))])
+    form.time_zone.choices = choices((z, z) for z in all_time_zones())
+    if request.method == "GET":
+        form.time_zone.data = current_app.config["DEFAULT_TIME_ZONE"]
     if form.validate_on_submit():
-        when = form.scheduled_at.data
-        scheduled_at = when.replace(tzinfo=timezone.utc) if when else utcnow()
         try:
             campaign = campaign_service.create_campaign(
-                name=form.name.data, list_id=form.list_id.data, sender_id_id=form.sender_id_id.data,
-                text=form.text.data, scheduled_at=scheduled_at, created_by_id=current_user.id, now=utcnow())
-        except campaign_service.CampaignError as exc:
+                created_by_id=current_user.id, now=utcnow(), draft="save_draft" in request.form,
+                approval_required=current_app.config["CAMPAIGN_APPROVAL_REQUIRED"], **_settings_from(form))
+        except (campaign_service.CampaignError, ScheduleError) as exc:
             flash(str(exc), "error")
         else:
-            flash(f"Campaign “{campaign.name}” scheduled.", "success")
+            flash(f"Campaign “{campaign.name}” {STATUS_WORDS[campaign.status]}.", "success")
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    return render_template("campaigns/form.html", form=form), 400 if form.errors else 200
+    return render_template("campaigns/form.html", form=form), 400 if form.errors or request.method == "POST" else 200
+
+
+STATUS_WORDS = {"draft": "saved as a draft", "awaiting_approval": "sent for approval", "scheduled": "scheduled"}
+
+
+def _settings_from(form: CampaignForm) -> dict:
+    template = db.session.get(MessageTemplate, form.template_id.data) if form.template_id.data else None
+    text = form.text.data or ""
+    if not text.strip() and template is not None:
+        text = template.body
+    zone_name = form.time_zone.data or current_app.config["DEFAULT_TIME_ZONE"]
+    when = form.scheduled_at.data
+    window = None
+    if form.window_start.data or form.window_end.data:
+        window = SendWindow(parse_hhmm(form.window_start.data or "00:00"), parse_hhmm(form.window_end.data or "24:00"),
+                            frozenset(form.window_days.data or ()))
+    return dict(name=form.name.data, list_id=form.list_id.data, sender_id_id=form.sender_id_id.data, text=text,
+                scheduled_at=local_to_utc(when, zone_name) if when else utcnow(), kind=form.kind.data,
+                time_zone=zone_name, recurrence=(form.recurrence.data or "").strip() or None, window=window,
+                throughput_cap=form.throughput_cap.data, budget=form.budget.data,
+                failure_threshold=form.failure_threshold.data, failure_window=form.failure_window.data or 100,
+                template_id=template.id if template else None)
+
+
+@lru_cache(maxsize=1)
+def all_time_zones() -> list[str]:
+    return sorted(z for z in available_timezones() if "/" in z or z == "UTC")
 
 
 @bp.route("/segments")
@@ -64,11 +100,140 @@ def segments():
 @roles_required(*STAFF)
 def show(campaign_id: int):
     campaign = db.get_or_404(Campaign, campaign_id)
-    before_launch = campaign.status in ("scheduled", "paused") and not campaign.launched_at
-    return render_template("campaigns/show.html", campaign=campaign,
-                           progress=campaign_service.progress(campaign), segment_info=analyse(campaign.text),
-                           live=campaign.status in LIVE_STATES, cost=campaign_service.cost_so_far(campaign),
-                           estimate=campaign_service.estimate(campaign) if before_launch else None)
+    return render_template("campaigns/show.html", campaign=campaign, **_panels(campaign))
+
+
+def _panels(campaign: Campaign) -> dict:
+    before_launch = campaign.status in ("draft", "awaiting_approval", "scheduled", "paused") and not campaign.launched_at
+    config = current_app.config
+    return dict(progress=campaign_service.progress(campaign), segment_info=analyse(campaign.text),
+                live=campaign.status in LIVE_STATES, cost=campaign_service.cost_so_far(campaign),
+                before_launch=before_launch, window=SendWindow.from_columns(
+                    campaign.window_start, campaign.window_end, campaign.window_days),
+                upcoming=fire_times(campaign.recurrence, campaign.time_zone, utcnow(), 3) if campaign.recurrence else [],
+                samples=campaign_service.samples(campaign, 3) if before_launch else [],
+                can_approve=(campaign.status == "awaiting_approval" and current_user.id != campaign.created_by_id),
+                test_send_required=config["TEST_SEND_REQUIRED"], test_form=TestSendForm(), reject_form=RejectForm(),
+                limits_form=LimitsForm(obj=campaign), empty_form=EmptyForm())
+
+
+@bp.route("/<int:campaign_id>/estimate")
+@roles_required(*STAFF)
+def estimate(campaign_id: int):
+    """Loaded after the page (hx-trigger=load): routing a big list takes longer than a page should."""
+    campaign = db.get_or_404(Campaign, campaign_id)
+    return render_template("campaigns/_estimate.html", campaign=campaign,
+                           estimate=campaign_service.estimate(campaign))
+
+
+@bp.route("/<int:campaign_id>/submit", methods=["POST"])
+@roles_required(*STAFF)
+def submit(campaign_id: int):
+    campaign = db.get_or_404(Campaign, campaign_id)
+    return _act(campaign, lambda: campaign_service.submit_for_approval(
+        campaign, utcnow(), approval_required=current_app.config["CAMPAIGN_APPROVAL_REQUIRED"]))
+
+
+@bp.route("/<int:campaign_id>/approve", methods=["POST"])
+@roles_required(*STAFF)
+def approve(campaign_id: int):
+    campaign = db.get_or_404(Campaign, campaign_id)
+    return _act(campaign, lambda: campaign_service.approve(
+        campaign, current_user, utcnow(), test_send_required=current_app.config["TEST_SEND_REQUIRED"]))
+
+
+@bp.route("/<int:campaign_id>/reject", methods=["POST"])
+@roles_required(*STAFF)
+def reject(campaign_id: int):
+    campaign = db.get_or_404(Campaign, campaign_id)
+    form = RejectForm()
+    return _act(campaign, lambda: campaign_service.reject(campaign, current_user, utcnow(), form.note.data or ""), form)
+
+
+@bp.route("/<int:campaign_id>/test-send", methods=["POST"])
+@roles_required(*STAFF)
+def test_send(campaign_id: int):
+    campaign = db.get_or_404(Campaign, campaign_id)
+    form = TestSendForm()
+    return _act(campaign, lambda: campaign_service.test_send(
+        campaign, form.destination.data or "", current_user, utcnow(), current_app.config["DEFAULT_REGION"]), form,
+        done="Test message queued to {to}.")
+
+
+@bp.route("/<int:campaign_id>/limits", methods=["POST"])
+@roles_required(*STAFF)
+def limits(campaign_id: int):
+    campaign = db.get_or_404(Campaign, campaign_id)
+    form = LimitsForm()
+    return _act(campaign, lambda: campaign_service.set_limits(
+        campaign, throughput_cap=form.throughput_cap.data, budget=form.budget.data,
+        failure_threshold=form.failure_threshold.data), form, done="Limits saved.")
+
+
+def _act(campaign: Campaign, action, form=None, done: str | None = None):
+    form = form or EmptyForm()
+    if not form.validate_on_submit():
+        flash("; ".join(f"{form[k].label.text}: {' '.join(v)}" for k, v in form.errors.items()) or "Bad request.",
+              "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id)), 303
+    try:
+        action()
+    except campaign_service.CampaignError as exc:
+        flash(str(exc), "error")
+    else:
+        flash((done or "Campaign “{name}” is now {status}.").format(
+            name=campaign.name, status=campaign.status.replace("_", " "), to=campaign.test_sent_to), "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign.id)), 303
+
+
+@bp.route("/<int:campaign_id>/dry-run")
+@roles_required(*STAFF)
+def dry_run(campaign_id: int):
+    """Every recipient routed and priced, nothing sent: totals, and who would be skipped and why."""
+    campaign = db.get_or_404(Campaign, campaign_id)
+    totals = {"recipients": 0, "skipped": 0, "parts": 0, "cost": Decimal("0")}
+    by_route: dict[str, list] = {}
+    skipped = []
+    for row in campaign_service.dry_run(campaign):
+        if row.skipped:
+            totals["skipped"] += 1
+            if len(skipped) < DRY_RUN_SHOWN:
+                skipped.append(row)
+            continue
+        totals["recipients"] += 1
+        totals["parts"] += row.parts
+        totals["cost"] += row.cost
+        line = by_route.setdefault(row.route, [0, 0, Decimal("0")])
+        line[0] += 1
+        line[1] += row.parts
+        line[2] += row.cost
+    return render_template("campaigns/dry_run.html", campaign=campaign, totals=totals, by_route=by_route,
+                           skipped=skipped, shown=DRY_RUN_SHOWN)
+
+
+DRY_RUN_SHOWN = 200
+
+
+@bp.route("/<int:campaign_id>/dry-run.csv")
+@roles_required(*STAFF)
+def dry_run_csv(campaign_id: int):
+    campaign = db.get_or_404(Campaign, campaign_id)
+
+    def rows():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["phone", "name", "route", "parts", "price_per_part", "cost", "skipped_because"])
+        for row in campaign_service.dry_run(campaign):
+            writer.writerow([row.phone, row.name, row.route, row.parts, row.price_per_segment, row.cost,
+                             row.skipped or ""])
+            if buffer.tell() > 64_000:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(stream_with_context(rows()), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="campaign-{campaign.id}-dry-run.csv"'})
 
 
 @bp.route("/<int:campaign_id>/progress")

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import (BooleanField, DateField, DateTimeLocalField, FloatField, IntegerField, PasswordField,
-                     SelectChoice, SelectField, StringField, TextAreaField)
+from wtforms import (BooleanField, DateField, DateTimeLocalField, DecimalField, FloatField, IntegerField,
+                     PasswordField, SelectChoice, SelectField, SelectMultipleField, StringField, TextAreaField)
+from wtforms.widgets import CheckboxInput, ListWidget
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from dashboard.models.carrier import BIND_MODES, CONCAT_MODES, MESSAGE_ID_FORMATS
@@ -59,14 +60,48 @@ class CampaignForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)])
     list_id = SelectField("Contact list", coerce=int, validators=[DataRequired()])
     sender_id_id = SelectField("Sender ID", coerce=int, validators=[DataRequired()])
-    text = TextAreaField("Message", validators=[DataRequired(), Length(max=1600)])
-    scheduled_at = DateTimeLocalField("Send at (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()],
-                                      description="Leave empty to send now")
+    template_id = SelectField("Start from a template", coerce=int, default=0, validators=[Optional()],
+                              description="Its text is copied into the message below when that is empty")
+    kind = SelectField("Type", default="marketing", choices=choices([("marketing", "Marketing"),
+                                                ("transactional", "Transactional (goes first in the queue)")]))
+    text = TextAreaField("Message", validators=[Optional(), Length(max=1600)],
+                         description="Placeholders such as {{ first_name | default('there') }} are filled per recipient")
+    time_zone = SelectField("Time zone", validators=[Optional()])
+    scheduled_at = DateTimeLocalField("Send at", format="%Y-%m-%dT%H:%M", validators=[Optional()],
+                                      description="In the time zone above; empty: as soon as it is approved")
+    recurrence = StringField("Repeat (crontab)", validators=[Optional(), Length(max=120)],
+                             description="e.g. 0 10 * * mon for every Monday 10:00 in the time zone above")
+    window_start = StringField("Send only from", validators=[Optional(), Length(max=5)],
+                               description="Recipient's local time, e.g. 09:00")
+    window_end = StringField("until", validators=[Optional(), Length(max=5)], description="e.g. 20:00")
+    window_days = SelectMultipleField("on", coerce=int, default=[0, 1, 2, 3, 4, 5, 6],
+                                      choices=choices(enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))),
+                                      widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
+    throughput_cap = FloatField("Throughput cap (msgs/s)", validators=[Optional(), NumberRange(0.01, 100000)])
+    budget = DecimalField("Budget", places=4, validators=[Optional(), NumberRange(0.0001)],
+                          description="Pauses itself before spending more")
+    failure_threshold = FloatField("Pause at failure rate (%)", validators=[Optional(), NumberRange(0.1, 100)])
+    failure_window = IntegerField("over the last N messages", default=100,
+                                  validators=[Optional(), NumberRange(10, 100000)])
+
+
+class LimitsForm(FlaskForm):
+    throughput_cap = FloatField("Throughput cap (msgs/s)", validators=[Optional(), NumberRange(0.01, 100000)])
+    budget = DecimalField("Budget", places=4, validators=[Optional(), NumberRange(0.0001)])
+    failure_threshold = FloatField("Pause at failure rate (%)", validators=[Optional(), NumberRange(0.1, 100)])
+
+
+class TestSendForm(FlaskForm):
+    destination = StringField("Send a test to", validators=[DataRequired(), Length(max=40)])
+
+
+class RejectForm(FlaskForm):
+    note = TextAreaField("What must change", validators=[DataRequired(), Length(max=1000)])
 
 
 class SenderIdForm(FlaskForm):
     value = StringField("Sender ID", validators=[DataRequired(), Length(max=20)])
-    kind = SelectField("Type", choices=choices([("alphanumeric", "Alphanumeric"), ("short_code", "Short code"),
+    kind = SelectField("Type", default="marketing", choices=choices([("alphanumeric", "Alphanumeric"), ("short_code", "Short code"),
                                                 ("long_code", "Long code (E.164)")]))
     brand = StringField("Brand", validators=[Optional(), Length(max=80)],
                         description="With OPT_OUT_SCOPE = brand, a STOP to this sender stops this brand only")
@@ -99,7 +134,7 @@ class SignupForm(FlaskForm):
 
 class MessageTemplateForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)])
-    kind = SelectField("Type", choices=choices([("marketing", "Marketing (opt-out footer where required)"),
+    kind = SelectField("Type", default="marketing", choices=choices([("marketing", "Marketing (opt-out footer where required)"),
                                                 ("transactional", "Transactional (no footer)")]))
     body = TextAreaField("Message", validators=[DataRequired(), Length(max=1600)],
                          description='Placeholders: {{ first_name }}, {{ last_name }}, {{ name }}, {{ phone }}, '
