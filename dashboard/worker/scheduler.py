@@ -45,6 +45,10 @@ def _complete(worker: "Worker"):
     return campaigns.complete_finished(utcnow())
 
 
+def _guard(worker: "Worker"):
+    return campaigns.enforce_failure_rates(utcnow())
+
+
 def _reap(worker: "Worker"):
     return outbox.reap_expired_claims(utcnow())
 
@@ -70,6 +74,7 @@ def _supervise(worker: "Worker"):
 JOBS = (
     Job("launch_due_campaigns", 1.0, _launch),
     Job("complete_campaigns", 2.0, _complete),
+    Job("guard_campaigns", 1.0, _guard),
     Job("supervise_binds", 2.0, _supervise),
     Job("reroute_queued", 2.0, _reroute),
     Job("process_imports", 1.0, _imports),
