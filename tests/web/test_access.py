@@ -27,6 +27,9 @@ MATRIX = {
     "/campaigns/new": ("admin", "ops"),
     "/campaigns/{campaign}": ("admin", "ops"),
     "/campaigns/{campaign}/progress": ("admin", "ops"),
+    "/campaigns/{campaign}/estimate": ("admin", "ops"),
+    "/campaigns/{campaign}/dry-run": ("admin", "ops"),
+    "/campaigns/{campaign}/dry-run.csv": ("admin", "ops"),
     "/messages/": ("admin", "ops"),
     "/messages/{message}": ("admin", "ops"),
     "/consent/": ("admin", "compliance"),
@@ -152,6 +155,13 @@ def test_an_unknown_object_is_a_404_not_an_error(client, auth, make_user, url):
     make_user()
     auth.login()
     assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("action", ["submit", "approve", "reject", "test-send", "limits", "pause", "resume", "cancel"])
+def test_a_compliance_user_cannot_act_on_campaigns_by_posting_directly(client, auth, make_user, objects, action):
+    make_user("c@example.com", "compliance")
+    auth.login("c@example.com")
+    assert client.post(f"/campaigns/{objects['campaign']}/{action}").status_code == 403
 
 
 @pytest.mark.parametrize("url", ["/templates/{template}/archive", "/templates/{template}/unarchive",
