@@ -78,10 +78,10 @@ def approved_sender(value: str = "Switchboard"):
     from dashboard.extensions import db
 
     sender = models.SenderId(value=value, kind="alphanumeric", status="approved")
-    # Where sender registrations per country exist, campaigns need one for each audience
-    # country: the audience here is +1 numbers, so approve it for US as the fixture does.
-    if hasattr(models, "SenderRegistration"):
-        sender.registrations = [models.SenderRegistration(country="US", status="approved", notes="benchmark")]
+    # Campaigns need an approved registration for each audience country: the audience here is +1
+    # numbers over many area codes, some of them Canadian.
+    sender.registrations = [models.SenderRegistration(country=country, status="approved", notes="benchmark")
+                            for country in ("US", "CA")]
     db.session.add(sender)
     db.session.commit()
     return sender
