@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from dashboard.extensions import db
@@ -151,3 +152,38 @@ def test_a_test_send_goes_out_rendered_and_is_recorded_on_the_campaign(app, simu
     campaign = db.session.get(Campaign, campaign.id)
     assert (campaign.test_sent_to, campaign.test_message_id) == (contact.phone, message.id)
     assert campaign.status == "awaiting_approval"  # a test send does not launch anything
+
+
+def test_a_transactional_campaign_overtakes_a_marketing_one_already_queued(app, simulator, make_bind, make_list,
+                                                                            sender, worker):
+    make_bind(simulator, tps=20, window=1)
+    marketing_list = make_list(numbers(30), name="Newsletter")
+    alerts_list = make_list(numbers(5, start=400), name="Alerts")
+    marketing = _create(marketing_list, sender)
+    campaigns.launch_due(utcnow())  # the marketing blast is queued first
+    alerts = campaigns.create_campaign(name="Outage", list_id=alerts_list.id, sender_id_id=sender.id,
+                                       text="Service restored", scheduled_at=utcnow(), created_by_id=None,
+                                       now=utcnow(), kind="transactional")
+    campaigns.launch_due(utcnow())
+    assert db.session.get(Campaign, alerts.id).priority < db.session.get(Campaign, marketing.id).priority
+    worker()
+    wait_for(lambda: simulator.submit_count() >= 35, message="all sent")
+    first = [record.destination_addr for record in simulator.submits[:5]]
+    assert sorted(first) == sorted(n.lstrip("+") for n in numbers(5, start=400))
+
+
+def test_the_live_figures_show_throughput_delivery_rate_and_failures_by_reason(app, make_simulator, make_bind,
+                                                                               make_list, sender, worker):
+    simulator = make_simulator(outcomes=[OutcomeRule(r"[0-1]$", submit_status=0x0B)])
+    make_bind(simulator)
+    contact_list = make_list(numbers(20))
+    campaign = _create(contact_list, sender)
+    worker()
+    wait_for(lambda: db.session.get(Campaign, campaign.id).status == "completed" or db.session.expire_all(),
+             message="completed")
+    progress = campaigns.progress(db.session.get(Campaign, campaign.id))
+    refused = sum(n[-1] in "01" for n in numbers(20))
+    assert progress.failures_by_reason == [("ESME_RINVDSTADR", refused)]
+    assert progress.delivery_rate == pytest.approx(100.0 * (20 - refused) / 20)
+    assert progress.throughput > 0  # all of it went out within the last ten seconds
+    assert progress.eta_seconds is None  # nothing left to send
