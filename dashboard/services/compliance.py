@@ -5,7 +5,6 @@ memory; every export and every chain check is written to the audit log first.
 """
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Select, func, select, update
 
+from dashboard.csv_stream import csv_chunks as stream_csv
 from dashboard.extensions import db
 from dashboard.models import AuditLog, ConsentEvent, ContactList, User
 from dashboard.services import consent
@@ -114,24 +114,9 @@ def _export_rows(flt: ConsentFilter) -> Iterator[dict]:
         yield values
 
 
-class _Echo:
-    """A file-like object whose write() hands the line back, so csv.writer can feed a generator."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def csv_chunks(flt: ConsentFilter, audit_id: int) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    count, chunk = 0, [writer.writerow(EXPORT_COLUMNS)]
-    for row in _export_rows(flt):
-        chunk.append(writer.writerow(["" if row[c] is None else row[c] for c in EXPORT_COLUMNS]))
-        count += 1
-        if len(chunk) >= CHUNK_ROWS:
-            yield "".join(chunk)
-            chunk = []
-    yield "".join(chunk)
-    finish_export(audit_id, count)
+    rows = (["" if row[c] is None else row[c] for c in EXPORT_COLUMNS] for row in _export_rows(flt))
+    return stream_csv(EXPORT_COLUMNS, rows, CHUNK_ROWS, lambda count: finish_export(audit_id, count))
 
 
 def json_chunks(flt: ConsentFilter, audit_id: int, now: datetime) -> Iterator[str]:

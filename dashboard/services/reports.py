@@ -8,7 +8,6 @@ written on the parts when they were submitted (DESIGN #10), never today's price 
 """
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from decimal import Decimal
 
 from sqlalchemy import ColumnElement, case, func, literal, or_, select, update
 
+from dashboard.csv_stream import csv_chunks as stream_csv
 from dashboard.extensions import db
 from dashboard.models import AuditLog, Bind, Campaign, Message, MessagePart, User
 from dashboard.sms import lifecycle as lc
@@ -241,25 +241,10 @@ def _iso(value: datetime | None) -> str:
     return value.isoformat().replace("+00:00", "Z") if value else ""
 
 
-class _Echo:
-    """A file-like object whose write() hands the line back, so csv.writer can feed a generator."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def csv_chunks(campaign_id: int, audit_id: int) -> Iterator[str]:
     """The export as CSV text in chunks of CHUNK_ROWS rows; records the row count when done."""
-    writer = csv.writer(_Echo())
-    count, chunk = 0, [writer.writerow(EXPORT_COLUMNS)]
-    for row in _export_rows(campaign_id):
-        chunk.append(writer.writerow([row[c] for c in EXPORT_COLUMNS]))
-        count += 1
-        if len(chunk) >= CHUNK_ROWS:
-            yield "".join(chunk)
-            chunk = []
-    yield "".join(chunk)
-    finish_export(audit_id, count)
+    rows = ([row[c] for c in EXPORT_COLUMNS] for row in _export_rows(campaign_id))
+    return stream_csv(EXPORT_COLUMNS, rows, CHUNK_ROWS, lambda count: finish_export(audit_id, count))
 
 
 def start_export(user: User, campaign: Campaign, now: datetime) -> AuditLog:

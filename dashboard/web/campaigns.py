@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import csv
-import io
 from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import available_timezones
@@ -11,6 +9,7 @@ from flask import (Blueprint, Response, abort, current_app, flash, redirect, ren
 from flask_login import current_user
 from sqlalchemy import select
 
+from dashboard.csv_stream import csv_chunks
 from dashboard.extensions import db, htmx
 from dashboard.models import Campaign, ContactList, MessageTemplate, SenderId
 from dashboard.models.types import utcnow
@@ -212,6 +211,7 @@ def dry_run(campaign_id: int):
 
 
 DRY_RUN_SHOWN = 200
+DRY_RUN_CSV_CHUNK_ROWS = 500
 
 
 @bp.route("/<int:campaign_id>/dry-run.csv")
@@ -219,20 +219,11 @@ DRY_RUN_SHOWN = 200
 def dry_run_csv(campaign_id: int):
     campaign = db.get_or_404(Campaign, campaign_id)
 
-    def rows():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["phone", "name", "route", "parts", "price_per_part", "cost", "skipped_because"])
-        for row in campaign_service.dry_run(campaign):
-            writer.writerow([row.phone, row.name, row.route, row.parts, row.price_per_segment, row.cost,
-                             row.skipped or ""])
-            if buffer.tell() > 64_000:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    return Response(stream_with_context(rows()), mimetype="text/csv", headers={
+    rows = ([row.phone, row.name, row.route, row.parts, row.price_per_segment, row.cost, row.skipped or ""]
+            for row in campaign_service.dry_run(campaign))
+    chunks = csv_chunks(["phone", "name", "route", "parts", "price_per_part", "cost", "skipped_because"], rows,
+                        DRY_RUN_CSV_CHUNK_ROWS)
+    return Response(stream_with_context(chunks), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="campaign-{campaign.id}-dry-run.csv"'})
 
 
