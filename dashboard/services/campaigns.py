@@ -156,6 +156,7 @@ def launch_due(now: datetime, batch_size: int = LAUNCH_BATCH, budget_seconds: fl
     sits in memory and the write lock is released every batch; batches go on for `budget_seconds`
     per call (the job runs every second). Returns the number of messages created."""
     deadline = time.monotonic() + budget_seconds
+    start_due_occurrences(now)
     created = launch_round(now, batch_size)
     while created and time.monotonic() < deadline:
         more = launch_round(now, batch_size)
@@ -166,8 +167,7 @@ def launch_due(now: datetime, batch_size: int = LAUNCH_BATCH, budget_seconds: fl
 
 
 def launch_round(now: datetime, batch_size: int = LAUNCH_BATCH) -> int:
-    """One batch for each due campaign."""
-    start_due_occurrences(now)
+    """One batch for each due campaign (recurring series are turned into occurrences by launch_due)."""
     due = db.session.scalars(select(Campaign).where(
         ((Campaign.status == "scheduled") & (Campaign.scheduled_at <= now) & Campaign.recurrence.is_(None))
         | (Campaign.status == "launching")
