@@ -47,3 +47,11 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def unindexed(column):
+    """The column as an expression no index can answer, for a re-check on rows already found by
+    id or another key. SQLite has no statistics unless ANALYZE ran, and then prefers an index on
+    `status` to the primary key: `id IN (…) AND status = 'queued'` walked every queued message
+    (5.2 → 1.9 ms per 100-message claim with 20,000 queued, growing with the queue)."""
+    return column.concat("")

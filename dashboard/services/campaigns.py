@@ -16,6 +16,7 @@ from dashboard.extensions import db
 from dashboard.models import (Campaign, Contact, ContactList, ListMembership, Message, MessagePart, Route,
                               SenderId, User)
 from dashboard.models.campaign import KINDS
+from dashboard.models.types import unindexed
 from dashboard.services.outbox import source_addressing
 from dashboard.services.routing import Router
 from dashboard.services.senders import approval_problems
@@ -302,12 +303,13 @@ def complete_finished(now: datetime) -> int:
     """Running campaigns whose every message reached a final state are completed. Messages of a
     cancelled campaign that came back to the queue after the cancel (a claim released unsent, a
     retry) are cancelled too, so none waits forever."""
-    db.session.execute(update(Message).where(
-        Message.status == lc.QUEUED,
-        Message.campaign_id.in_(select(Campaign.id).where(Campaign.status == "cancelled",
-                                                          Campaign.completed_at >= now - timedelta(days=1))))
-        .values(status=lc.CANCELLED, reason="campaign cancelled", done_at=now)
-        .execution_options(synchronize_session=False))
+    cancelled = db.session.scalars(select(Campaign.id).where(
+        Campaign.status == "cancelled", Campaign.completed_at >= now - timedelta(days=1))).all()
+    if cancelled:
+        db.session.execute(update(Message).where(Message.campaign_id.in_(cancelled),
+                                                       unindexed(Message.status) == lc.QUEUED)
+                           .values(status=lc.CANCELLED, reason="campaign cancelled", done_at=now)
+                           .execution_options(synchronize_session=False))
     running = db.session.scalars(select(Campaign).where(Campaign.status == "running")).all()
     done = 0
     for campaign in running:

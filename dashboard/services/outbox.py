@@ -21,6 +21,8 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from dashboard.extensions import db
 from dashboard.models import (Bind, BrandOptOut, Campaign, Contact, DeliveryReceipt, InboundMessage, ListMembership,
                               Message, MessageEvent, MessagePart, SenderId)
+from dashboard.models.types import unindexed
+from dashboard.services import bulk
 from dashboard.services.routing import Router
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.backoff import backoff_delay
@@ -115,11 +117,13 @@ def _event_row(message_id: int, kind: str, detail: dict, now: datetime, part_no:
         {"message_id": message_id, "part_no": part_no, "kind": kind, "detail": detail, "at": now})
 
 
+_EVENT_COLUMNS = ("message_id", "part_no", "kind", "detail", "at")
+
+
 def _commit() -> None:
     rows = db.session.info.pop("pending_events", None)
     if rows:
-        # Core, not the ORM's bulk insert: the same SQL without per-row ORM bookkeeping.
-        _conn().execute(insert(MessageEvent.__table__), rows)
+        bulk.insert_many(_conn(), MessageEvent.__table__, _EVENT_COLUMNS, rows)
     db.session.commit()
 
 
@@ -214,8 +218,8 @@ def _write_changes(table, rows: Iterable[_Row]) -> None:
         if row.changes:
             shapes.setdefault(tuple(sorted(row.changes)), []).append({"b_id": row.id, **row.changes})
             row.changes.clear()
-    for params in shapes.values():
-        _conn().execute(update(table).where(table.c.id == bindparam("b_id")), params)
+    for columns, params in shapes.items():
+        bulk.update_many(_conn(), table, columns, params)
 
 
 # ----------------------------------------------------------------------------- claim
@@ -319,7 +323,7 @@ def _due(settings: BindSettings, now: datetime):
 def _claim(ids, worker_id: str, now: datetime, lease: timedelta) -> list:
     return list(db.session.execute(
         update(Message)
-        .where(Message.id.in_(ids), Message.status == lc.QUEUED)
+        .where(Message.id.in_(ids), unindexed(Message.status) == lc.QUEUED)
         .values(status=lc.SUBMITTING, claimed_by=worker_id, claim_expires_at=now + lease,
                 submitting_at=now, attempts=Message.attempts + 1, reason=None)
         .returning(*_MESSAGE_COLUMNS, *_CLAIM_COLUMNS)
@@ -486,7 +490,7 @@ def mark_parts_submitting(assignments: Sequence[tuple[OutgoingPart, int]], sessi
                           now: datetime, submit_fields: Callable[[OutgoingPart], dict]) -> None:
     """Record each part as being submitted, with its session and sequence number, and commit —
     before the bytes leave (DESIGN #1). A crash after this leaves the part visibly uncertain."""
-    _conn().execute(update(_P).where(_P.c.id == bindparam("b_id")), [
+    bulk.update_many(_conn(), _P, ("status", "session_id", "sequence_number", "submitting_at"), [
         {"b_id": part.part_id, "status": lc.SUBMITTING, "session_id": session_id, "sequence_number": seq,
          "submitting_at": now} for part, seq in assignments])
     for part, seq in assignments:
