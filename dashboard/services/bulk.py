@@ -27,19 +27,22 @@ class _Prepared:
 _prepared: dict[tuple, _Prepared] = {}
 
 
-def _prepare(conn: Connection, key: tuple, statement, types: dict) -> _Prepared:
-    """`types` maps each bind parameter's name to its type; a row's key is the parameter's name
-    without the "v_" that SQLAlchemy needs on bind parameters named after columns."""
+def _prepare(conn: Connection, key: tuple, build: Callable[[], tuple]) -> _Prepared:
+    """`build` returns the statement and the type of each of its bind parameters, by name; a row's
+    key is the parameter's name without the "v_" that SQLAlchemy needs on bind parameters named
+    after columns. Types are taken in the dialect's own implementation: the generic DateTime
+    would leave datetimes to sqlite3's adapter, which writes no ".000000" on a whole second."""
     dialect = conn.dialect
     cache_key = (dialect.name, dialect.driver, key)
     found = _prepared.get(cache_key)
     if found is None:
+        statement, types = build()
         compiled = statement.compile(dialect=dialect)
         names = tuple(compiled.positiontup) if compiled.positional else None
         params = names if names is not None else tuple(compiled.binds)
         found = _prepared[cache_key] = _Prepared(
             sql=compiled.string, order=names,
-            convert=tuple((name, name.removeprefix("v_"), types[name].bind_processor(dialect))
+            convert=tuple((name, name.removeprefix("v_"), types[name].dialect_impl(dialect).bind_processor(dialect))
                           for name in params))
     return found
 
@@ -59,10 +62,11 @@ def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
     """INSERT one row per dict; every dict has exactly `columns`."""
     if not rows:
         return
-    prepared = _prepare(conn, ("insert", table.name, columns),
-                        insert(table).values({c: bindparam(f"v_{c}") for c in columns}),
-                        {f"v_{c}": table.c[c].type for c in columns})
-    _run(conn, prepared, rows)
+
+    def build():
+        return (insert(table).values({c: bindparam(f"v_{c}") for c in columns}),
+                {f"v_{c}": table.c[c].type for c in columns})
+    _run(conn, _prepare(conn, ("insert", table.name, columns), build), rows)
 
 
 def update_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[dict],
@@ -72,12 +76,13 @@ def update_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
     moved under it (sqlite3 and psycopg both sum rowcount over an executemany)."""
     if not rows:
         return 0
-    condition = table.c.id == bindparam("b_id")
-    for column in guard:
-        condition = condition & (table.c[column] == bindparam(f"g_{column}"))
-    types = {f"v_{c}": table.c[c].type for c in columns}
-    types["b_id"] = table.c.id.type
-    types.update({f"g_{c}": table.c[c].type for c in guard})
-    prepared = _prepare(conn, ("update", table.name, columns, guard),
-                        update(table).where(condition).values({c: bindparam(f"v_{c}") for c in columns}), types)
-    return _run(conn, prepared, rows)
+
+    def build():
+        condition = table.c.id == bindparam("b_id")
+        for column in guard:
+            condition = condition & (table.c[column] == bindparam(f"g_{column}"))
+        types = {f"v_{c}": table.c[c].type for c in columns}
+        types["b_id"] = table.c.id.type
+        types.update({f"g_{c}": table.c[c].type for c in guard})
+        return update(table).where(condition).values({c: bindparam(f"v_{c}") for c in columns}), types
+    return _run(conn, _prepare(conn, ("update", table.name, columns, guard), build), rows)

@@ -55,6 +55,13 @@ _KEY = re.compile(
     r"\b(id|sub|dlvrd|submit[ _-]?date|done[ _-]?date|stat|err|text)\s*:", re.IGNORECASE
 )
 
+# The layout nearly every SMSC sends, in its order: one match instead of the tolerant parser.
+# Values hold no colon, so no key can hide inside one; anything else goes the tolerant way.
+_STANDARD = re.compile(
+    r"id:([^\s:]+) sub:([^\s:]*) dlvrd:([^\s:]*) submit date:([^\s:]*) done date:([^\s:]*)"
+    r" stat:([^\s:]*) err:([^\s:]*)(?: text:(.*))?", re.IGNORECASE | re.DOTALL)
+_STANDARD_KEYS = ("id", "sub", "dlvrd", "submit_date", "done_date", "stat", "err")
+
 _ID_MODES = ("auto", "str", "hex", "dec", "hex_to_dec", "dec_to_hex")
 _HEX = re.compile(r"[0-9a-f]+")
 _DEC = re.compile(r"[0-9]+")
@@ -119,6 +126,16 @@ def _parse_fields(body: str) -> dict[str, str]:
     "id:"), unless id or stat have not been seen yet and appear later: then
     the SMSC put the text first, and the next key ends it.
     """
+    standard = _STANDARD.fullmatch(body)
+    if standard is None:
+        return _parse_any_layout(body)
+    fields = {key: value for key, value in zip(_STANDARD_KEYS, standard.groups()) if value}
+    if standard.group(8) is not None:
+        fields["text"] = standard.group(8).strip()
+    return fields
+
+
+def _parse_any_layout(body: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     matches = list(_KEY.finditer(body))
     for i, match in enumerate(matches):

@@ -4,45 +4,15 @@ would silently drop on SQLite — so both are tested."""
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import timedelta
 
-import pytest
-from flask_migrate import upgrade
-
-from dashboard import create_app
 from dashboard.extensions import db
 from dashboard.models import Bind, Message
 from dashboard.models.types import utcnow
 from dashboard.services.outbox import BindSettings, claim_messages
-from tests.conftest import make_config
-from tests.pg import PostgresCluster, pg_bin
 
 MESSAGES = 2000
 CLAIMERS = 4
-
-
-@pytest.fixture(scope="session")
-def postgres():
-    if pg_bin() is None:
-        pytest.skip("no initdb on this machine (Debian: apt-get install postgresql)")
-    cluster = PostgresCluster().start()
-    yield cluster
-    cluster.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_app(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/claims.db"
-    else:
-        url = request.getfixturevalue("postgres").create_database(f"claims_{uuid.uuid4().hex[:8]}")
-    app = create_app(make_config(tmp_path / "unused.db", DATABASE_URL=url))
-    with app.app_context():
-        upgrade()  # the real migrations, on either database
-        yield app
-        db.session.remove()
-        db.engine.dispose()
 
 
 def test_racing_claimers_never_claim_the_same_message(database_app):

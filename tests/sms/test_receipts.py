@@ -53,6 +53,19 @@ def test_it_parses_the_standard_receipt_text():
     )
 
 
+@pytest.mark.parametrize("body", [
+    STANDARD.decode(),
+    "id:a1b2 sub:001 dlvrd:001 submit date:2611011200 done date:2611011201 stat:UNDELIV err:034",
+    "id:7 sub:001 dlvrd:000 submit date:2611011200 done date:2611011201 stat:REJECTD err:0 text:",
+    "ID:7 SUB:001 DLVRD:001 SUBMIT DATE:2611011200 DONE DATE:2611011201 STAT:DELIVRD ERR:000 TEXT:a id:9 stat:x",
+    "id:7 sub: dlvrd: submit date: done date: stat:DELIVRD err: text:€ [ ]",
+])
+def test_the_standard_layout_shortcut_reads_what_the_tolerant_parser_reads(body):
+    from dashboard.sms import receipts
+    assert receipts._STANDARD.fullmatch(body)  # the shortcut is taken ...
+    assert receipts._parse_fields(body) == receipts._parse_any_layout(body)  # ... and agrees
+
+
 def test_it_accepts_text_as_a_string():
     assert parse_receipt(short_message=STANDARD.decode()).message_id == "0123456789"
 
