@@ -152,9 +152,16 @@ _RECEIPT_COLUMNS = (_R.c.id, _R.c.bind_id, _R.c.smsc_message_id, _R.c.id_key, _R
 class _Row:
     """A row as plain attributes; every assignment is remembered in `changes` for write-back."""
 
-    def __init__(self, values) -> None:
+    def __init__(self, values: dict) -> None:
         self.__dict__.update(values)
         self.__dict__["changes"] = {}
+
+    @classmethod
+    def all_from(cls, result) -> list:
+        """One object per result row. Zipping the keys once is several times cheaper than a
+        RowMapping per row."""
+        keys = tuple(result.keys())
+        return [cls(dict(zip(keys, row))) for row in result]
 
     def __setattr__(self, name: str, value) -> None:
         self.__dict__[name] = value
@@ -185,7 +192,7 @@ class _Working:
 
     def load_messages(self, where) -> list[_MessageRow]:
         """Messages matching `where` (and all of their parts); already loaded ones are kept as they are."""
-        rows = [_MessageRow(r._mapping) for r in _conn().execute(select(*_MESSAGE_COLUMNS).where(where))]
+        rows = _MessageRow.all_from(_conn().execute(select(*_MESSAGE_COLUMNS).where(where)))
         return self.adopt(rows)
 
     def adopt(self, rows: Iterable[_MessageRow]) -> list[_MessageRow]:
@@ -198,10 +205,10 @@ class _Working:
                 result.append(row)
                 new.append(row.id)
         if new:
-            for r in _conn().execute(select(*_PART_COLUMNS).where(_P.c.message_id.in_(new))
-                                     .order_by(_P.c.message_id, _P.c.part_no)):
-                if r.id not in self.parts:
-                    part = self.parts[r.id] = _Row(r._mapping)
+            for part in _Row.all_from(_conn().execute(select(*_PART_COLUMNS).where(_P.c.message_id.in_(new))
+                                                      .order_by(_P.c.message_id, _P.c.part_no))):
+                if part.id not in self.parts:
+                    self.parts[part.id] = part
                     self.messages[part.message_id].parts.append(part)
         return result
 
@@ -283,7 +290,7 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
         return []
     claimed.sort(key=lambda r: (r.priority, r.id))  # RETURNING promises no order
     work = _Working()
-    messages = work.adopt(_MessageRow(r._mapping) for r in claimed)
+    messages = work.adopt(claimed)
     suppressed = suppressed_message_ids([m.id for m in messages])
     deferred = _outside_send_window(messages, now)
     new_parts: list[dict] = []
@@ -320,15 +327,13 @@ def _due(settings: BindSettings, now: datetime):
                                     or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
 
 
-def _claim(ids, worker_id: str, now: datetime, lease: timedelta) -> list:
-    return list(db.session.execute(
-        update(Message)
-        .where(Message.id.in_(ids), unindexed(Message.status) == lc.QUEUED)
+def _claim(ids, worker_id: str, now: datetime, lease: timedelta) -> list[_MessageRow]:
+    return _MessageRow.all_from(_conn().execute(
+        update(_M)
+        .where(_M.c.id.in_(ids), unindexed(_M.c.status) == lc.QUEUED)
         .values(status=lc.SUBMITTING, claimed_by=worker_id, claim_expires_at=now + lease,
-                submitting_at=now, attempts=Message.attempts + 1, reason=None)
-        .returning(*_MESSAGE_COLUMNS, *_CLAIM_COLUMNS)
-        .execution_options(synchronize_session=False)
-    ).all())
+                submitting_at=now, attempts=_M.c.attempts + 1, reason=None)
+        .returning(*_MESSAGE_COLUMNS, *_CLAIM_COLUMNS)))
 
 
 def _claim_metered(settings: BindSettings, worker_id: str, room: int, now: datetime,
@@ -731,8 +736,8 @@ def _match_held_receipts(settings: BindSettings, parts: Sequence[_Row], work: _W
             keys |= message_id_candidates(part.smsc_message_id or "")
         for key in keys:
             keys_for.setdefault(key, part)
-    held = [_Row(r._mapping) for r in _conn().execute(select(*_RECEIPT_COLUMNS).where(
-        _R.c.bind_id == settings.bind_id, _R.c.id_key.in_(keys_for), _R.c.part_id.is_(None)).order_by(_R.c.id))]
+    held = _Row.all_from(_conn().execute(select(*_RECEIPT_COLUMNS).where(
+        _R.c.bind_id == settings.bind_id, _R.c.id_key.in_(keys_for), _R.c.part_id.is_(None)).order_by(_R.c.id)))
     work.receipts.extend(held)
     for row in held:
         part = keys_for[row.id_key]
@@ -834,8 +839,8 @@ def release_worker_claims(worker_id: str, now: datetime) -> int:
 def reconcile_held_receipts(now: datetime, hold: timedelta, settings_for: Callable[[int], BindSettings]) -> int:
     """Match held receipts whose part has since been recorded (e.g. by another transaction)."""
     work = _Working()
-    held = [_Row(r._mapping) for r in _conn().execute(select(*_RECEIPT_COLUMNS).where(
-        _R.c.part_id.is_(None), _R.c.received_at >= now - hold))]
+    held = _Row.all_from(_conn().execute(select(*_RECEIPT_COLUMNS).where(
+        _R.c.part_id.is_(None), _R.c.received_at >= now - hold)))
     work.receipts.extend(held)
     by_bind: dict[int, list[_Row]] = {}
     for row in held:
