@@ -16,7 +16,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, literal, or_, select, union_all, update
 
 from dashboard.extensions import db
 from dashboard.models import (Bind, BrandOptOut, Campaign, Contact, DeliveryReceipt, InboundMessage, ListMembership,
@@ -464,31 +464,34 @@ def _outgoing_parts(message: _MessageRow, settings: BindSettings, encoded, bodie
 
 def suppressed_message_ids(message_ids: Iterable[int]) -> dict[int, str]:
     """Messages whose recipient has opted out, globally, from the campaign's list, or from the
-    brand of the message's sender."""
+    brand of the message's sender. One statement: it runs on every claim."""
     ids = list(message_ids)
-    found: dict[int, str] = {}
-    global_rows = db.session.execute(
-        select(Message.id).join(Contact, Contact.phone == Message.destination)
-        .where(Message.id.in_(ids), Contact.global_opt_out.is_(True))).scalars()
-    for message_id in global_rows:
-        found[message_id] = "opted out (all messages)"
-    list_rows = db.session.execute(
-        select(Message.id).join(Campaign, Campaign.id == Message.campaign_id)
-        .join(ListMembership, and_(ListMembership.list_id == Campaign.list_id,
-                                   ListMembership.contact_id == Message.contact_id))
-        .where(Message.id.in_(ids), ListMembership.subscribed.is_(False))).scalars()
-    for message_id in list_rows:
-        found.setdefault(message_id, "opted out of the list")
+    if not ids:
+        return {}
+    wanted = Message.id.in_(ids)
+    global_rows = (select(Message.id, literal(0).label("rank"), literal("").label("brand"))
+                   .join(Contact, Contact.phone == Message.destination)
+                   .where(wanted, Contact.global_opt_out.is_(True)))
+    list_rows = (select(Message.id, literal(1), literal(""))
+                 .join(Campaign, Campaign.id == Message.campaign_id)
+                 .join(ListMembership, and_(ListMembership.list_id == Campaign.list_id,
+                                            ListMembership.contact_id == Message.contact_id))
+                 .where(wanted, ListMembership.subscribed.is_(False)))
     # Brand-scoped opt-outs (OPT_OUT_SCOPE = "brand"): the sender's brand, whatever the setting is
     # now, so that switching the setting back never resumes sending to someone who said STOP.
-    brand_rows = db.session.execute(
-        select(Message.id, SenderId.brand).join(SenderId, SenderId.value == Message.source)
-        .join(Contact, Contact.phone == Message.destination)
-        .join(BrandOptOut, and_(BrandOptOut.contact_id == Contact.id, BrandOptOut.brand == SenderId.brand))
-        .where(Message.id.in_(ids), BrandOptOut.opted_out.is_(True))).all()
-    for message_id, brand in brand_rows:
-        found.setdefault(message_id, f"opted out of {brand}")
+    brand_rows = (select(Message.id, literal(2), SenderId.brand)
+                  .join(SenderId, SenderId.value == Message.source)
+                  .join(Contact, Contact.phone == Message.destination)
+                  .join(BrandOptOut, and_(BrandOptOut.contact_id == Contact.id, BrandOptOut.brand == SenderId.brand))
+                  .where(wanted, BrandOptOut.opted_out.is_(True)))
+    found: dict[int, str] = {}
+    rows = db.session.execute(union_all(global_rows, list_rows, brand_rows)).all()
+    for message_id, rank, brand in sorted(rows, key=lambda row: row[1]):
+        found.setdefault(message_id, _SUPPRESSION_REASONS[rank].format(brand=brand))
     return found
+
+
+_SUPPRESSION_REASONS = ("opted out (all messages)", "opted out of the list", "opted out of {brand}")
 
 
 def mark_parts_submitting(assignments: Sequence[tuple[OutgoingPart, int]], session_id: str,
@@ -561,9 +564,12 @@ class RecordOutcome:
 
 def record_outcomes(settings: BindSettings, results: Sequence[SubmitResult],
                     receipts: Sequence[InboundReceipt], inbound: Sequence[InboundMO], now: datetime,
-                    retry_base: float = 2.0) -> RecordOutcome:
+                    retry_base: float = 2.0, match_held: bool = True) -> RecordOutcome:
     """Write a batch of submit responses, receipts and MOs in one transaction, then commit.
-    The caller sends the deliver_sm_resps only after this returns (DESIGN #3)."""
+    The caller sends the deliver_sm_resps only after this returns (DESIGN #3).
+
+    `match_held=False` skips looking for receipts that came before their response, for a caller
+    that knows none of its bind's are held; any it misses the reconcile job matches."""
     outcome = RecordOutcome()
     work = _Working()
     parts = work.load_parts(r.part_id for r in results)
@@ -574,7 +580,8 @@ def record_outcomes(settings: BindSettings, results: Sequence[SubmitResult],
             continue  # a late response for a part already settled: nothing moves backwards
         if _apply_submit_result(settings, work.messages[part.message_id], part, result, now, outcome):
             newly_submitted.append(part)
-    _match_held_receipts(settings, newly_submitted, work, now)
+    if match_held:
+        _match_held_receipts(settings, newly_submitted, work, now)
     _store_receipts(settings, receipts, now, outcome, work, newly_submitted)
     for mo in inbound:
         db.session.add(InboundMessage(bind_id=settings.bind_id, source=mo.source, destination=mo.destination,

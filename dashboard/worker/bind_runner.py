@@ -66,6 +66,7 @@ class BindRunner(threading.Thread):
         self.retry_at = None
         self._state_since = utcnow()
         self._submitted_total = 0
+        self._held_receipts = 1  # unknown until the first count: look for them
         self._window_counts: deque[tuple[float, int]] = deque()
 
     def stop(self) -> None:
@@ -212,7 +213,12 @@ class BindRunner(threading.Thread):
                     results.append(outbox.SubmitResult(part_id=flight.part.part_id, command_status=None))
 
             if results or receipts or mos:
-                outcome = outbox.record_outcomes(self.settings, results, receipts, mos, utcnow())
+                # Held receipts (come before their response) are rare: look for them only when the
+                # last count or this runner saw some. Another worker's are counted within a second,
+                # and the reconcile job matches whatever this misses.
+                outcome = outbox.record_outcomes(self.settings, results, receipts, mos, utcnow(),
+                                                 match_held=self._held_receipts > 0)
+                self._held_receipts += outcome.unmatched_receipts
                 if outcome.throttled:
                     self.adaptive.on_throttled(now_m)
                 if mos:
@@ -378,7 +384,7 @@ class BindRunner(threading.Thread):
             adaptive = getattr(self, "adaptive", None)
             status.allowed_tps = round(adaptive.current(time.monotonic()), 1) if adaptive else 0.0
             status.submitted_total = self._submitted_total
-            status.unmatched_receipts = self._unmatched_receipts()
+            status.unmatched_receipts = self._held_receipts = self._unmatched_receipts()
             status.worker_id = self.worker_id
             status.heartbeat_at = utcnow()
             db.session.commit()
