@@ -60,6 +60,7 @@ class BindRunner(threading.Thread):
         self.sessions: list[SmppSession] = []
         self.in_flight: dict[tuple[int, int], InFlight] = {}
         self.ready: deque[outbox.OutgoingPart] = deque()
+        self.owned = outbox.OwnedRows()  # rows of what is claimed or in flight, kept for recording
         self.state = "connecting"
         self.last_error: str | None = None
         self.last_error_at = None
@@ -101,6 +102,7 @@ class BindRunner(threading.Thread):
                 except Exception as exc:  # never let one bind take the worker down
                     log.exception("bind %s loop failed", self.bind_id)
                     db.session.rollback()
+                    self.owned.clear()  # may have been changed by what failed: settle from the database
                     failures += 1
                     self._drop_link(f"internal error: {exc}")
                     self._back_off(f"internal error: {exc}", failures, permanent=False)
@@ -156,7 +158,7 @@ class BindRunner(threading.Thread):
                 results = [outbox.SubmitResult(part_id=f.part.part_id, command_status=None,
                                                why_no_response=f"link lost before the response: {reason}")
                            for f in self.in_flight.values()]
-                outbox.record_outcomes(self.settings, results, [], [], utcnow())
+                outbox.record_outcomes(self.settings, results, [], [], utcnow(), owned=self.owned)
             if self.ready:
                 outbox.release_unsent(list(self.ready), utcnow(), f"not sent: {reason}")
         except Exception:
@@ -164,6 +166,7 @@ class BindRunner(threading.Thread):
             log.exception("could not settle in-flight parts of bind %s; the claim reaper will", self.bind_id)
         self.in_flight.clear()
         self.ready.clear()
+        self.owned.clear()
 
     # ------------------------------------------------------------------ the loop
 
@@ -217,7 +220,7 @@ class BindRunner(threading.Thread):
                 # last count or this runner saw some. Another worker's are counted within a second,
                 # and the reconcile job matches whatever this misses.
                 outcome = outbox.record_outcomes(self.settings, results, receipts, mos, utcnow(),
-                                                 match_held=self._held_receipts > 0)
+                                                 match_held=self._held_receipts > 0, owned=self.owned)
                 self._held_receipts += outcome.unmatched_receipts
                 if outcome.throttled:
                     self.adaptive.on_throttled(now_m)
@@ -292,6 +295,7 @@ class BindRunner(threading.Thread):
         halted = outbox.halted_message_ids({p.message_id for p in self.ready})
         if halted:
             outbox.release_unsent([p for p in self.ready if p.message_id in halted], utcnow(), "campaign paused or cancelled")
+            self.owned.forget(halted)
             self.ready = deque(p for p in self.ready if p.message_id not in halted)
 
     def _submit(self, lease: timedelta) -> bool:
@@ -305,7 +309,7 @@ class BindRunner(threading.Thread):
             return True
         found = True
         if len(self.ready) < room:
-            claimed = outbox.claim_messages(self.settings, self.worker_id, room, utcnow(), lease)
+            claimed = outbox.claim_messages(self.settings, self.worker_id, room, utcnow(), lease, self.owned)
             self.ready.extend(claimed)
             found = bool(claimed) or bool(self.ready)
         now_m = time.monotonic()
@@ -315,7 +319,7 @@ class BindRunner(threading.Thread):
             batch.append((self.ready.popleft(), session.next_sequence()))
         if not batch:
             return found
-        outbox.mark_parts_submitting(batch, session.session_id, utcnow(), _submit_fields)
+        outbox.mark_parts_submitting(batch, session.session_id, utcnow(), _submit_fields, self.owned)
         pdus = [session.make_submit(seq, **_pdu_fields(part)) for part, seq in batch]
         for (part, seq) in batch:
             self.in_flight[(id(session), seq)] = InFlight(part, session, now_m)

@@ -52,3 +52,20 @@ def test_racing_claimers_never_claim_the_same_message(database_app):
     assert sum(1 for ids in claimed.values() if ids) > 1  # they really raced
     owners = dict(db.session.execute(db.select(Message.claimed_by, db.func.count()).group_by(Message.claimed_by)).all())
     assert sum(owners.values()) == MESSAGES and None not in owners
+
+
+def test_a_claim_takes_no_more_than_its_limit(database_app):
+    # PostgreSQL may run an `IN (… LIMIT n FOR UPDATE SKIP LOCKED)` subquery once per outer row:
+    # before the claim's subquery was materialised, a limit of 1 claimed 2 messages there.
+    bind = Bind(name="b", host="h", port=1, system_id="s", password_encrypted="x")
+    db.session.add(bind)
+    db.session.commit()
+    now = utcnow()
+    db.session.execute(Message.__table__.insert(), [
+        dict(destination=f"+1415{i:07d}", source="S", source_ton=5, source_npi=0, text="hi", encoding="gsm7",
+             segments=1, priority=100, status="queued", bind_id=bind.id, udh_ref=0, created_at=now, attempts=0,
+             event_seq=0, possible_duplicate=False) for i in range(5)])
+    db.session.commit()
+    settings = BindSettings(bind_id=bind.id)
+    assert [len(claim_messages(settings, "w", limit, now, timedelta(seconds=30))) for limit in (1, 2, 1, 5)] \
+        == [1, 2, 1, 1]
