@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import orjson
 from flask import Flask
 
 from dashboard import config as config_module
@@ -59,5 +60,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # The sender thread and the web threads share the file; wait for locks instead of failing.
-        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True}
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}, "json_serializer": _json_dumps}
+    return {"pool_pre_ping": True, "json_serializer": _json_dumps}
+
+
+def _json_dumps(value) -> str:
+    # The sender writes several JSON columns per message (timeline, receipts): orjson, not json.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()

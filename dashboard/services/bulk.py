@@ -47,26 +47,55 @@ def _prepare(conn: Connection, key: tuple, build: Callable[[], tuple]) -> _Prepa
     return found
 
 
-def _run(conn: Connection, prepared: _Prepared, rows: Sequence[dict]) -> int:
+def _parameters(prepared: _Prepared, rows: Sequence[dict]) -> list:
     convert = prepared.convert
     if prepared.order is not None:
-        params = [tuple(row[key] if process is None else process(row[key])
-                        for _, key, process in convert) for row in rows]
-    else:
-        params = [{name: row[key] if process is None else process(row[key])
-                   for name, key, process in convert} for row in rows]
-    return conn.exec_driver_sql(prepared.sql, params).rowcount
+        return [tuple(row[key] if process is None else process(row[key])
+                      for _, key, process in convert) for row in rows]
+    return [{name: row[key] if process is None else process(row[key])
+             for name, key, process in convert} for row in rows]
+
+
+def _run(conn: Connection, prepared: _Prepared, rows: Sequence[dict]) -> int:
+    return conn.exec_driver_sql(prepared.sql, _parameters(prepared, rows)).rowcount
 
 
 def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[dict]) -> None:
     """INSERT one row per dict; every dict has exactly `columns`."""
     if not rows:
         return
+    _run(conn, _prepare_insert(conn, table, columns), rows)
 
+
+def _prepare_insert(conn: Connection, table: Table, columns: tuple[str, ...]) -> _Prepared:
     def build():
         return (insert(table).values({c: bindparam(f"v_{c}") for c in columns}),
                 {f"v_{c}": table.c[c].type for c in columns})
-    _run(conn, _prepare(conn, ("insert", table.name, columns), build), rows)
+    return _prepare(conn, ("insert", table.name, columns), build)
+
+
+def insert_returning_ids(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[dict]) -> list[int]:
+    """INSERT one row per dict; their new ids, in the order of `rows`.
+
+    A multi-row INSERT … RETURNING promises no order on SQLite, so SQLAlchemy adds a sorting
+    sentinel and a lot of work per row. On SQLite each row is one execute of the prepared statement
+    instead, whose id sqlite3 reports (`lastrowid`); elsewhere, SQLAlchemy's ordered RETURNING.
+    """
+    if not rows:
+        return []
+    if conn.dialect.name != "sqlite":
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(conn.execute(statement, [{c: row[c] for c in columns} for row in rows]).scalars())
+    prepared = _prepare_insert(conn, table, columns)
+    cursor = conn.connection.driver_connection.cursor()
+    ids = []
+    try:
+        for params in _parameters(prepared, rows):
+            cursor.execute(prepared.sql, params)
+            ids.append(cursor.lastrowid)
+    finally:
+        cursor.close()
+    return ids
 
 
 def update_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[dict],

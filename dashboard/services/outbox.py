@@ -16,7 +16,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import and_, func, literal, or_, select, union_all, update
 
 from dashboard.extensions import db
 from dashboard.models import (Bind, BrandOptOut, Campaign, Contact, DeliveryReceipt, InboundMessage, ListMembership,
@@ -386,7 +386,7 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
                               "status": lc.PENDING, "bind_id": settings.bind_id}
                              for n in range(1, len(bodies) + 1))
     if new_parts:
-        ids = _conn().execute(insert(_P).returning(_P.c.id, sort_by_parameter_order=True), new_parts).scalars()
+        ids = bulk.insert_returning_ids(_conn(), _P, _NEW_PART_COLUMNS, new_parts)
         for values, part_id in zip(new_parts, ids):
             part = work.parts[part_id] = _Row({"id": part_id, "smsc_message_id": None, "smsc_id_key": None, **values})
             work.messages[part.message_id].parts.append(part)
@@ -401,6 +401,9 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
             if message.id in encoded:
                 owned.keep(message)
     return outgoing
+
+
+_NEW_PART_COLUMNS = ("message_id", "part_no", "parts_total", "status", "bind_id")
 
 
 def _due(settings: BindSettings, now: datetime):
@@ -791,8 +794,7 @@ def _store_receipts(settings: BindSettings, receipts: Sequence[InboundReceipt], 
         outcome.matched_receipts += 1
     columns = ("bind_id", "smsc_message_id", "id_key", "stat", "err", "raw", "received_at", "part_id",
                "matched_at", "duplicate")
-    ids = _conn().execute(insert(_R).returning(_R.c.id, sort_by_parameter_order=True),
-                          [{c: getattr(row, c) for c in columns} for row in rows]).scalars()
+    ids = bulk.insert_returning_ids(_conn(), _R, columns, [row.__dict__ for row in rows])
     for detail, receipt_id in zip(details, ids):
         if detail is not None:
             detail["receipt_id"] = receipt_id  # its timeline row is still in the buffer, written at commit

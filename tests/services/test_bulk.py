@@ -66,3 +66,14 @@ def test_update_many_stores_what_sqlalchemy_stores_and_counts_guarded_rows(datab
     db.session.commit()
     assert changed == 1
     assert [db.session.get(MessagePart, i).status for i in ids] == ["delivered", "submitted"]
+
+
+def test_insert_returning_ids_gives_each_rows_id_in_order(database_app):
+    message_id = _message()
+    table = MessagePart.__table__
+    rows = [dict(message_id=message_id, part_no=n, parts_total=5, status="pending", bind_id=None)
+            for n in (3, 1, 5, 2, 4)]
+    ids = bulk.insert_returning_ids(db.session.connection(), table,
+                                    ("message_id", "part_no", "parts_total", "status", "bind_id"), rows)
+    db.session.commit()
+    assert [db.session.get(MessagePart, i).part_no for i in ids] == [3, 1, 5, 2, 4]
