@@ -16,7 +16,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, literal, or_, select, union_all, update
+from sqlalchemy import and_, bindparam, func, literal, or_, select, union_all, update
 
 from dashboard.extensions import db
 from dashboard.models import (Bind, BrandOptOut, Campaign, Contact, DeliveryReceipt, InboundMessage, ListMembership,
@@ -350,16 +350,8 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
     """
     if limit <= 0:
         return []
-    from dashboard.services.campaigns import separately_claimed_campaign_ids
-    due = (_due(settings, now)
-           .where(or_(Message.campaign_id.is_(None), Message.campaign_id.not_in(separately_claimed_campaign_ids())))
-           .order_by(Message.priority, Message.id)
-           .limit(limit)
-           .with_for_update(skip_locked=True))  # dropped by SQLAlchemy on SQLite, where writes serialise
-    # Materialised: PostgreSQL may otherwise run a LIMIT … SKIP LOCKED subquery once per outer
-    # row and claim more than `limit` (it claimed 2 of limit 1 in tests/services/test_owned_rows.py).
-    due = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
-    claimed = _claim(select(due.c.id), worker_id, now, lease)
+    claimed = _MessageRow.all_from(_conn().execute(_main_claim(), {
+        "p_bind": settings.bind_id, "p_now": now, "p_limit": limit, "p_worker": worker_id, "p_expires": now + lease}))
     if len(claimed) < limit:
         claimed += _claim_metered(settings, worker_id, limit - len(claimed), now, lease)
     if not claimed:
@@ -404,6 +396,30 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
 
 
 _NEW_PART_COLUMNS = ("message_id", "part_no", "parts_total", "status", "bind_id")
+
+
+@lru_cache(maxsize=1)
+def _main_claim():
+    """The claim of every message not in a separately claimed campaign, built once: it runs
+    several times a second per bind. Parameters: p_bind, p_now, p_limit, p_worker, p_expires (not
+    named after columns of the table it updates, which SQLAlchemy reserves)."""
+    from dashboard.services.campaigns import separately_claimed_campaign_ids
+    now = bindparam("p_now")
+    due = (select(_M.c.id)
+           .where(_M.c.status == lc.QUEUED, _M.c.bind_id == bindparam("p_bind"),
+                  or_(_M.c.next_attempt_at.is_(None), _M.c.next_attempt_at <= now),
+                  or_(_M.c.campaign_id.is_(None), _M.c.campaign_id.not_in(separately_claimed_campaign_ids())))
+           .order_by(_M.c.priority, _M.c.id)
+           .limit(bindparam("p_limit"))
+           .with_for_update(skip_locked=True)  # dropped by SQLAlchemy on SQLite, where writes serialise
+           # Materialised: PostgreSQL may otherwise run a LIMIT … SKIP LOCKED subquery once per outer
+           # row and claim more than `limit` (2 of limit 1 in tests/services/test_claims.py).
+           .cte("due").prefix_with("MATERIALIZED", dialect="postgresql"))
+    return (update(_M)
+            .where(_M.c.id.in_(select(due.c.id)), unindexed(_M.c.status) == lc.QUEUED)
+            .values(status=lc.SUBMITTING, claimed_by=bindparam("p_worker"), claim_expires_at=bindparam("p_expires"),
+                    submitting_at=now, attempts=_M.c.attempts + 1, reason=None)
+            .returning(*_MESSAGE_COLUMNS, *_CLAIM_COLUMNS))
 
 
 def _due(settings: BindSettings, now: datetime):
@@ -548,11 +564,20 @@ def _outgoing_parts(message: _MessageRow, settings: BindSettings, encoded, bodie
 
 def suppressed_message_ids(message_ids: Iterable[int]) -> dict[int, str]:
     """Messages whose recipient has opted out, globally, from the campaign's list, or from the
-    brand of the message's sender. One statement: it runs on every claim."""
+    brand of the message's sender. One statement, built once: it runs on every claim."""
     ids = list(message_ids)
     if not ids:
         return {}
-    wanted = Message.id.in_(ids)
+    found: dict[int, str] = {}
+    rows = db.session.execute(_suppression(), {"p_ids": ids}).all()
+    for message_id, rank, brand in sorted(rows, key=lambda row: row[1]):
+        found.setdefault(message_id, _SUPPRESSION_REASONS[rank].format(brand=brand))
+    return found
+
+
+@lru_cache(maxsize=1)
+def _suppression():
+    wanted = Message.id.in_(bindparam("p_ids", expanding=True))
     global_rows = (select(Message.id, literal(0).label("rank"), literal("").label("brand"))
                    .join(Contact, Contact.phone == Message.destination)
                    .where(wanted, Contact.global_opt_out.is_(True)))
@@ -568,11 +593,7 @@ def suppressed_message_ids(message_ids: Iterable[int]) -> dict[int, str]:
                   .join(Contact, Contact.phone == Message.destination)
                   .join(BrandOptOut, and_(BrandOptOut.contact_id == Contact.id, BrandOptOut.brand == SenderId.brand))
                   .where(wanted, BrandOptOut.opted_out.is_(True)))
-    found: dict[int, str] = {}
-    rows = db.session.execute(union_all(global_rows, list_rows, brand_rows)).all()
-    for message_id, rank, brand in sorted(rows, key=lambda row: row[1]):
-        found.setdefault(message_id, _SUPPRESSION_REASONS[rank].format(brand=brand))
-    return found
+    return union_all(global_rows, list_rows, brand_rows)
 
 
 _SUPPRESSION_REASONS = ("opted out (all messages)", "opted out of the list", "opted out of {brand}")
