@@ -59,29 +59,45 @@ class Router:
         return RouteChoice(best.bind_id, best.route_id, best.price_per_segment)
 
 
-def reroute_queued(now: datetime, previous_healthy: frozenset[int] | None, batch: int = 2000) -> tuple[int, frozenset[int]]:
+@dataclass(frozen=True)
+class ReroutePass:
+    """Where failover stands between two runs of `reroute_queued`: the healthy binds it saw, and
+    how far through the queue the current pass has gone. A pass reads the queue in pages by id,
+    so a page of messages that cannot move (no healthy option) never hides the rest."""
+    healthy: frozenset[int]
+    after_id: int = 0
+    returning: bool = False  # a bind came back: every queued message is looked at, not only stranded ones
+
+
+def reroute_queued(now: datetime, state: ReroutePass | None, batch: int = 2000) -> tuple[int, ReroutePass]:
     """Failover: queued messages on an unhealthy bind move to the best healthy option; when a
-    bind recovers (the healthy set grew) queued traffic returns to its preferred route.
-    Returns (messages moved, the healthy set seen), the latter to pass in next time."""
+    bind recovers (the healthy set grew) queued traffic returns to its preferred route, over as
+    many runs as the queue needs. Returns the messages moved and the state for the next run."""
     from dashboard.models import Message
     from dashboard.sms import lifecycle as lc
 
     router = Router(now)
     healthy = frozenset(router.healthy_ids)
-    recovered = previous_healthy is not None and bool(healthy - previous_healthy)
-    query = select(Message).where(Message.status == lc.QUEUED)
-    if not recovered:
+    if state is None:
+        state = ReroutePass(healthy)
+    elif healthy - state.healthy:
+        state = ReroutePass(healthy, returning=True)  # from the start of the queue
+    query = select(Message).where(Message.status == lc.QUEUED, Message.id > state.after_id)
+    if not state.returning:
         if not healthy:
-            return 0, healthy  # nowhere better to go: messages wait, with their reason
+            return 0, ReroutePass(healthy)  # nowhere better to go: messages wait, with their reason
         query = query.where((Message.bind_id.is_(None)) | (Message.bind_id.not_in(healthy)))
+    page = db.session.scalars(query.order_by(Message.id).limit(batch)).all()
     moved = 0
-    for message in db.session.scalars(query.order_by(Message.id).limit(batch)):
+    for message in page:
         choice = router.choose(message.destination)
         if choice.bind_id is None or choice.bind_id == message.bind_id or choice.bind_id not in healthy:
             continue
         message.bind_id, message.route_id = choice.bind_id, choice.route_id
         message.price_per_segment = choice.price_per_segment
-        message.reason = "rerouted: previous bind unhealthy" if not recovered else "rerouted: preferred bind back"
+        message.reason = "rerouted: preferred bind back" if state.returning else "rerouted: previous bind unhealthy"
         moved += 1
     db.session.commit()
-    return moved, healthy
+    if len(page) < batch:
+        return moved, ReroutePass(healthy)  # this pass is done; the next starts from the beginning
+    return moved, ReroutePass(healthy, after_id=page[-1].id, returning=state.returning)

@@ -63,7 +63,7 @@ def _imports(worker: "Worker"):
 
 
 def _reroute(worker: "Worker"):
-    moved, worker.healthy_binds = routing.reroute_queued(utcnow(), worker.healthy_binds)
+    moved, worker.reroute_pass = routing.reroute_queued(utcnow(), worker.reroute_pass)
     return moved
 
 
@@ -96,7 +96,7 @@ class Worker:
                                              job_defaults={"coalesce": True, "max_instances": 1},
                                              timezone="UTC")
         self.tick_scale = tick_scale
-        self.healthy_binds: frozenset[int] | None = None
+        self.reroute_pass: routing.ReroutePass | None = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
 
