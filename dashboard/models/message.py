@@ -11,6 +11,9 @@ from dashboard.extensions import db
 from dashboard.models.types import UTCDateTime, utcnow
 
 
+HELP_REPLY = "help_reply"
+
+
 class Message(db.Model):
     __table_args__ = (
         # Launch is idempotent because the database says so, not a check in Python (DESIGN #8).
@@ -34,6 +37,9 @@ class Message(db.Model):
     udh_ref: Mapped[int] = mapped_column(default=0)  # one concatenation reference per message, kept across retries
     # The recipient's IANA zone(s), comma-separated, for quiet hours; empty when unknown.
     recipient_tz: Mapped[str | None] = mapped_column(String(200))
+    # None for ordinary traffic. HELP_REPLY: the answer to an inbound HELP, which carriers' rules
+    # (CTIA) require even for a number that opted out, so opt-outs do not suppress it.
+    purpose: Mapped[str | None] = mapped_column(String(20))
 
     status: Mapped[str] = mapped_column(String(20), default="queued")
     reason: Mapped[str | None] = mapped_column(Text)  # why it waits, or why it ended where it did

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from dashboard.extensions import db
 from dashboard.models import Contact, InboundMessage
+from dashboard.models.message import HELP_REPLY
 from dashboard.services import consent, signup
 from dashboard.services.contacts import contact_for
 from dashboard.services.senders import sender_for_address
@@ -84,7 +85,7 @@ def _reply(mo: InboundMessage, text: str, now: datetime) -> None:
     from dashboard.services.outbox import OutboxError, enqueue
     try:
         enqueue(destinations=[mo.source if mo.source.startswith("+") else f"+{mo.source}"], text=text,
-                source=mo.destination, now=now, priority=10)
+                source=mo.destination, now=now, priority=10, purpose=HELP_REPLY)
     except OutboxError:
         pass  # an unreachable sender (not a valid number) gets no reply; the MO itself stays stored
 

@@ -21,6 +21,7 @@ from sqlalchemy import and_, bindparam, func, literal, or_, select, union_all, u
 from dashboard.extensions import db
 from dashboard.models import (Bind, BrandOptOut, Campaign, Contact, DeliveryReceipt, InboundMessage, ListMembership,
                               Message, MessageEvent, MessagePart, SenderId)
+from dashboard.models.message import HELP_REPLY
 from dashboard.models.types import unindexed
 from dashboard.services import bulk
 from dashboard.services.routing import Router
@@ -51,7 +52,7 @@ def source_addressing(kind: str) -> tuple[int, int]:
 # ----------------------------------------------------------------------------- enqueue
 
 def enqueue(*, destinations: Sequence[str], text: str, source: str, now: datetime,
-            default_region: str = "US", priority: int = 100) -> list[Message]:
+            default_region: str = "US", priority: int = 100, purpose: str | None = None) -> list[Message]:
     """Queue one message per destination through the normal path. All numbers are checked
     first: one invalid number refuses the whole request, naming it, so nothing half-queues."""
     if not text:
@@ -77,7 +78,7 @@ def enqueue(*, destinations: Sequence[str], text: str, source: str, now: datetim
                           encoding=info.encoding, segments=info.segments, priority=priority,
                           bind_id=route.bind_id, route_id=route.route_id,
                           price_per_segment=route.price_per_segment, reason=route.reason,
-                          created_at=now)
+                          created_at=now, purpose=purpose)
         db.session.add(message)
         messages.append(message)
     db.session.flush()
@@ -577,7 +578,9 @@ def suppressed_message_ids(message_ids: Iterable[int]) -> dict[int, str]:
 
 @lru_cache(maxsize=1)
 def _suppression():
-    wanted = Message.id.in_(bindparam("p_ids", expanding=True))
+    # An answer to HELP goes out whatever the number's consent (Message.purpose).
+    wanted = and_(Message.id.in_(bindparam("p_ids", expanding=True)),
+                  or_(Message.purpose.is_(None), Message.purpose != HELP_REPLY))
     global_rows = (select(Message.id, literal(0).label("rank"), literal("").label("brand"))
                    .join(Contact, Contact.phone == Message.destination)
                    .where(wanted, Contact.global_opt_out.is_(True)))

@@ -323,3 +323,24 @@ def test_a_transmitter_and_receiver_pair_sends_on_one_and_takes_receipts_on_the_
     worker()
     _all_final(5)
     assert sorted(mode for _, mode in simulator.bound_sessions()) == ["rx", "tx"]
+
+
+def test_help_is_answered_even_after_stop(app, simulator, make_bind, worker):
+    # Carriers' rules (CTIA) want HELP answered whatever the number's consent; the opt-out that
+    # suppresses every other message must not suppress this one.
+    make_bind(simulator)
+    worker()
+    wait_for(lambda: simulator.bound_sessions(), message="bound")
+    simulator.inject_mo(source="12025550123", destination="12025550000", text="STOP")
+    wait_for(lambda: db.session.scalar(select(Contact.global_opt_out).where(Contact.phone == "+12025550123"))
+             is True,
+             message="opted out")
+    simulator.inject_mo(source="12025550123", destination="12025550000", text="HELP")
+    wait_for(lambda: simulator.messages(), message="a reply reached the SMSC")
+    [reply] = simulator.messages()
+    assert reply.text == app.config["HELP_TEXT"]
+    # Everything else to that number is still suppressed.
+    enqueue(destinations=["+12025550123"], text="promo", source="12025550000", now=utcnow())
+    wait_for(lambda: db.session.scalar(select(Message.status).where(Message.text == "promo")) == "skipped",
+             message="the promotion skipped")
+    assert len(simulator.messages()) == 1
