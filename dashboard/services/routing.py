@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 
 from dashboard.extensions import db
 from dashboard.models import Bind, BindStatus, Route
@@ -66,13 +66,14 @@ class ReroutePass:
     so a page of messages that cannot move (no healthy option) never hides the rest."""
     healthy: frozenset[int]
     after_id: int = 0
-    returning: bool = False  # a bind came back: every queued message is looked at, not only stranded ones
+    returning_to: frozenset[int] = frozenset()  # binds that came back: traffic elsewhere may return to them
 
 
 def reroute_queued(now: datetime, state: ReroutePass | None, batch: int = 2000) -> tuple[int, ReroutePass]:
     """Failover: queued messages on an unhealthy bind move to the best healthy option; when a
-    bind recovers (the healthy set grew) queued traffic returns to its preferred route, over as
-    many runs as the queue needs. Returns the messages moved and the state for the next run."""
+    bind recovers (the healthy set grew) queued traffic on other binds returns to its preferred
+    route, over as many runs as the queue needs. Returns the messages moved and the state for the
+    next run."""
     from dashboard.models import Message
     from dashboard.sms import lifecycle as lc
 
@@ -81,23 +82,35 @@ def reroute_queued(now: datetime, state: ReroutePass | None, batch: int = 2000) 
     if state is None:
         state = ReroutePass(healthy)
     elif healthy - state.healthy:
-        state = ReroutePass(healthy, returning=True)  # from the start of the queue
-    query = select(Message).where(Message.status == lc.QUEUED, Message.id > state.after_id)
-    if not state.returning:
-        if not healthy:
-            return 0, ReroutePass(healthy)  # nowhere better to go: messages wait, with their reason
-        query = query.where((Message.bind_id.is_(None)) | (Message.bind_id.not_in(healthy)))
-    page = db.session.scalars(query.order_by(Message.id).limit(batch)).all()
-    moved = 0
-    for message in page:
-        choice = router.choose(message.destination)
-        if choice.bind_id is None or choice.bind_id == message.bind_id or choice.bind_id not in healthy:
+        # From the start of the queue; a pass under way for other binds is folded in.
+        state = ReroutePass(healthy, returning_to=(healthy - state.healthy) | state.returning_to)
+    returning = state.returning_to & healthy
+    query = select(Message.id, Message.destination, Message.bind_id).where(
+        Message.status == lc.QUEUED, Message.id > state.after_id)
+    if returning:
+        # Only messages away from a returning bind can prefer it; those already on it stay.
+        query = query.where(Message.bind_id.is_(None) | Message.bind_id.not_in(returning))
+    elif healthy:
+        query = query.where(Message.bind_id.is_(None) | Message.bind_id.not_in(healthy))
+    else:
+        return 0, ReroutePass(healthy)  # nowhere better to go: messages wait, with their reason
+    page = db.session.execute(query.order_by(Message.id).limit(batch)).all()
+    reason = "rerouted: preferred bind back" if returning else "rerouted: previous bind unhealthy"
+    moves = []
+    for message_id, destination, bind_id in page:
+        choice = router.choose(destination)
+        if choice.bind_id is None or choice.bind_id == bind_id or choice.bind_id not in healthy:
             continue
-        message.bind_id, message.route_id = choice.bind_id, choice.route_id
-        message.price_per_segment = choice.price_per_segment
-        message.reason = "rerouted: preferred bind back" if state.returning else "rerouted: previous bind unhealthy"
-        moved += 1
+        moves.append({"b_id": message_id, "bind_id": choice.bind_id, "route_id": choice.route_id,
+                      "price_per_segment": choice.price_per_segment, "reason": reason})
+    if moves:
+        # Still queued: a message claimed meanwhile keeps the bind that claimed it.
+        table = Message.__table__
+        db.session.execute(update(table).where(table.c.id == bindparam("b_id"), table.c.status == lc.QUEUED)
+                           .values(bind_id=bindparam("bind_id"), route_id=bindparam("route_id"),
+                                   price_per_segment=bindparam("price_per_segment"), reason=bindparam("reason")),
+                           moves)
     db.session.commit()
     if len(page) < batch:
-        return moved, ReroutePass(healthy)  # this pass is done; the next starts from the beginning
-    return moved, ReroutePass(healthy, after_id=page[-1].id, returning=state.returning)
+        return len(moves), ReroutePass(healthy)  # this pass is done; the next starts from the beginning
+    return len(moves), ReroutePass(healthy, after_id=page[-1][0], returning_to=state.returning_to)
