@@ -10,7 +10,7 @@ in one place:
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import datetime, timedelta
@@ -251,7 +251,9 @@ class _Working:
         rows = _MessageRow.all_from(_conn().execute(select(*_MESSAGE_COLUMNS).where(where)))
         return self.adopt(rows)
 
-    def adopt(self, rows: Iterable[_MessageRow]) -> list[_MessageRow]:
+    def adopt(self, rows: Iterable[_MessageRow], partless: Collection[int] = ()) -> list[_MessageRow]:
+        """Take these message rows into the transaction, with their parts; `partless` are ids
+        known to have none yet, whose parts are not looked for."""
         result, new = [], []
         for row in rows:
             if self.owned and row.id in self.owned.messages:
@@ -261,7 +263,8 @@ class _Working:
             else:
                 self.messages[row.id] = row
                 result.append(row)
-                new.append(row.id)
+                if row.id not in partless:
+                    new.append(row.id)
         if new:
             for part in _Row.all_from(_conn().execute(select(*_PART_COLUMNS).where(_P.c.message_id.in_(new))
                                                       .order_by(_P.c.message_id, _P.c.part_no))):
@@ -360,7 +363,11 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
         return []
     claimed.sort(key=lambda r: (r.priority, r.id))  # RETURNING promises no order
     work = _Working()
-    messages = work.adopt(claimed)
+    # Parts are created by a claim, in the transaction that raised `attempts` to at least 1, and
+    # `attempts` never goes down but for a deferral undoing its own claim's rise. So a message at
+    # its first attempt has no parts to load (the unique (message_id, part_no) would refuse a
+    # second set if that ever stopped being true).
+    messages = work.adopt(claimed, partless={m.id for m in claimed if m.attempts == 1})
     suppressed = suppressed_message_ids([m.id for m in messages])
     deferred = _outside_send_window(messages, now)
     new_parts: list[dict] = []
