@@ -256,12 +256,20 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
     window = SendWindow.from_columns(campaign.window_start, campaign.window_end, campaign.window_days)
     router = Router()
     values = []
+    # A body without placeholders renders to itself: only the footer, decided by country, varies.
+    plain = "{" not in campaign.text
+    text_by_country: dict[str | None, str] = {}
     for contact_id, phone, contact_zone, name, fields, country in rows:
         route = router.choose(phone)
         zones: tuple[str, ...] = ()
         not_before, reason, status = None, route.reason, lc.QUEUED
         try:
-            text = message_text(campaign, name=name, phone=phone, fields=fields, country=country)
+            if plain and country in text_by_country:
+                text = text_by_country[country]
+            else:
+                text = message_text(campaign, name=name, phone=phone, fields=fields, country=country)
+                if plain:
+                    text_by_country[country] = text
         except templating.TemplateError as exc:
             # One contact's data must not stop the campaign; it is skipped, visibly, with the reason.
             text, status, reason = campaign.text, lc.SKIPPED, f"message cannot be rendered: {exc}"
