@@ -686,29 +686,34 @@ class RecordOutcome:
     retried: int = 0
     unmatched_receipts: int = 0
     matched_receipts: int = 0
+    settled: set[int] = field(default_factory=set)  # messages this call took out of the sender's hands
 
 
 def record_outcomes(settings: BindSettings, results: Sequence[SubmitResult],
                     receipts: Sequence[InboundReceipt], inbound: Sequence[InboundMO], now: datetime,
                     retry_base: float = 2.0, match_held: bool = True,
-                    owned: OwnedRows | None = None) -> RecordOutcome:
+                    owned: OwnedRows | None = None, waiting: Collection[int] = ()) -> RecordOutcome:
     """Write a batch of submit responses, receipts and MOs in one transaction, then commit.
     The caller sends the deliver_sm_resps only after this returns (DESIGN #3).
 
     `match_held=False` skips looking for receipts that came before their response, for a caller
     that knows none of its bind's are held; any it misses the reconcile job matches.
     `owned` are the caller's kept rows (OwnedRows): used instead of reading them again, and
-    dropped, with the transaction redone from the database, if any of them went stale."""
+    dropped, with the transaction redone from the database, if any of them went stale.
+    `waiting` are messages with parts still waiting in the caller to be sent (a slow bind spreads
+    a long message's parts over seconds): they are not put back in the queue meanwhile. The
+    caller drops the waiting parts of messages in `RecordOutcome.settled` (e.g. one failed part)."""
     if owned:
         try:
-            return _record_outcomes(settings, results, receipts, inbound, now, retry_base, match_held, owned)
+            return _record_outcomes(settings, results, receipts, inbound, now, retry_base, match_held, owned,
+                                    waiting)
         except StaleRows:
             _rollback()
         except BaseException:
             owned.clear()
             _rollback()
             raise
-    return _record_outcomes(settings, results, receipts, inbound, now, retry_base, match_held, None)
+    return _record_outcomes(settings, results, receipts, inbound, now, retry_base, match_held, None, waiting)
 
 
 def _rollback() -> None:
@@ -718,7 +723,8 @@ def _rollback() -> None:
 
 def _record_outcomes(settings: BindSettings, results: Sequence[SubmitResult],
                      receipts: Sequence[InboundReceipt], inbound: Sequence[InboundMO], now: datetime,
-                     retry_base: float, match_held: bool, owned: OwnedRows | None) -> RecordOutcome:
+                     retry_base: float, match_held: bool, owned: OwnedRows | None,
+                     waiting: Collection[int]) -> RecordOutcome:
     outcome = RecordOutcome()
     work = _Working(owned)
     parts = work.load_parts(r.part_id for r in results)
@@ -736,7 +742,10 @@ def _record_outcomes(settings: BindSettings, results: Sequence[SubmitResult],
         db.session.add(InboundMessage(bind_id=settings.bind_id, source=mo.source, destination=mo.destination,
                                       text=mo.text, raw=mo.raw, received_at=now))
     for message in work.messages.values():
-        _settle(message, settings, now, retry_base)
+        was = message.status
+        _settle(message, settings, now, retry_base, waiting=message.id in waiting)
+        if was == lc.SUBMITTING and message.status != lc.SUBMITTING:
+            outcome.settled.add(message.id)
     try:
         work.write()
     except StaleRows:
@@ -905,8 +914,10 @@ def _match_held_receipts(settings: BindSettings, parts: Sequence[_Row], work: _W
         _apply_receipt(row, part, work.messages[part.message_id], now)
 
 
-def _settle(message: _MessageRow, settings: BindSettings, now: datetime, retry_base: float) -> None:
-    """After its parts changed: derive the message's state, or put it back in the queue."""
+def _settle(message: _MessageRow, settings: BindSettings, now: datetime, retry_base: float,
+            waiting: bool = False) -> None:
+    """After its parts changed: derive the message's state, or put it back in the queue — unless
+    `waiting`: its other parts are still to be sent by the runner holding them."""
     states = [p.status for p in message.parts]
     if lc.FAILED in states and lc.PENDING in states:
         # One part was refused for good: the rest cannot make a whole message.
@@ -915,8 +926,8 @@ def _settle(message: _MessageRow, settings: BindSettings, now: datetime, retry_b
                 part.status = lc.FAILED
                 part.done_at = now
         states = [p.status for p in message.parts]
-    if lc.SUBMITTING in states:
-        return  # more responses to come
+    if lc.SUBMITTING in states or (waiting and lc.PENDING in states):
+        return  # more responses to come, or more parts to send first
     if lc.PENDING in states:
         throttled = message.reason is not None and message.reason.startswith("throttled")
         expired = message.created_at + settings.validity <= now

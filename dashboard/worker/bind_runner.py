@@ -220,8 +220,12 @@ class BindRunner(threading.Thread):
                 # last count or this runner saw some. Another worker's are counted within a second,
                 # and the reconcile job matches whatever this misses.
                 outcome = outbox.record_outcomes(self.settings, results, receipts, mos, utcnow(),
-                                                 match_held=self._held_receipts > 0, owned=self.owned)
+                                                 match_held=self._held_receipts > 0, owned=self.owned,
+                                                 waiting={part.message_id for part in self.ready})
                 self._held_receipts += outcome.unmatched_receipts
+                if outcome.settled and self.ready:
+                    # E.g. one part refused for good: the message failed, its other parts stay unsent.
+                    self.ready = deque(p for p in self.ready if p.message_id not in outcome.settled)
                 if outcome.throttled:
                     self.adaptive.on_throttled(now_m)
                 if mos:

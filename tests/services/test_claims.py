@@ -15,7 +15,8 @@ MESSAGES = 2000
 CLAIMERS = 4
 
 
-def test_racing_claimers_never_claim_the_same_message(database_app):
+def _queue(count: int) -> BindSettings:
+    """A bind with `count` queued one-part messages."""
     bind = Bind(name="b", host="h", port=1, system_id="s", password_encrypted="x")
     db.session.add(bind)
     db.session.commit()
@@ -23,9 +24,13 @@ def test_racing_claimers_never_claim_the_same_message(database_app):
     db.session.execute(Message.__table__.insert(), [
         dict(destination=f"+1415{i:07d}", source="S", source_ton=5, source_npi=0, text="hi", encoding="gsm7",
              segments=1, priority=100, status="queued", bind_id=bind.id, udh_ref=0, created_at=now, attempts=0,
-             event_seq=0, possible_duplicate=False) for i in range(MESSAGES)])
+             event_seq=0, possible_duplicate=False) for i in range(count)])
     db.session.commit()
-    settings = BindSettings(bind_id=bind.id)
+    return BindSettings(bind_id=bind.id)
+
+
+def test_racing_claimers_never_claim_the_same_message(database_app):
+    settings = _queue(MESSAGES)
     claimed: dict[int, list[int]] = {n: [] for n in range(CLAIMERS)}
     errors: list[BaseException] = []
     start = threading.Barrier(CLAIMERS)
@@ -57,15 +62,7 @@ def test_racing_claimers_never_claim_the_same_message(database_app):
 def test_a_claim_takes_no_more_than_its_limit(database_app):
     # PostgreSQL may run an `IN (… LIMIT n FOR UPDATE SKIP LOCKED)` subquery once per outer row:
     # before the claim's subquery was materialised, a limit of 1 claimed 2 messages there.
-    bind = Bind(name="b", host="h", port=1, system_id="s", password_encrypted="x")
-    db.session.add(bind)
-    db.session.commit()
+    settings = _queue(5)
     now = utcnow()
-    db.session.execute(Message.__table__.insert(), [
-        dict(destination=f"+1415{i:07d}", source="S", source_ton=5, source_npi=0, text="hi", encoding="gsm7",
-             segments=1, priority=100, status="queued", bind_id=bind.id, udh_ref=0, created_at=now, attempts=0,
-             event_seq=0, possible_duplicate=False) for i in range(5)])
-    db.session.commit()
-    settings = BindSettings(bind_id=bind.id)
     assert [len(claim_messages(settings, "w", limit, now, timedelta(seconds=30))) for limit in (1, 2, 1, 5)] \
         == [1, 2, 1, 1]

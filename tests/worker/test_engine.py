@@ -344,3 +344,38 @@ def test_help_is_answered_even_after_stop(app, simulator, make_bind, worker):
     wait_for(lambda: db.session.scalar(select(Message.status).where(Message.text == "promo")) == "skipped",
              message="the promotion skipped")
     assert len(simulator.messages()) == 1
+
+
+def test_a_long_message_spread_over_seconds_by_a_slow_bind_is_sent_once_and_never_requeued(
+        app, simulator, make_bind, worker):
+    # At 2 parts a second a 4-part message leaves over two seconds; the first part's response must
+    # not be taken for "the rest failed" while the others wait their turn in the runner.
+    make_bind(simulator, tps=2, window=10)
+    text = "Long notice. " * 40  # 520 GSM characters: 4 parts of 153
+    assert analyse(text).segments == 4
+    [message_id] = _send(numbers(1), text=text)
+    worker()
+    _all_final(1)
+    message = db.session.get(Message, message_id)
+    kinds = db.session.scalars(select(MessageEvent.kind).where(MessageEvent.message_id == message_id)).all()
+    assert message.status == "delivered"
+    assert "requeued" not in kinds
+    assert simulator.submit_count() == 4
+    assert [m.text for m in simulator.messages()] == [text]
+
+
+def test_when_one_part_is_refused_for_good_the_parts_still_waiting_are_not_sent(
+        app, make_simulator, make_bind, worker):
+    from dashboard.simulator import OutcomeRule
+    simulator = make_simulator(outcomes=[OutcomeRule(r"", submit_status=0x0B)])  # invalid destination
+    make_bind(simulator, tps=2, window=10)
+    [message_id] = _send(numbers(1), text="Long notice. " * 40)  # 4 parts, over two seconds at 2/s
+    worker()
+    wait_for(lambda: (db.session.expire_all(), db.session.get(Message, message_id).status)[1] == "failed",
+             message="the message failed")
+    time.sleep(2.5)  # long enough for the other parts to have gone out, had they not been dropped
+    db.session.expire_all()
+    message = db.session.get(Message, message_id)
+    assert message.status == "failed"
+    assert {part.status for part in message.parts} == {"failed"}  # none went back to submitting
+    assert simulator.submit_count(accepted_only=False) < 4
