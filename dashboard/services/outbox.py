@@ -278,12 +278,6 @@ class _Working:
         _write_changes(_M, self.messages.values())
         _write_changes(_R, self.receipts)
 
-    def settled_owned(self) -> list[int]:
-        """Kept messages this transaction moved out of the sender's hands."""
-        if not self.owned:
-            return []
-        return [i for i, m in self.messages.items() if i in self.owned.messages and m.status != lc.SUBMITTING]
-
 
 def _write_changes(table, rows: Iterable[_Row]) -> None:
     """UPDATE … WHERE id = ? as one executemany per set of changed columns (and guard, for kept
@@ -753,7 +747,7 @@ def _record_outcomes(settings: BindSettings, results: Sequence[SubmitResult],
         raise
     _commit()
     if owned:
-        owned.forget(work.settled_owned())
+        owned.forget(outcome.settled)
     return outcome
 
 
