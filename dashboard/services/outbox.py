@@ -945,6 +945,9 @@ def _settle(message: _MessageRow, settings: BindSettings, now: datetime, retry_b
     if derived == message.status:
         return
     if lc.is_final(derived):
+        if message.submitted_at is None and any(p.smsc_message_id for p in message.parts):
+            # Response and receipt recorded together: it was submitted on the way to this state.
+            message.submitted_at = now
         _finish(message, derived, message.reason if derived != lc.DELIVERED else None, now)
     elif lc.moves_forward(message.status, derived):
         message.status = derived
