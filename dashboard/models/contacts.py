@@ -52,10 +52,15 @@ class ListMembership(db.Model):
     """A contact's opt-in to one list. `subscribed` is a projection of the consent ledger kept
     for fast audience queries; the ledger stays the record of truth."""
 
-    __table_args__ = (UniqueConstraint("list_id", "contact_id"),)
+    __table_args__ = (
+        UniqueConstraint("list_id", "contact_id"),
+        # The audience in contact order: launch batches walk it from their cursor, and a
+        # campaign's audience count reads it alone.
+        Index("ix_list_membership_audience", "list_id", "subscribed", "contact_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    list_id: Mapped[int] = mapped_column(ForeignKey("contact_list.id", ondelete="CASCADE"), index=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("contact_list.id", ondelete="CASCADE"))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), index=True)
     subscribed: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
