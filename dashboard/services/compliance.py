@@ -137,9 +137,15 @@ def json_chunks(flt: ConsentFilter, audit_id: int, now: datetime) -> Iterator[st
 
 
 def start_export(user: User, flt: ConsentFilter, fmt: str, now: datetime) -> AuditLog:
-    """Write the audit entry before the first byte leaves: an aborted download is still logged."""
-    entry = AuditLog(at=now, user_id=user.id, actor=user.email, action="consent_export", format=fmt,
-                     filters=flt.as_dict())
+    return audit_export_start(user, "consent_export", fmt, flt.as_dict(), now)
+
+
+def audit_export_start(user: User, action: str, fmt: str, filters: dict, now: datetime,
+                       detail: str | None = None) -> AuditLog:
+    """Write the audit entry of an export before its first byte leaves: an aborted download is
+    still logged. `finish_export` adds the row count once the last byte is out."""
+    entry = AuditLog(at=now, user_id=user.id, actor=user.email, action=action, format=fmt, filters=filters,
+                     detail=detail[:500] if detail else None)
     db.session.add(entry)
     db.session.commit()
     return entry

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, case, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, case, func, literal, or_, select
 
 from dashboard.csv_stream import csv_chunks as stream_csv
 from dashboard.extensions import db
 from dashboard.models import AuditLog, Bind, Campaign, Message, MessagePart, User
+from dashboard.services.compliance import audit_export_start, finish_export
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.regions import SHARED_CALLING_CODES, SHARED_PREFIX_CHARS, SINGLE_PREFIX_CHARS, RegionCache
 
@@ -248,15 +249,5 @@ def csv_chunks(campaign_id: int, audit_id: int) -> Iterator[str]:
 
 
 def start_export(user: User, campaign: Campaign, now: datetime) -> AuditLog:
-    """Write the audit entry before the first byte leaves: an aborted download is still logged."""
-    entry = AuditLog(at=now, user_id=user.id, actor=user.email, action="campaign_export", format="csv",
-                     filters={"campaign": str(campaign.id)}, detail=f"messages of campaign “{campaign.name}”"[:500])
-    db.session.add(entry)
-    db.session.commit()
-    return entry
-
-
-def finish_export(audit_id: int, count: int) -> None:
-    db.session.execute(update(AuditLog).where(AuditLog.id == audit_id).values(row_count=count),
-                       execution_options={"synchronize_session": False})
-    db.session.commit()
+    return audit_export_start(user, "campaign_export", "csv", {"campaign": str(campaign.id)}, now,
+                              detail=f"messages of campaign “{campaign.name}”")
