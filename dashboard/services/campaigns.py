@@ -22,7 +22,7 @@ from dashboard.services.routing import Router
 from dashboard.services.senders import approval_problems
 from dashboard.sms import lifecycle as lc
 from dashboard.sms import templating
-from dashboard.sms.encoding import analyse
+from dashboard.sms.encoding import SegmentInfo, analyse
 from dashboard.sms.numbers import InvalidNumber, normalise, time_zones
 from dashboard.sms.send_window import ScheduleError, SendWindow, next_fire, recurrence_trigger, zone
 
@@ -251,29 +251,21 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
     if not rows:
         _move(campaign, ("launching",), "running")
         return 0
-    infos: dict[str, object] = {}  # most recipients share a text: analyse each text once
+    texts = RecipientTexts(campaign)
     ton, npi = source_addressing(campaign.sender.kind)
     window = SendWindow.from_columns(campaign.window_start, campaign.window_end, campaign.window_days)
     router = Router()
     values = []
-    # A body without placeholders renders to itself: only the footer, decided by country, varies.
-    plain = "{" not in campaign.text
-    text_by_country: dict[str | None, str] = {}
     for contact_id, phone, contact_zone, name, fields, country in rows:
         route = router.choose(phone)
         zones: tuple[str, ...] = ()
         not_before, reason, status = None, route.reason, lc.QUEUED
         try:
-            if plain and country in text_by_country:
-                text = text_by_country[country]
-            else:
-                text = message_text(campaign, name=name, phone=phone, fields=fields, country=country)
-                if plain:
-                    text_by_country[country] = text
+            text = texts.text(name=name, phone=phone, fields=fields, country=country)
         except templating.TemplateError as exc:
             # One contact's data must not stop the campaign; it is skipped, visibly, with the reason.
             text, status, reason = campaign.text, lc.SKIPPED, f"message cannot be rendered: {exc}"
-        info = infos.get(text) or infos.setdefault(text, analyse(text))
+        info = texts.analysis(text)
         if window is not None:
             zones = (contact_zone,) if contact_zone else time_zones(phone)
             opens = window.next_open(now, zones or (campaign.time_zone,))
@@ -567,6 +559,7 @@ def dry_run(campaign: Campaign) -> Iterator[DryRunRow]:
     """Route and price every recipient as launch would, without sending or writing anything.
     Streams the list, so it works for a million recipients (as a CSV download)."""
     router = Router()
+    texts = RecipientTexts(campaign)
     route_labels: dict[int | None, str] = {}
     rows = db.session.execute(
         select(Contact.phone, Contact.name, Contact.fields, Contact.country, ListMembership.subscribed,
@@ -581,11 +574,11 @@ def dry_run(campaign: Campaign) -> Iterator[DryRunRow]:
             yield DryRunRow(phone, name, "", 0, Decimal("0"), Decimal("0"), "opted out of the list")
             continue
         try:
-            text = message_text(campaign, name=name, phone=phone, fields=fields, country=country)
+            text = texts.text(name=name, phone=phone, fields=fields, country=country)
         except templating.TemplateError as exc:
             yield DryRunRow(phone, name, "", 0, Decimal("0"), Decimal("0"), f"message cannot be rendered: {exc}")
             continue
-        parts = analyse(text).segments
+        parts = texts.analysis(text).segments
         route = router.choose(phone)
         if route.bind_id is None:
             yield DryRunRow(phone, name, "", parts, Decimal("0"), Decimal("0"), route.reason or "no route")
@@ -613,6 +606,32 @@ def samples(campaign: Campaign, count: int) -> list[tuple[str, str]]:
         except templating.TemplateError as exc:
             result.append((phone, f"(cannot be rendered: {exc})"))
     return result
+
+
+class RecipientTexts:
+    """Each recipient's text as launch sends it, and its encoding analysis, for a whole audience.
+    A body without placeholders renders to itself, so only the footer, decided by country, varies:
+    it is rendered once per country. Each distinct text is analysed once."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        self.campaign = campaign
+        self._plain = "{" not in campaign.text
+        self._by_country: dict[str | None, str] = {}
+        self._analyses: dict[str, SegmentInfo] = {}
+
+    def text(self, *, name: str, phone: str, fields: dict | None, country: str | None) -> str:
+        """Raises TemplateError, as message_text does."""
+        if self._plain and country in self._by_country:
+            return self._by_country[country]
+        text = message_text(self.campaign, name=name, phone=phone, fields=fields, country=country)
+        if self._plain:
+            self._by_country[country] = text
+        return text
+
+    def analysis(self, text: str) -> SegmentInfo:
+        if text not in self._analyses:
+            self._analyses[text] = analyse(text)
+        return self._analyses[text]
 
 
 def message_text(campaign: Campaign, *, name: str, phone: str, fields: dict | None,
