@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from dashboard import create_app
@@ -28,8 +29,16 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class LiveConsole:
     url: str
     email: str
-    password: str
+    password: str  # every test user's
     audience: list[str]
+
+    def log_in(self, page, email: str | None = None) -> None:
+        """Through the login form, as the admin unless told otherwise; lands on the home page."""
+        page.goto(f"{self.url}/login")
+        page.fill("input[name=email]", email or self.email)
+        page.fill("input[name=password]", self.password)
+        page.get_by_role("button", name="Log in").click()
+        expect(page).to_have_url(f"{self.url}/")
 
 
 @pytest.fixture

@@ -65,10 +65,7 @@ def test_an_admin_logs_in_and_watches_a_new_campaign_deliver_live(page, live_con
 @pytest.mark.browser
 def test_the_part_counter_changes_live_when_an_emoji_is_typed(page, live_console, output_dir):
     base = live_console.url
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", live_console.email)
-    page.fill("input[name=password]", live_console.password)
-    page.get_by_role("button", name="Log in").click()
+    live_console.log_in(page)
     page.goto(f"{base}/campaigns/new")
 
     box = page.locator("textarea[name=text]")

@@ -12,14 +12,6 @@ from tests.conftest import PASSWORD
 pytestmark = [pytest.mark.browser, pytest.mark.console_config(CAMPAIGN_APPROVAL_REQUIRED=True)]
 
 
-def _log_in(page, base, email):
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(f"{base}/")
-
-
 def test_a_template_campaign_is_approved_by_a_second_user_paused_resumed_and_completed(
         page, live_console, make_user, output_dir):
     base = live_console.url
@@ -27,7 +19,7 @@ def test_a_template_campaign_is_approved_by_a_second_user_paused_resumed_and_com
     audience = len(live_console.audience)
 
     # 1. The author writes a template; the live counter follows the emoji.
-    _log_in(page, base, live_console.email)
+    live_console.log_in(page)
     page.goto(f"{base}/templates/new")
     page.fill("input[name=name]", "Launch party")
     page.select_option("select[name=kind]", "transactional")
@@ -60,7 +52,7 @@ def test_a_template_campaign_is_approved_by_a_second_user_paused_resumed_and_com
     page.get_by_role("button", name="Log out").click()
 
     # 3. A second user approves it; it launches by itself.
-    _log_in(page, base, "approver@example.com")
+    live_console.log_in(page, "approver@example.com")
     page.goto(campaign_url)
     page.get_by_role("button", name="Approve").click()
     expect(page.get_by_role("status")).to_contain_text("is now scheduled")

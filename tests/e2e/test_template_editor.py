@@ -11,11 +11,7 @@ pytestmark = pytest.mark.browser
 
 def test_typing_an_emoji_in_a_new_template_switches_the_counter_to_ucs2(page, live_console, output_dir):
     base = live_console.url
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", live_console.email)
-    page.fill("input[name=password]", live_console.password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(f"{base}/")
+    live_console.log_in(page)
 
     page.get_by_role("link", name="Templates").click()
     page.get_by_role("button", name="New template").click()
