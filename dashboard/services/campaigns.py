@@ -212,9 +212,7 @@ def start_due_occurrences(now: datetime) -> int:
             approved_by_id=series.approved_by_id, approved_at=series.approved_at, submitted_at=series.submitted_at,
             launch_cursor=0, materialised=0, cap_tokens=0.0, committed_cost=Decimal("0"),
             status_reason=f"{missed} earlier fire time(s) missed while no worker ran" if missed else None)
-        dialect_insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
-        result = db.session.execute(dialect_insert(Campaign).values(**values)
-                                    .on_conflict_do_nothing(index_elements=["series_id", "scheduled_at"]))
+        result = db.session.execute(_insert_unless_present(Campaign, "series_id", "scheduled_at").values(**values))
         started += result.rowcount
         # The series moves to its next fire time only from where it was: a pause pressed meanwhile stays.
         db.session.execute(update(Campaign).where(Campaign.id == series.id, Campaign.status == "scheduled",
@@ -225,6 +223,13 @@ def start_due_occurrences(now: datetime) -> int:
                            .execution_options(synchronize_session=False))
         db.session.commit()
     return started
+
+
+def _insert_unless_present(table, *unique_columns: str):
+    """INSERT … ON CONFLICT (unique_columns) DO NOTHING: a row that is already there (a retried
+    batch, a racing launcher) is skipped by the database, not by a check in Python (DESIGN #8)."""
+    dialect_insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(unique_columns))
 
 
 def _move(campaign: Campaign, from_states: tuple[str, ...], to_state: str, **values) -> bool:
@@ -280,8 +285,7 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
                            recipient_tz=",".join(zones) or None, next_attempt_at=not_before,
                            udh_ref=contact_id % 256, created_at=now, attempts=0, event_seq=0,
                            possible_duplicate=False))
-    insert = (postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert)(Message.__table__)
-    db.session.execute(insert.on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"]), values)
+    db.session.execute(_insert_unless_present(Message.__table__, "campaign_id", "contact_id"), values)
     # Count this batch's range only (the unique index serves it): a full count per batch would make a
     # million-contact launch quadratic. Rows a crashed attempt inserted were rolled back with its cursor.
     created = db.session.scalar(select(func.count()).select_from(Message).where(
