@@ -14,7 +14,7 @@ from dashboard.services import consent, signup
 from dashboard.services.contacts import contact_for
 from dashboard.services.senders import sender_for_address
 from dashboard.sms import keywords as kw
-from dashboard.sms.numbers import InvalidNumber, normalise
+from dashboard.sms.numbers import InvalidNumber, from_smpp_address, normalise
 
 GLOBAL, BRAND = "global", "brand"
 
@@ -84,16 +84,15 @@ def _brand_scope(mo: InboundMessage, settings: KeywordSettings) -> str | None:
 def _reply(mo: InboundMessage, text: str, now: datetime) -> None:
     from dashboard.services.outbox import OutboxError, enqueue
     try:
-        enqueue(destinations=[mo.source if mo.source.startswith("+") else f"+{mo.source}"], text=text,
+        enqueue(destinations=[from_smpp_address(mo.source)], text=text,
                 source=mo.destination, now=now, priority=10, purpose=HELP_REPLY)
     except OutboxError:
         pass  # an unreachable sender (not a valid number) gets no reply; the MO itself stays stored
 
 
 def _contact_for(source: str, now: datetime) -> Contact | None:
-    raw = source if source.startswith("+") else f"+{source}"
     try:
-        phone = normalise(raw)
+        phone = normalise(from_smpp_address(source))
     except InvalidNumber:
         return None
     # An opt-out from a number we do not know yet must still stick when it is imported later.

@@ -23,7 +23,7 @@ from dashboard.models import Contact, ContactList, InboundMessage, ListMembershi
 from dashboard.services import consent
 from dashboard.services.contacts import contact_for
 from dashboard.sms import ledger
-from dashboard.sms.numbers import InvalidNumber, normalise
+from dashboard.sms.numbers import InvalidNumber, from_smpp_address, normalise
 
 PENDING, CONFIRMED, EXPIRED, NOT_SENT = "pending", "confirmed", "expired", "not_sent"
 IP_WINDOW = timedelta(hours=1)
@@ -127,7 +127,7 @@ def confirm_from_mo(mo: InboundMessage, now: datetime) -> SignupRequest | None:
     one texted from the sender the reply went to, if there is such). Anything else does nothing:
     a YES out of the blue, or after the confirmation expired, opts no one in. Does not commit."""
     try:
-        phone = normalise(mo.source if mo.source.startswith("+") else f"+{mo.source}")
+        phone = normalise(from_smpp_address(mo.source))
     except InvalidNumber:
         return None
     at = mo.received_at or now

@@ -139,3 +139,9 @@ def smpp_address(e164: str) -> tuple[int, int, str]:
     if not isinstance(e164, str) or not _E164.fullmatch(e164):
         raise InvalidNumber("not an E.164 number")
     return TON_INTERNATIONAL, NPI_ISDN, e164[1:]
+
+
+def from_smpp_address(address: str) -> str:
+    """An MO's source as received (international digits, usually without "+"), ready for
+    `normalise`: the "+" makes it read as international, not in the default region."""
+    return address if address.startswith("+") else f"+{address}"
