@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import gsm0338  # noqa: F401  (importing registers the "gsm03.38" codec)
@@ -355,3 +356,10 @@ def replace_lookalikes(text: str) -> str:
         suggestion = gsm_lookalike(ch)
         out.append(ch if suggestion is None else suggestion)
     return "".join(out)
+
+
+def lookalike_advice(text: str, culprits: Iterable[str]) -> tuple[list[tuple[str, str | None]], str | None]:
+    """What the live counters show under a text: each character that forced UCS-2 with its GSM
+    look-alike (or None), and the whole text with the look-alikes put in — None when nothing did."""
+    pairs = [(ch, gsm_lookalike(ch)) for ch in culprits]
+    return pairs, (replace_lookalikes(text) if pairs else None)

@@ -14,15 +14,16 @@ from dashboard.extensions import db, htmx
 from dashboard.models import Campaign, ContactList, MessageTemplate, SenderId
 from dashboard.models.types import utcnow
 from dashboard.services import campaigns as campaign_service
-from dashboard.sms.encoding import analyse, gsm_lookalike, replace_lookalikes
-from dashboard.web.access import STAFF, roles_required
+from dashboard.sms.encoding import analyse, lookalike_advice
 from dashboard.sms.send_window import ScheduleError, SendWindow, fire_times, local_to_utc, parse_hhmm
+from dashboard.web.access import STAFF, roles_required
 from dashboard.web.forms import CampaignForm, EmptyForm, LimitsForm, RejectForm, TestSendForm, choices
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
 LIVE_STATES = ("scheduled", "launching", "running", "paused")
-ACTIONS = {"pause": lambda campaign, now: campaign_service.pause(campaign, now, f"paused by {current_user.email}"), "resume": campaign_service.resume, "cancel": campaign_service.cancel}
+ACTIONS = {"pause": lambda campaign, now: campaign_service.pause(campaign, now, f"paused by {current_user.email}"),
+           "resume": campaign_service.resume, "cancel": campaign_service.cancel}
 
 
 @bp.route("/")
@@ -90,9 +91,9 @@ def segments():
     """The live counter under the message box: encoding, room left, parts, what forced UCS-2."""
     text = request.args.get("text", "")
     info = analyse(text)
-    culprits = [(ch, gsm_lookalike(ch)) for ch in info.non_gsm_chars]
+    culprits, gsm_version = lookalike_advice(text, info.non_gsm_chars)
     return render_template("campaigns/_segments.html", text=text, info=info, culprits=culprits,
-                           gsm_version=replace_lookalikes(text) if culprits else None)
+                           gsm_version=gsm_version)
 
 
 @bp.route("/<int:campaign_id>")

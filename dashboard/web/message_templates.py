@@ -12,7 +12,7 @@ from dashboard.extensions import db
 from dashboard.models import ContactList, MessageTemplate
 from dashboard.models.types import utcnow
 from dashboard.services import message_templates as service
-from dashboard.sms.encoding import gsm_lookalike, replace_lookalikes
+from dashboard.sms.encoding import lookalike_advice
 from dashboard.web.access import STAFF, roles_required
 from dashboard.web.forms import EmptyForm, MessageTemplateForm, TemplatePreviewForm, choices
 
@@ -93,10 +93,10 @@ def preview():
     context, label = service.sample_contexts(sample.sample_list.data or None, sample.sample_name.data or "",
                                              sample.sample_phone.data or "", current_app.config["DEFAULT_REGION"])
     result = service.preview(body, kind, context, label, current_app.config)
-    text = result.text or ""
-    culprits = [(ch, gsm_lookalike(ch)) for ch in result.rendered.non_gsm_chars] if result.rendered else []
+    culprits, gsm_version = lookalike_advice(result.text or "",
+                                             result.rendered.non_gsm_chars if result.rendered else ())
     return render_template("message_templates/_preview.html", preview=result, culprits=culprits,
-                           gsm_version=replace_lookalikes(text) if culprits else None)
+                           gsm_version=gsm_version)
 
 
 @bp.route("/<int:template_id>/<any(archive, unarchive):action>", methods=["POST"])
