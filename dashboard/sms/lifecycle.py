@@ -6,7 +6,11 @@ message backwards. The one sanctioned step back is a retry, which only the claim
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from dashboard.sms.backoff import backoff_delay
+from dashboard.sms.smpp_status import is_throttling, is_transient
 
 QUEUED = "queued"
 SUBMITTING = "submitting"
@@ -29,6 +33,12 @@ FINAL = frozenset({DELIVERED, PARTIALLY_DELIVERED, UNDELIVERABLE, EXPIRED, REJEC
                    CANCELLED, SKIPPED})
 PART_FINAL = frozenset({DELIVERED, UNDELIVERABLE, EXPIRED, REJECTED, FAILED, CANCELLED, SKIPPED})
 FAILURES = frozenset({UNDELIVERABLE, EXPIRED, REJECTED, FAILED})
+# What counts as failed wherever messages are counted (reports, guard rails, home page): every
+# failure, and a message of which only some parts arrived.
+FAILED_OUTCOMES = FAILURES | {PARTIALLY_DELIVERED}
+# Messages that reached the SMSC and ended: the denominator of a delivery rate. Cancelled and
+# skipped ones were never attempted; queued and in-flight ones have no outcome yet.
+OUTCOMES = FAILED_OUTCOMES | {DELIVERED}
 
 _RANK = {QUEUED: 0, PENDING: 0, SUBMITTING: 1, SUBMITTED: 2}
 
@@ -67,3 +77,56 @@ def derive_message_state(part_states: Iterable[str]) -> str:
     if any(s in (PENDING, SUBMITTING) for s in states):
         return SUBMITTING
     return SUBMITTED
+
+
+def part_state_after_response(command_status: int) -> str:
+    """A part's state once the SMSC answered its submit_sm: accepted, back to pending for another
+    attempt (throttled or a temporary error), or failed for good."""
+    if command_status == 0:
+        return SUBMITTED
+    if is_throttling(command_status) or is_transient(command_status):
+        return PENDING
+    return FAILED
+
+
+GAVE_UP_EXPIRED = "expired"
+GAVE_UP_ATTEMPTS = "attempts"
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What becomes of a message once its parts changed (a response, a receipt, a reaped claim)."""
+
+    fail_pending: bool = False  # the parts not accepted yet fail with the message
+    state: str | None = None  # the message's new state; None: it stays as it is
+    requeue: bool = False  # back to the queue for another attempt
+    retry_in: float | None = None  # seconds before that attempt; None: at once
+    gave_up: str | None = None  # GAVE_UP_EXPIRED or GAVE_UP_ATTEMPTS when it ends unsent
+
+
+def settle(part_states: Sequence[str], *, status: str, attempts: int, max_attempts: int, throttled: bool,
+           expired: bool, waiting: bool = False, retry_base: float = 2.0) -> Settlement:
+    """The one rule for a message after its parts changed.
+
+    `throttled`: the last refusal was the SMSC slowing us down, which slows the whole bind instead
+    and uses up no attempt (the validity period is what bounds a message it keeps refusing).
+    `expired`: the validity period has passed. `waiting`: the sender still holds parts of this
+    message to write (a slow bind spreads a long message over seconds), so it is not requeued.
+    """
+    states = list(part_states)
+    fail_pending = FAILED in states and PENDING in states  # one part refused for good: no whole message
+    if fail_pending:
+        states = [FAILED if s == PENDING else s for s in states]
+    if SUBMITTING in states or (waiting and PENDING in states):
+        return Settlement(fail_pending=fail_pending)  # more answers to come, or more parts to write
+    if PENDING in states:
+        if expired:
+            return Settlement(fail_pending=True, state=EXPIRED, gave_up=GAVE_UP_EXPIRED)
+        if not throttled and attempts >= max_attempts:
+            return Settlement(fail_pending=True, state=FAILED, gave_up=GAVE_UP_ATTEMPTS)
+        # Throttling keeps the message's place in the queue: the bind slows down instead.
+        return Settlement(requeue=True, retry_in=None if throttled else backoff_delay(attempts, base=retry_base))
+    derived = derive_message_state(states)
+    if derived != status and (is_final(derived) or moves_forward(status, derived)):
+        return Settlement(fail_pending=fail_pending, state=derived)
+    return Settlement(fail_pending=fail_pending)

@@ -10,6 +10,7 @@ the same on its side (dashboard/simulator/wire.py).
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 HEADER = struct.Struct(">IIII")
 SUBMIT_SM = 0x00000004
@@ -17,6 +18,44 @@ SUBMIT_SM_RESP = 0x80000004
 DELIVER_SM_RESP = 0x80000005
 TAG_MESSAGE_PAYLOAD = 0x0424
 _ADDRESS_MAX = 20  # source_addr and destination_addr: 21 octets with the NUL
+
+
+@dataclass
+class OutgoingPart:
+    """Everything the SMPP loop needs to write one submit_sm, without touching the database."""
+    part_id: int
+    message_id: int
+    part_no: int
+    parts_total: int
+    destination: str  # E.164
+    source: str
+    source_ton: int
+    source_npi: int
+    short_message: bytes
+    esm_class: int
+    data_coding: int
+    payload: bytes | None  # the whole text in message_payload (binds set to "payload") or None
+    priority: int
+    possible_duplicate: bool
+
+
+def submit_sm_fields(part: OutgoingPart) -> dict:
+    """The submit_sm of one part, as keyword arguments of `submit_sm` (and of smpplib's)."""
+    fields = dict(source_addr_ton=part.source_ton, source_addr_npi=part.source_npi, source_addr=part.source,
+                  dest_addr_ton=1, dest_addr_npi=1, destination_addr=part.destination.lstrip("+"),
+                  esm_class=part.esm_class, data_coding=part.data_coding, registered_delivery=1,
+                  short_message=part.short_message)
+    if part.payload is not None:
+        fields["message_payload"] = part.payload
+        fields["short_message"] = b""
+    return fields
+
+
+def timeline_fields(part: OutgoingPart) -> dict:
+    """What the message's timeline keeps of a submit_sm (the text itself is on the message)."""
+    return {"destination_addr": part.destination.lstrip("+"), "source_addr": part.source,
+            "esm_class": part.esm_class, "data_coding": part.data_coding,
+            "part": f"{part.part_no}/{part.parts_total}", "possible_duplicate": part.possible_duplicate}
 
 
 def submit_sm(sequence: int, *, source_addr_ton: int, source_addr_npi: int, source_addr: str,

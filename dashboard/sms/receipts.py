@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from dashboard.sms import lifecycle as lc
+
 # esm_class bits 2-5 carry the message type; 0x04 is the SMSC delivery receipt.
 # 0x08 (SME delivery acknowledgement) is *not* a receipt.
 _MSGTYPE_MASK = 0x3C
@@ -30,16 +32,46 @@ MESSAGE_STATES: dict[int, str] = {
     8: "REJECTD",
 }
 
-# stat → our message status. None = the SMSC is still working on it.
+# stat → our part status. None = the SMSC is still working on it.
 FINAL_STATUSES: dict[str, str | None] = {
-    "DELIVRD": "delivered",
-    "UNDELIV": "undeliverable",
-    "EXPIRED": "expired",
-    "REJECTD": "rejected",
-    "DELETED": "failed",
-    "UNKNOWN": "failed",
+    "DELIVRD": lc.DELIVERED,
+    "UNDELIV": lc.UNDELIVERABLE,
+    "EXPIRED": lc.EXPIRED,
+    "REJECTD": lc.REJECTED,
+    "DELETED": lc.FAILED,
+    "UNKNOWN": lc.FAILED,
     "ACCEPTD": None,
     "ENROUTE": None,
+}
+
+# What each stat means, for the reason shown on a message that did not arrive.
+STAT_MEANINGS: dict[str, str] = {
+    "DELIVRD": "delivered to the handset",
+    "UNDELIV": "the network could not deliver it",
+    "EXPIRED": "its validity period passed before the handset could be reached",
+    "REJECTD": "the network or the SMSC refused it",
+    "DELETED": "the SMSC deleted it",
+    "UNKNOWN": "the SMSC does not know what became of it",
+    "ACCEPTD": "accepted on the recipient's behalf",
+    "ENROUTE": "on its way",
+}
+
+# The err field is the SMSC's own; most put the GSM MAP error there (3GPP TS 29.002), so the common
+# ones are named, as a likely reading rather than a certainty.
+MAP_ERRORS: dict[int, str] = {
+    1: "unknown subscriber",
+    5: "unidentified subscriber",
+    6: "absent subscriber",
+    9: "illegal subscriber",
+    11: "teleservice not provisioned",
+    12: "illegal equipment",
+    13: "call barred",
+    21: "facility not supported",
+    27: "absent subscriber",
+    31: "subscriber busy",
+    32: "delivery failure",
+    34: "system failure",
+    36: "unexpected data value",
 }
 
 # Some SMSCs spell the states out in full.
@@ -91,6 +123,20 @@ class Receipt:
         for people to read and the message's own expiry settles it.
         """
         return FINAL_STATUSES.get(self.stat)
+
+
+def describe_outcome(stat: str | None, err: str | None) -> str:
+    """The reason shown for a receipt's outcome, e.g. "UNDELIV, err 001: the network could not
+    deliver it (GSM MAP error 1: unknown subscriber?)"."""
+    stat = (stat or "").upper()
+    label = stat or "no stat"
+    if err and err.strip("0"):
+        label += f", err {err}"
+    meaning = STAT_MEANINGS.get(stat, "a state this SMSC names its own way")
+    text = f"{label}: {meaning}"
+    if err and err.isdigit() and int(err) in MAP_ERRORS:
+        text += f" (GSM MAP error {int(err)}: {MAP_ERRORS[int(err)]}?)"
+    return text
 
 
 def is_receipt(esm_class: int) -> bool:

@@ -102,6 +102,17 @@ class SendWindow:
         # the first zone's opening is the best the rule can do, and the message says so.
         return self.next_open_in(moment, zoneinfos[0])
 
+    def wait(self, now: datetime, zones: tuple[str, ...], fallback_zone: str) -> tuple[datetime, str] | None:
+        """None when a message to a recipient in `zones` (none known: `fallback_zone`, the
+        campaign's) may go now; else when it may, and the reason it waits, as launch and the
+        sender's claim both write it on the message."""
+        zones = zones or (fallback_zone,)
+        opens = self.next_open(now, zones)
+        if opens <= now:
+            return None
+        return opens, (f"quiet hours ({self.describe()}, {' / '.join(zones)}): "
+                       f"waits until {opens:%Y-%m-%d %H:%M} UTC")
+
 
 def _hhmm(minutes: int) -> str:
     return f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"

@@ -22,6 +22,27 @@ _DIGITS = re.compile(r"\d+")
 _SPACING = re.compile(r"[\s\-.]")
 
 
+# The originating address's type of number and numbering plan, by kind of sender (SMPP 3.4 §5.2.5).
+SOURCE_ADDRESSING = {
+    ALPHANUMERIC: (5, 0),
+    SHORT_CODE: (3, 0),
+    LONG_CODE: (1, 1),
+}
+
+
+def guess_kind(source: str) -> str:
+    """The kind of a sender given as a bare string (a HELP reply goes from the number written to)."""
+    digits = source.lstrip("+")
+    if digits.isdigit():
+        return SHORT_CODE if len(digits) <= 8 else LONG_CODE
+    return ALPHANUMERIC
+
+
+def source_addressing(kind: str) -> tuple[int, int]:
+    """(TON, NPI) of a sender of this kind."""
+    return SOURCE_ADDRESSING.get(kind, SOURCE_ADDRESSING[ALPHANUMERIC])
+
+
 class InvalidSenderId(ValueError):
     """`reason` is fit to show next to the field."""
 

@@ -224,6 +224,10 @@ def _as_set(value: Any) -> set[str]:
     return {str(v).strip().upper() for v in value or () if str(v).strip()}
 
 
+# The settings footer_required and with_opt_out_footer read from their `config` mapping.
+FOOTER_SETTINGS = ("OPT_OUT_FOOTER", "FOOTER_REQUIRED_COUNTRIES", "FOOTER_KINDS")
+
+
 def footer_required(*, sender_country_codes: Iterable[str], kind: str, config: Mapping[str, Any]) -> bool:
     """True when a message of `kind` to/from these countries must carry the opt-out footer:
     its kind is one of FOOTER_KINDS and one of the countries is in FOOTER_REQUIRED_COUNTRIES
