@@ -94,22 +94,22 @@ def bind_list() -> None:
 @click.option("--from", "source", default=None, help="Sender ID (default: the first approved one).")
 def send_command(to, to_file, text, source) -> None:
     """Queue messages through the normal path; prints one message id per line."""
-    from dashboard.models import SenderId
-    from dashboard.services.outbox import OutboxError, enqueue
+    from dashboard.services.senders import approved_senders
+    from dashboard.services.sending.enqueue import EnqueueError, enqueue
     numbers = list(to)
     if to_file is not None:
         numbers += [line.strip() for line in to_file if line.strip() and not line.startswith("#")]
     if not numbers:
         raise click.ClickException("give at least one --to NUMBER or --to-file FILE")
     if source is None:
-        sender = db.session.scalar(select(SenderId).where(SenderId.status == "approved").order_by(SenderId.id))
-        if sender is None:
+        approved = approved_senders()
+        if not approved:
             raise click.ClickException("no sender ID configured; pass --from")
-        source = sender.value
+        source = approved[0].value
     try:
         messages = enqueue(destinations=numbers, text=text, source=source, now=utcnow(),
                            default_region=current_app.config["DEFAULT_REGION"])
-    except OutboxError as exc:
+    except EnqueueError as exc:
         raise click.ClickException(str(exc)) from None
     for message in messages:
         click.echo(message.id)
@@ -142,7 +142,7 @@ def message_show(message_id: int) -> None:
 @click.command("status")
 def status_command() -> None:
     """Message counts by status (`STATUS COUNT` lines), then each bind's state."""
-    from dashboard.services.outbox import status_counts
+    from dashboard.services.reports import status_counts
     from dashboard.sms.lifecycle import MESSAGE_STATES
     counts = status_counts()
     for state in MESSAGE_STATES:

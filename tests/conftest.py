@@ -125,17 +125,24 @@ def make_bind(app):
     return make
 
 
-@pytest.fixture
-def sender(app):
-    existing = db.session.query(SenderId).filter_by(value="Switchboard").one_or_none()
+def approved_sender(value: str = "Switchboard", countries: tuple[str, ...] = ("US",)) -> SenderId:
+    """An approved sender ID, registered for `countries` (the +1 US numbers the tests use by
+    default): every send needs one, and a registration per destination country."""
+    from dashboard.sms.sender_ids import guess_kind
+    existing = db.session.query(SenderId).filter_by(value=value).one_or_none()
     if existing:
         return existing
-    # Approved for the +1 US numbers the tests use: campaigns need a registration per country.
-    sender = SenderId(value="Switchboard", kind="alphanumeric", status="approved",
-                      registrations=[SenderRegistration(country="US", status="approved", notes="test fixture")])
+    sender = SenderId(value=value, kind=guess_kind(value), status="approved",
+                      registrations=[SenderRegistration(country=country, status="approved", notes="test fixture")
+                                     for country in countries])
     db.session.add(sender)
     db.session.commit()
     return sender
+
+
+@pytest.fixture
+def sender(app):
+    return approved_sender()
 
 
 @pytest.fixture

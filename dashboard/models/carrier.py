@@ -60,6 +60,9 @@ class BindStatus(db.Model):
     in_flight: Mapped[int] = mapped_column(default=0)
     current_tps: Mapped[float] = mapped_column(default=0.0)
     allowed_tps: Mapped[float] = mapped_column(default=0.0)
+    # After the SMSC throttled: the rate the bind settled on, just under what it grants (None: never).
+    settled_tps: Mapped[float | None]
+    throttled_total: Mapped[int] = mapped_column(default=0, server_default="0")  # ESME_RTHROTTLED/RMSGQFUL answers
     submitted_total: Mapped[int] = mapped_column(default=0)
     unmatched_receipts: Mapped[int] = mapped_column(default=0)
     retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 
 from dashboard.crypto import encrypt_secret
 from dashboard.extensions import db
 from dashboard.models import Bind, BindStatus
 from dashboard.models.carrier import BIND_MODES, CONCAT_MODES, MESSAGE_ID_FORMATS
+from dashboard.settings import setting
 
 EDITABLE = ("name", "host", "port", "system_id", "system_type", "mode", "tps", "window",
             "enquire_link_interval", "response_timeout", "use_tls", "default_data_coding",
@@ -48,7 +48,7 @@ def create_bind(*, password: str, **values: Any) -> Bind:
         raise BindError("SMPP 3.4 passwords are at most 8 characters")
     if db.session.scalar(select(Bind).where(Bind.name == values["name"])):
         raise BindError(f"a bind named {values['name']!r} already exists")
-    bind = Bind(password_encrypted=encrypt_secret(current_app.config["SECRET_KEY"], password), **values)
+    bind = Bind(password_encrypted=encrypt_secret(setting("SECRET_KEY"), password), **values)
     bind.status = BindStatus(state="connecting" if bind.enabled is not False else "disabled")
     db.session.add(bind)
     db.session.commit()
@@ -67,7 +67,7 @@ def update_bind(bind: Bind, *, password: str | None = None, **values: Any) -> Bi
     if password:
         if len(password) > 8:
             raise BindError("SMPP 3.4 passwords are at most 8 characters")
-        bind.password_encrypted = encrypt_secret(current_app.config["SECRET_KEY"], password)
+        bind.password_encrypted = encrypt_secret(setting("SECRET_KEY"), password)
     db.session.commit()
     return bind
 

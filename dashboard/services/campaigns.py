@@ -1,30 +1,47 @@
 """Campaigns: create, launch (materialise one message per recipient), follow, complete."""
 from __future__ import annotations
 
-from collections import Counter
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from flask import current_app
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from dashboard.extensions import db
-from dashboard.models import (Campaign, Contact, ContactList, ListMembership, Message, MessagePart, Route,
-                              SenderId, User)
+from dashboard.models import (
+    Campaign,
+    Contact,
+    ContactList,
+    ListMembership,
+    Message,
+    MessagePart,
+    Route,
+    SenderId,
+    User,
+)
 from dashboard.models.campaign import KINDS
-from dashboard.models.types import unindexed
-from dashboard.services.outbox import source_addressing
+from dashboard.services import suppression
 from dashboard.services.routing import Router
 from dashboard.services.senders import approval_problems
+from dashboard.services.sending import housekeeping
+from dashboard.services.sending.enqueue import (
+    EnqueueError,
+    enqueue,
+    insert_unless_present,
+    message_values,
+    on_conflict_do_nothing,
+)
+from dashboard.settings import setting
 from dashboard.sms import lifecycle as lc
 from dashboard.sms import templating
 from dashboard.sms.encoding import SegmentInfo, analyse
 from dashboard.sms.numbers import InvalidNumber, normalise, time_zones
 from dashboard.sms.send_window import ScheduleError, SendWindow, next_fire, recurrence_trigger, zone
+from dashboard.sms.sender_ids import source_addressing
+from dashboard.sms.throttle import refill_tokens
 
 LAUNCH_BATCH = 2000
 APPROVER_ROLES = ("admin", "ops")
@@ -212,7 +229,8 @@ def start_due_occurrences(now: datetime) -> int:
             approved_by_id=series.approved_by_id, approved_at=series.approved_at, submitted_at=series.submitted_at,
             launch_cursor=0, materialised=0, cap_tokens=0.0, committed_cost=Decimal("0"),
             status_reason=f"{missed} earlier fire time(s) missed while no worker ran" if missed else None)
-        result = db.session.execute(_insert_unless_present(Campaign, "series_id", "scheduled_at").values(**values))
+        result = db.session.execute(
+            on_conflict_do_nothing(Campaign.__table__, "series_id", "scheduled_at").values(**values))
         started += result.rowcount
         # The series moves to its next fire time only from where it was: a pause pressed meanwhile stays.
         db.session.execute(update(Campaign).where(Campaign.id == series.id, Campaign.status == "scheduled",
@@ -225,31 +243,31 @@ def start_due_occurrences(now: datetime) -> int:
     return started
 
 
-def _insert_unless_present(table, *unique_columns: str):
-    """INSERT … ON CONFLICT (unique_columns) DO NOTHING: a row that is already there (a retried
-    batch, a racing launcher) is skipped by the database, not by a check in Python (DESIGN #8)."""
-    dialect_insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
-    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(unique_columns))
+def _transition(campaign_id: int, from_states: tuple[str, ...], to_state: str, **values) -> bool:
+    """A campaign changes state only from the state it is in now, checked in the UPDATE itself: the
+    launcher, the sender and a person pressing Pause act at the same moment, and none may undo
+    another. The one place a campaign's state is written; the caller commits."""
+    result = db.session.execute(update(Campaign).where(Campaign.id == campaign_id, Campaign.status.in_(from_states))
+                                .values(status=to_state, **values).execution_options(synchronize_session=False))
+    return result.rowcount == 1
 
 
 def _move(campaign: Campaign, from_states: tuple[str, ...], to_state: str, **values) -> bool:
-    """A campaign changes state only from the state it is in now, checked in the UPDATE itself: the
-    launcher and a person pressing Pause act at the same moment, and neither may undo the other."""
-    result = db.session.execute(update(Campaign).where(Campaign.id == campaign.id, Campaign.status.in_(from_states))
-                                .values(status=to_state, **values).execution_options(synchronize_session=False))
+    """_transition, committed, and `campaign` refreshed."""
+    moved = _transition(campaign.id, from_states, to_state, **values)
     db.session.commit()
     db.session.refresh(campaign)
-    return result.rowcount == 1
+    return moved
 
 
 def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int:
     """One batch of the audience after the cursor. The unique (campaign, contact) constraint makes
-    a crash between insert and cursor update harmless: the retry inserts nothing twice (DESIGN #8)."""
+    a crash between insert and cursor update harmless: the retry inserts nothing twice
+    (docs/architecture.md #8)."""
     rows = db.session.execute(
         select(Contact.id, Contact.phone, Contact.time_zone, Contact.name, Contact.fields, Contact.country)
         .join(ListMembership, ListMembership.contact_id == Contact.id)
-        .where(ListMembership.list_id == campaign.list_id, ListMembership.subscribed.is_(True),
-               Contact.global_opt_out.is_(False), ListMembership.contact_id > campaign.launch_cursor)
+        .where(*suppression.audience(campaign.list_id), ListMembership.contact_id > campaign.launch_cursor)
         # Ordered by the membership's (list_id, contact_id) index, so each batch reads from the cursor
         # and stops at the limit instead of sorting the rest of the list every time.
         .order_by(ListMembership.contact_id).limit(batch_size)).all()
@@ -264,28 +282,24 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
     for contact_id, phone, contact_zone, name, fields, country in rows:
         route = router.choose(phone)
         zones: tuple[str, ...] = ()
-        not_before, reason, status = None, route.reason, lc.QUEUED
+        row = message_values(destination=phone, text=campaign.text, info=texts.analysis(campaign.text),
+                             source=campaign.sender.value, ton=ton, npi=npi, route=route, priority=campaign.priority,
+                             now=now, campaign_id=campaign.id, contact_id=contact_id, udh_ref=contact_id % 256)
         try:
-            text = texts.text(name=name, phone=phone, fields=fields, country=country)
+            row["text"] = texts.text(name=name, phone=phone, fields=fields, country=country)
+            info = texts.analysis(row["text"])
+            row.update(encoding=info.encoding, segments=info.segments)
         except templating.TemplateError as exc:
             # One contact's data must not stop the campaign; it is skipped, visibly, with the reason.
-            text, status, reason = campaign.text, lc.SKIPPED, f"message cannot be rendered: {exc}"
-        info = texts.analysis(text)
+            row.update(status=lc.SKIPPED, done_at=now, reason=f"message cannot be rendered: {exc}")
         if window is not None:
             zones = (contact_zone,) if contact_zone else time_zones(phone)
-            opens = window.next_open(now, zones or (campaign.time_zone,))
-            if opens > now:
-                # Outside quiet hours now: queued for the opening, never dropped (issue 4 #8).
-                not_before, reason = opens, f"quiet hours ({window.describe()}): waits until {opens:%Y-%m-%d %H:%M} UTC"
-        values.append(dict(campaign_id=campaign.id, contact_id=contact_id, destination=phone,
-                           source=campaign.sender.value, source_ton=ton, source_npi=npi, text=text,
-                           encoding=info.encoding, segments=info.segments, priority=campaign.priority,
-                           status=status, done_at=now if status == lc.SKIPPED else None, bind_id=route.bind_id, route_id=route.route_id,
-                           price_per_segment=route.price_per_segment, reason=reason,
-                           recipient_tz=",".join(zones) or None, next_attempt_at=not_before,
-                           udh_ref=contact_id % 256, created_at=now, attempts=0, event_seq=0,
-                           possible_duplicate=False))
-    db.session.execute(_insert_unless_present(Message.__table__, "campaign_id", "contact_id"), values)
+            wait = window.wait(now, zones, campaign.time_zone)
+            if wait is not None and row["status"] == lc.QUEUED:
+                # Outside quiet hours now: queued for the opening, never dropped.
+                row["next_attempt_at"], row["reason"] = wait
+        values.append({**row, "recipient_tz": ",".join(zones) or None})
+    insert_unless_present(values, "campaign_id", "contact_id")
     # Count this batch's range only (the unique index serves it): a full count per batch would make a
     # million-contact launch quadratic. Rows a crashed attempt inserted were rolled back with its cursor.
     created = db.session.scalar(select(func.count()).select_from(Message).where(
@@ -309,11 +323,7 @@ def complete_finished(now: datetime) -> int:
     retry) are cancelled too, so none waits forever."""
     cancelled = db.session.scalars(select(Campaign.id).where(
         Campaign.status == "cancelled", Campaign.completed_at >= now - timedelta(days=1))).all()
-    if cancelled:
-        db.session.execute(update(Message).where(Message.campaign_id.in_(cancelled),
-                                                       unindexed(Message.status) == lc.QUEUED)
-                           .values(status=lc.CANCELLED, reason="campaign cancelled", done_at=now)
-                           .execution_options(synchronize_session=False))
+    housekeeping.cancel_queued(cancelled, "campaign cancelled", now)
     running = db.session.scalars(select(Campaign).where(Campaign.status == "running")).all()
     done = 0
     for campaign in running:
@@ -377,7 +387,12 @@ def cost_so_far(campaign: Campaign) -> Decimal:
                              .where(Message.campaign_id == campaign.id)) or Decimal("0")
 
 
+# ----------------------------------------------------------------------------- what the sender asks
+# The sender's claim (dashboard.services.sending.claim) asks these; nothing but this module writes a
+# Campaign row.
+
 HALTED = ("paused", "cancelled")
+SENDING = ("launching", "running")
 
 
 def halted_campaign_ids():
@@ -387,9 +402,98 @@ def halted_campaign_ids():
 
 def separately_claimed_campaign_ids():
     """Campaigns the sender's main claim leaves alone: halted ones, and those with a throughput cap
-    or a budget, which are claimed one by one within their allowance (outbox._claim_metered)."""
+    or a budget, which are claimed one by one within their allowance (claim_within_allowances)."""
     return select(Campaign.id).where(or_(Campaign.status.in_(HALTED), Campaign.throughput_cap.is_not(None),
                                          Campaign.budget.is_not(None))).scalar_subquery()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A queued message of a metered campaign, as the claim offers it."""
+    message_id: int
+    segments: int
+    price_per_segment: Decimal | None
+    attempts: int
+
+
+def claim_within_allowances(room: int, now: datetime, *, due: Callable[[int, int], Sequence[Candidate]],
+                            take: Callable[[list[int]], list]) -> list:
+    """Claim for campaigns with a throughput cap or a budget, within what each may send now:
+    `due(campaign_id, limit)` offers a campaign's next queued messages, `take(ids)` claims them.
+
+    The allowance lives in the campaign row (a token bucket and the cost committed so far), read
+    under a row lock in the claim's transaction, so the cap and the budget hold across every bind
+    and every worker, on SQLite and PostgreSQL alike. A campaign whose next message would pass its
+    budget pauses itself, saying why; nothing is dropped. The caller commits.
+    """
+    metered = db.session.scalars(
+        select(Campaign).where(Campaign.status.in_(SENDING),
+                               or_(Campaign.throughput_cap.is_not(None), Campaign.budget.is_not(None)))
+        .order_by(Campaign.priority, Campaign.id).with_for_update()
+        .execution_options(populate_existing=True)).all()
+    claimed: list = []
+    for campaign in metered:
+        if room - len(claimed) <= 0:
+            break
+        allowance = room - len(claimed)
+        if campaign.throughput_cap is not None:
+            campaign.cap_tokens = refill_tokens(campaign.cap_tokens, campaign.cap_refilled_at, now,
+                                                campaign.throughput_cap)
+            campaign.cap_refilled_at = now
+            allowance = min(allowance, int(campaign.cap_tokens))
+        if allowance <= 0:
+            continue
+        chosen, cost, over_budget = [], Decimal("0"), False
+        for candidate in due(campaign.id, allowance):
+            # A message is paid for once, at its first claim; a retry does not spend the budget again.
+            extra = ((candidate.price_per_segment or Decimal("0")) * candidate.segments
+                     if candidate.attempts == 0 else Decimal("0"))
+            if campaign.budget is not None and campaign.committed_cost + cost + extra > campaign.budget:
+                over_budget = True
+                break
+            chosen.append(candidate.message_id)
+            cost += extra
+        rows = take(chosen) if chosen else []
+        claimed += rows
+        if campaign.throughput_cap is not None:
+            campaign.cap_tokens -= len(rows)
+        campaign.committed_cost += cost
+        if over_budget and not rows:
+            _transition(campaign.id, SENDING, "paused",
+                        status_reason=f"budget reached: {campaign.committed_cost:.4f} of {campaign.budget:.4f} "
+                                      f"committed; raise the budget to go on")
+    return claimed
+
+
+def release_commitment(campaign_id: int, amount: Decimal) -> None:
+    """A claimed message was put back unsent and unpaid (quiet hours): its cost is no longer
+    committed against the campaign's budget. The caller commits."""
+    db.session.execute(update(Campaign).where(Campaign.id == campaign_id, Campaign.budget.is_not(None))
+                       .values(committed_cost=Campaign.committed_cost - amount)
+                       .execution_options(synchronize_session=False))
+
+
+def quiet_hours_waits(messages: Iterable[tuple[int, int | None, str | None]],
+                      now: datetime) -> dict[int, tuple[datetime, str]]:
+    """Of these messages (id, campaign id, recipient's zones as stored), those whose recipient is
+    in the campaign's quiet hours now: until when they wait, and why (SendWindow.wait, the rule
+    launch applies too)."""
+    messages = [m for m in messages if m[1] is not None]
+    if not messages:
+        return {}
+    windows = {row.id: (SendWindow.from_columns(row.window_start, row.window_end, row.window_days), row.time_zone)
+               for row in db.session.execute(
+                   select(Campaign.id, Campaign.window_start, Campaign.window_end, Campaign.window_days,
+                          Campaign.time_zone)
+                   .where(Campaign.id.in_({m[1] for m in messages}), Campaign.window_start.is_not(None)))}
+    waits = {}
+    for message_id, campaign_id, recipient_tz in messages:
+        if campaign_id in windows:
+            window, campaign_zone = windows[campaign_id]
+            wait = window.wait(now, tuple(z for z in (recipient_tz or "").split(",") if z), campaign_zone)
+            if wait is not None:
+                waits[message_id] = wait
+    return waits
 
 
 def pause(campaign: Campaign, now: datetime, reason: str | None = None) -> None:
@@ -440,29 +544,27 @@ def cancel(campaign: Campaign, now: datetime) -> int:
     if not _move(campaign, ("draft", "awaiting_approval", "scheduled", "launching", "running", "paused"),
                  "cancelled", completed_at=now):
         raise CampaignError(f"a {_label(campaign.status)} campaign cannot be cancelled")
-    result = db.session.execute(update(Message).where(Message.campaign_id == campaign.id,
-                                                      Message.status == lc.QUEUED)
-                                .values(status=lc.CANCELLED, reason="campaign cancelled", done_at=now))
+    cancelled = housekeeping.cancel_queued([campaign.id], "campaign cancelled", now)
     db.session.commit()
-    return result.rowcount
+    return cancelled
 
 
 # ----------------------------------------------------------------------------- guard rails
 
-FAILED_OUTCOMES = tuple(lc.FAILURES | {lc.PARTIALLY_DELIVERED})
-SETTLED_OUTCOMES = FAILED_OUTCOMES + (lc.SUBMITTED, lc.DELIVERED)
+# Messages with an outcome the guard can judge: accepted by the SMSC, delivered, or failed.
+JUDGED_OUTCOMES = tuple(lc.OUTCOMES | {lc.SUBMITTED})
 
 
 def failure_rate(campaign: Campaign) -> tuple[int, int]:
     """(failed, judged) over the campaign's last `failure_window` messages with an outcome
     (accepted, delivered or failed) since it last started or resumed."""
     recent = (select(Message.status).where(Message.campaign_id == campaign.id,
-                                           Message.status.in_(SETTLED_OUTCOMES))
+                                           Message.status.in_(JUDGED_OUTCOMES))
               .order_by(Message.submitting_at.desc(), Message.id.desc()).limit(campaign.failure_window))
     if campaign.guard_since is not None:
         recent = recent.where(Message.submitting_at >= campaign.guard_since)
     statuses = db.session.scalars(recent).all()
-    return sum(1 for s in statuses if s in FAILED_OUTCOMES), len(statuses)
+    return sum(1 for s in statuses if s in lc.FAILED_OUTCOMES), len(statuses)
 
 
 def enforce_failure_rates(now: datetime) -> list[int]:
@@ -529,14 +631,14 @@ def progress(campaign: Campaign, now: datetime | None = None) -> Progress:
         Message.campaign_id == campaign.id).group_by(Message.status)).all())
     audience = db.session.scalar(select(func.count()).select_from(ListMembership).where(
         ListMembership.list_id == campaign.list_id, ListMembership.subscribed.is_(True))) or 0
-    failed = sum(counts.get(s, 0) for s in lc.FAILURES | {lc.PARTIALLY_DELIVERED})
+    failed = sum(counts.get(s, 0) for s in lc.FAILED_OUTCOMES)
     recent = db.session.scalar(select(func.count()).select_from(Message).where(
         Message.campaign_id == campaign.id, Message.submitting_at >= now - timedelta(seconds=THROUGHPUT_SECONDS)))
     deferred = db.session.scalar(select(func.count()).select_from(Message).where(
         Message.campaign_id == campaign.id, Message.status == lc.QUEUED, Message.next_attempt_at > now))
     reasons = db.session.execute(
         select(func.coalesce(Message.error_name, Message.status), func.count())
-        .where(Message.campaign_id == campaign.id, Message.status.in_(FAILED_OUTCOMES))
+        .where(Message.campaign_id == campaign.id, Message.status.in_(lc.FAILED_OUTCOMES))
         .group_by(func.coalesce(Message.error_name, Message.status)).order_by(func.count().desc()).limit(6)).all()
     return Progress(audience=audience, materialised=sum(counts.values()),
                     queued=counts.get(lc.QUEUED, 0) + counts.get(lc.SUBMITTING, 0),
@@ -565,17 +667,10 @@ def dry_run(campaign: Campaign) -> Iterator[DryRunRow]:
     router = Router()
     texts = RecipientTexts(campaign)
     route_labels: dict[int | None, str] = {}
-    rows = db.session.execute(
-        select(Contact.phone, Contact.name, Contact.fields, Contact.country, ListMembership.subscribed,
-               Contact.global_opt_out)
-        .join(ListMembership, ListMembership.contact_id == Contact.id)
-        .where(ListMembership.list_id == campaign.list_id).order_by(Contact.id).execution_options(yield_per=5000))
-    for phone, name, fields, country, subscribed, opted_out in rows:
-        if opted_out:
-            yield DryRunRow(phone, name, "", 0, Decimal("0"), Decimal("0"), "opted out of all messages")
-            continue
-        if not subscribed:
-            yield DryRunRow(phone, name, "", 0, Decimal("0"), Decimal("0"), "opted out of the list")
+    brand = campaign.sender.brand
+    for phone, name, fields, country, rank in suppression.list_recipients(campaign.list_id, brand):
+        if rank is not None:
+            yield DryRunRow(phone, name, "", 0, Decimal("0"), Decimal("0"), suppression.reason(rank, brand))
             continue
         try:
             text = texts.text(name=name, phone=phone, fields=fields, country=country)
@@ -600,8 +695,7 @@ def samples(campaign: Campaign, count: int) -> list[tuple[str, str]]:
     rows = db.session.execute(
         select(Contact.phone, Contact.name, Contact.fields, Contact.country)
         .join(ListMembership, ListMembership.contact_id == Contact.id)
-        .where(ListMembership.list_id == campaign.list_id, ListMembership.subscribed.is_(True),
-               Contact.global_opt_out.is_(False))
+        .where(*suppression.audience(campaign.list_id))
         .order_by(ListMembership.contact_id).limit(count)).all()
     result = []
     for phone, name, fields, country in rows:
@@ -645,13 +739,17 @@ def message_text(campaign: Campaign, *, name: str, phone: str, fields: dict | No
     text = templating.compile_template(campaign.text).render(templating.contact_context(name, phone, fields))
     countries = [country] if country else []
     return templating.with_opt_out_footer(text, sender_country_codes=countries, kind=campaign.kind,
-                                          config=current_app.config)
+                                          config=footer_settings())
+
+
+def footer_settings() -> dict:
+    """The settings that decide the opt-out footer (dashboard.sms.templating.footer_required)."""
+    return {name: setting(name) for name in templating.FOOTER_SETTINGS}
 
 
 def test_send(campaign: Campaign, destination: str, user: User, now: datetime, default_region: str = "US") -> Message:
     """Send the campaign's message to one number now, at the front of the queue, through the real
     sender (consent still applies). Recorded on the campaign: approval can require it."""
-    from dashboard.services import outbox
     contact = db.session.scalar(select(Contact).where(Contact.phone == _normalised(destination, default_region)))
     try:
         text = message_text(campaign, name=contact.name if contact else "", phone=destination,
@@ -659,9 +757,9 @@ def test_send(campaign: Campaign, destination: str, user: User, now: datetime, d
     except templating.TemplateError as exc:
         raise CampaignError(f"the message cannot be rendered: {exc}") from None
     try:
-        [message] = outbox.enqueue(destinations=[destination], text=text, source=campaign.sender.value, now=now,
-                                   default_region=default_region, priority=KINDS["transactional"])
-    except outbox.OutboxError as exc:
+        [message] = enqueue(destinations=[destination], text=text, source=campaign.sender.value, now=now,
+                            default_region=default_region, priority=KINDS["transactional"])
+    except EnqueueError as exc:
         raise CampaignError(str(exc)) from None
     db.session.execute(update(Campaign).where(Campaign.id == campaign.id).values(
         test_sent_at=now, test_sent_to=message.destination, test_message_id=message.id)

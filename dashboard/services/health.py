@@ -8,15 +8,14 @@ from sqlalchemy import and_, case, func, select
 from dashboard.extensions import db
 from dashboard.models import MessagePart
 from dashboard.sms.health import HealthPolicy, HealthSample, assess
-
-THROTTLING_CODES = (0x58, 0x14)
+from dashboard.sms.smpp_status import THROTTLING
 
 
 def sample(bind_id: int, now: datetime, policy: HealthPolicy) -> HealthSample:
     since = now - timedelta(minutes=policy.window_minutes)
     aged_before = now - timedelta(minutes=policy.receipt_wait_minutes)
     responded = MessagePart.command_status.is_not(None)
-    refused = and_(responded, MessagePart.command_status != 0, MessagePart.command_status.not_in(THROTTLING_CODES))
+    refused = and_(responded, MessagePart.command_status != 0, MessagePart.command_status.not_in(THROTTLING))
     aged = and_(MessagePart.submitted_at.is_not(None), MessagePart.submitted_at <= aged_before)
     row = db.session.execute(
         select(func.count().filter(responded),

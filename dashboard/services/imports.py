@@ -17,13 +17,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from flask import current_app
 from sqlalchemy import insert, select, update
 
 from dashboard.extensions import db
-from dashboard.models import Contact, ContactImport, ContactList, ImportedNumber, ImportIssue, ListMembership, User
+from dashboard.models import (
+    Contact,
+    ContactImport,
+    ContactList,
+    ImportedNumber,
+    ImportIssue,
+    ListMembership,
+    User,
+)
 from dashboard.services import consent
 from dashboard.services.contacts import number_facts
+from dashboard.settings import instance_path, setting
 from dashboard.sms import contact_csv
 
 BATCH_ROWS = 500
@@ -37,7 +45,7 @@ class ImportRefused(ValueError):
 
 
 def import_dir() -> Path:
-    path = Path(current_app.config.get("IMPORT_DIR") or Path(current_app.instance_path) / "imports")
+    path = Path(setting("IMPORT_DIR") or instance_path() / "imports")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -150,7 +158,7 @@ def _claim(imp: ContactImport, now: datetime) -> bool:
 
 def _run(imp: ContactImport, now: datetime, budget: int) -> int:
     mapping = mapping_of(imp)
-    region = current_app.config["DEFAULT_REGION"]
+    region = setting("DEFAULT_REGION")
     read = 0
     with path_of(imp).open("rb") as f:
         records = contact_csv.records(f, imp.offset, imp.line)

@@ -29,8 +29,8 @@ EXPORT_COLUMNS = ("message_id", "destination", "country", "status", "reason", "e
                   "submitted_at", "done_at", "possible_duplicate")
 # Messages that reached the SMSC and ended: the denominator of the delivery rate. Cancelled and
 # skipped messages were never attempted; queued and in-flight ones have no outcome yet.
-OUTCOMES = (lc.DELIVERED, lc.PARTIALLY_DELIVERED, *sorted(lc.FAILURES))
-FAILED_STATES = (lc.PARTIALLY_DELIVERED, *sorted(lc.FAILURES))
+OUTCOMES = tuple(sorted(lc.OUTCOMES))
+FAILED_STATES = tuple(sorted(lc.FAILED_OUTCOMES))
 
 
 def _pct(part: int, whole: int) -> float | None:
@@ -251,3 +251,9 @@ def csv_chunks(campaign_id: int, audit_id: int) -> Iterator[str]:
 def start_export(user: User, campaign: Campaign, now: datetime) -> AuditLog:
     return audit_export_start(user, "campaign_export", "csv", {"campaign": str(campaign.id)}, now,
                               detail=f"messages of campaign “{campaign.name}”")
+
+
+def status_counts() -> dict[str, int]:
+    """Every message by status: `flask status`."""
+    rows = db.session.execute(select(Message.status, func.count()).group_by(Message.status)).all()
+    return {status: count for status, count in rows}

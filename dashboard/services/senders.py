@@ -6,13 +6,14 @@ SENDER_REGISTRATION_REQUIRED (default True: registrations required). See docs/se
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import select
 
 from dashboard.extensions import db
 from dashboard.models import Contact, ListMembership, SenderId, SenderRegistration
+from dashboard.settings import setting
 from dashboard.sms.sender_ids import InvalidSenderId, normalise_country, registration_problems
 
 REFERENCE_FIELDS = ("us_10dlc_brand_id", "us_10dlc_campaign_id", "dlt_entity_id", "dlt_template_id")
@@ -35,19 +36,32 @@ def audience_countries(list_id: int) -> list[str | None]:
 def approval_problems(sender: SenderId, list_id: int, *, registration_required: bool | None = None) -> list[str]:
     """One sentence per destination country of the list's audience where `sender` may not send,
     e.g. "sender ACME is not approved for DE (pending)". Empty: it may send to all of them."""
+    return sending_problems(sender, audience_countries(list_id), registration_required=registration_required)
+
+
+def sending_problems(sender: SenderId, countries: Iterable[str | None], *,
+                     registration_required: bool | None = None) -> list[str]:
+    """One sentence per country of `countries` (None: a number of no known country) where `sender`
+    may not send; empty when it may send to all of them. The one rule for campaigns and single
+    sends alike (docs/senders.md)."""
     if registration_required is None:
-        registration_required = current_app.config["SENDER_REGISTRATION_REQUIRED"]
+        registration_required = setting("SENDER_REGISTRATION_REQUIRED")
     if sender.status != "approved":
         return [f"sender {sender.value} is {sender.status}, not approved"]
     statuses = {r.country: r.status for r in sender.registrations}
     if not statuses and not registration_required:
         return []  # legacy: an approved sender without registrations goes everywhere (setting off)
     problems = []
-    for country in sorted(audience_countries(list_id), key=lambda c: c or ""):
+    for country in sorted(set(countries), key=lambda c: c or ""):
         status = statuses.get(country, "no registration") if country else "unknown country"
         if status != "approved":
             problems.append(f"sender {sender.value} is not approved for {country or 'some numbers'} ({status})")
     return problems
+
+
+def approved_senders() -> list[SenderId]:
+    """Sender IDs that may be chosen for a send, by value: the form choices and the CLI default."""
+    return list(db.session.scalars(select(SenderId).where(SenderId.status == "approved").order_by(SenderId.value)))
 
 
 def save_registration(sender: SenderId, country: str, status: str, *, now: datetime, notes: str = "",

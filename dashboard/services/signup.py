@@ -1,6 +1,6 @@
 """Double opt-in through a list's public sign-up page (issue 4, point 6).
 
-A person types a number on /join/<token>; we text it a confirmation through the normal outbox
+A person types a number on /join/<token>; we text it a confirmation through the normal sending path
 (same routing, same send-time suppression) from the list's sign-up sender; a YES from that
 number before the confirmation expires opts it in, with the whole exchange as evidence.
 
@@ -22,6 +22,7 @@ from dashboard.extensions import db
 from dashboard.models import Contact, ContactList, InboundMessage, ListMembership, SenderId, SignupRequest
 from dashboard.services import consent
 from dashboard.services.contacts import contact_for
+from dashboard.services.sending.enqueue import enqueue
 from dashboard.sms import ledger
 from dashboard.sms.numbers import InvalidNumber, from_smpp_address, normalise
 
@@ -83,7 +84,6 @@ def request_signup(contact_list: ContactList, raw_phone: str, *, ip: str, user_a
                    settings: SignupSettings) -> SignupRequest:
     """Record a sign-up request and text the confirmation, unless the number is on the list
     already. Raises SignupError (bad number) or RateLimited; commits."""
-    from dashboard.services.outbox import enqueue
     try:
         phone = normalise(raw_phone, settings.default_region)
     except InvalidNumber as exc:

@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from dashboard.csv_stream import csv_chunks
 from dashboard.extensions import db, htmx
-from dashboard.models import Campaign, ContactList, MessageTemplate, SenderId
+from dashboard.models import Campaign, ContactList, MessageTemplate
 from dashboard.models.types import utcnow
 from dashboard.services import campaigns as campaign_service
+from dashboard.services.senders import approved_senders
 from dashboard.sms.encoding import analyse, lookalike_advice
 from dashboard.sms.send_window import ScheduleError, SendWindow, fire_times, local_to_utc, parse_hhmm
 from dashboard.web.access import STAFF, roles_required
@@ -38,8 +39,7 @@ def index():
 def new():
     form = CampaignForm()
     form.list_id.choices = choices((c.id, c.name) for c in db.session.scalars(select(ContactList).order_by(ContactList.name)))
-    form.sender_id_id.choices = choices((s.id, s.value) for s in db.session.scalars(
-        select(SenderId).where(SenderId.status == "approved").order_by(SenderId.value)))
+    form.sender_id_id.choices = choices((s.id, s.value) for s in approved_senders())
     form.template_id.choices = choices([(0, "— none —")] + [(t.id, t.name) for t in db.session.scalars(
         select(MessageTemplate).where(MessageTemplate.archived_at.is_(None)).order_by(MessageTemplate.name))])
     form.time_zone.choices = choices((z, z) for z in all_time_zones())

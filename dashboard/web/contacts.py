@@ -62,8 +62,7 @@ def show_list(list_id: int):
 
 def _signup_form(contact_list: ContactList) -> SignupSettingsForm:
     form = SignupSettingsForm(enabled=contact_list.signup_enabled, sender_id=contact_list.signup_sender_id)
-    form.sender_id.choices = choices([(0, "—")] + [(s.id, s.value) for s in db.session.scalars(
-        select(SenderId).where(SenderId.status == "approved").order_by(SenderId.value))])
+    form.sender_id.choices = choices([(0, "—")] + [(s.id, s.value) for s in sender_service.approved_senders()])
     return form
 
 

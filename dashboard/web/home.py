@@ -20,7 +20,7 @@ def today_counts() -> dict[str, int]:
                                    .group_by(Message.status)).all())
     sent = sum(n for s, n in rows.items() if s not in (lc.QUEUED, lc.SUBMITTING, lc.SKIPPED, lc.CANCELLED))
     return {"sent": sent, "delivered": rows.get(lc.DELIVERED, 0),
-            "failed": sum(rows.get(s, 0) for s in lc.FAILURES | {lc.PARTIALLY_DELIVERED}),
+            "failed": sum(rows.get(s, 0) for s in lc.FAILED_OUTCOMES),
             "waiting": rows.get(lc.QUEUED, 0) + rows.get(lc.SUBMITTING, 0) + rows.get(lc.SUBMITTED, 0)}
 
 

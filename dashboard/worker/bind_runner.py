@@ -21,13 +21,15 @@ from dashboard.crypto import decrypt_secret
 from dashboard.extensions import db
 from dashboard.models import Bind, BindStatus
 from dashboard.models.types import utcnow
-from dashboard.services import health
-from dashboard.services import inbound as inbound_service
-from dashboard.services import outbox
+from dashboard.services import health, inbound
+from dashboard.services.sending import claim, housekeeping, record
+from dashboard.services.sending.rows import BindSettings, OwnedRows
 from dashboard.sms.backoff import backoff_delay
 from dashboard.sms.encoding import decode, split_udh
+from dashboard.sms.pdu import OutgoingPart, submit_sm_fields
 from dashboard.sms.receipts import is_receipt, parse_receipt
 from dashboard.sms.session import Endpoint, SessionError, SmppSession
+from dashboard.sms.smpp_status import is_throttling
 from dashboard.sms.throttle import AdaptiveRate, TokenBucket
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ HALT_CHECK_SECONDS = 0.5  # a pause must stop what this bind has claimed but not
 
 @dataclass
 class InFlight:
-    part: outbox.OutgoingPart
+    part: OutgoingPart
     session: SmppSession
     sent_at: float
 
@@ -59,14 +61,16 @@ class BindRunner(threading.Thread):
         self.stop_event = threading.Event()
         self.sessions: list[SmppSession] = []
         self.in_flight: dict[tuple[int, int], InFlight] = {}
-        self.ready: deque[outbox.OutgoingPart] = deque()
-        self.owned = outbox.OwnedRows()  # rows of what is claimed or in flight, kept for recording
+        self.ready: deque[OutgoingPart] = deque()
+        self.owned = OwnedRows()  # rows of what is claimed or in flight, kept for recording
+        self.adaptive: AdaptiveRate | None = None
         self.state = "connecting"
         self.last_error: str | None = None
         self.last_error_at = None
         self.retry_at = None
         self._state_since = utcnow()
         self._submitted_total = 0
+        self._throttled_total = 0
         self._held_receipts = 1  # unknown until the first count: look for them
         self._window_counts: deque[tuple[float, int]] = deque()
 
@@ -115,13 +119,15 @@ class BindRunner(threading.Thread):
     def _connect(self, bind: Bind) -> None:
         password = decrypt_secret(self.app.config["SECRET_KEY"], bind.password_encrypted)
         modes = ["tx", "rx"] if bind.mode == "tx+rx" else [bind.mode]
-        self.settings = outbox.BindSettings.from_bind(bind, timedelta(hours=self.app.config["VALIDITY_HOURS"]))
+        self.settings = BindSettings.from_bind(bind, timedelta(hours=self.app.config["VALIDITY_HOURS"]))
         self.bind_version = bind.updated_at
         self.window = bind.window
         self.response_timeout = bind.response_timeout
         self.enquire_interval = bind.enquire_link_interval
-        self.adaptive = AdaptiveRate(bind.tps)
-        self.bucket = TokenBucket(bind.tps)
+        if self.adaptive is None or self.adaptive.contracted_tps != bind.tps:
+            # Kept across reconnects: a throttling carrier still grants what it granted before.
+            self.adaptive = AdaptiveRate(bind.tps)
+        self.bucket = TokenBucket(self.adaptive.current(time.monotonic()))
         tls_context = None
         if bind.use_tls:
             tls_context = ssl.create_default_context(cafile=self.app.config["SMPP_TLS_CA_FILE"] or None)
@@ -155,12 +161,12 @@ class BindRunner(threading.Thread):
         self.sessions = []
         try:
             if self.in_flight:
-                results = [outbox.SubmitResult(part_id=f.part.part_id, command_status=None,
+                results = [record.SubmitResult(part_id=f.part.part_id, command_status=None,
                                                why_no_response=f"link lost before the response: {reason}")
                            for f in self.in_flight.values()]
-                outbox.record_outcomes(self.settings, results, [], [], utcnow(), owned=self.owned)
+                record.record_outcomes(self.settings, results, [], [], utcnow(), owned=self.owned)
             if self.ready:
-                outbox.release_unsent(list(self.ready), utcnow(), f"not sent: {reason}")
+                claim.release_unsent(list(self.ready), utcnow(), f"not sent: {reason}")
         except Exception:
             db.session.rollback()
             log.exception("could not settle in-flight parts of bind %s; the claim reaper will", self.bind_id)
@@ -181,21 +187,24 @@ class BindRunner(threading.Thread):
             busy = bool(self.in_flight or self.ready)
             pdus = self._read_all(0.005 if busy else 0.05)
 
-            results: list[outbox.SubmitResult] = []
-            receipts: list[outbox.InboundReceipt] = []
-            mos: list[outbox.InboundMO] = []
+            results: list[record.SubmitResult] = []
+            receipts: list[record.InboundReceipt] = []
+            mos: list[inbound.InboundMO] = []
             to_ack: list[tuple[SmppSession, object]] = []
+            throttled_sent_at: list[float] = []
             for session, pdu in pdus:
                 command = pdu.command
                 if command == "submit_sm_resp" or command == "generic_nack":
                     flight = self.in_flight.pop((id(session), pdu.sequence), None)
                     if flight is not None:
+                        if is_throttling(pdu.status):
+                            throttled_sent_at.append(flight.sent_at)
                         message_id = _text(getattr(pdu, "message_id", None))
-                        results.append(outbox.SubmitResult(part_id=flight.part.part_id,
+                        results.append(record.SubmitResult(part_id=flight.part.part_id,
                                                            command_status=pdu.status,
                                                            smsc_message_id=message_id,
-                                                           raw={"command": command,
-                                                                "latency_ms": round((now_m - flight.sent_at) * 1000, 1)}))
+                                                           raw={"command": command, "latency_ms":
+                                                                round((now_m - flight.sent_at) * 1000, 1)}))
                 elif command in ("deliver_sm", "data_sm"):
                     self._classify_inbound(pdu, receipts, mos)
                     to_ack.append((session, pdu))
@@ -210,26 +219,29 @@ class BindRunner(threading.Thread):
                 elif command == "unparsable":
                     session.respond(pdu)
 
+            if results:
+                # What the SMSC took and refused as too fast sets the bind's rate (AdaptiveRate).
+                if self.adaptive.on_answers(now_m, len(results) - len(throttled_sent_at), throttled_sent_at):
+                    self.bucket.tokens = 0.0  # no burst at the lower rate into an SMSC that just refused
+                self._throttled_total += len(throttled_sent_at)
             for key, flight in list(self.in_flight.items()):
                 if now_m - flight.sent_at > self.response_timeout:
                     del self.in_flight[key]
-                    results.append(outbox.SubmitResult(part_id=flight.part.part_id, command_status=None))
+                    results.append(record.SubmitResult(part_id=flight.part.part_id, command_status=None))
 
             if results or receipts or mos:
                 # Held receipts (come before their response) are rare: look for them only when the
                 # last count or this runner saw some. Another worker's are counted within a second,
                 # and the reconcile job matches whatever this misses.
-                outcome = outbox.record_outcomes(self.settings, results, receipts, mos, utcnow(),
+                outcome = record.record_outcomes(self.settings, results, receipts, mos, utcnow(),
                                                  match_held=self._held_receipts > 0, owned=self.owned,
                                                  waiting={part.message_id for part in self.ready})
                 self._held_receipts += outcome.unmatched_receipts
                 if outcome.settled and self.ready:
                     # E.g. one part refused for good: the message failed, its other parts stay unsent.
                     self.ready = deque(p for p in self.ready if p.message_id not in outcome.settled)
-                if outcome.throttled:
-                    self.adaptive.on_throttled(now_m)
                 if mos:
-                    inbound_service.act_on_keywords(self.bind_id, utcnow(), help_text=self.app.config["HELP_TEXT"])
+                    inbound.act_on_keywords(utcnow())
             for session, pdu in to_ack:  # only now: the receipts are committed (DESIGN #3)
                 session.respond(pdu)
             for session in self.sessions:
@@ -278,27 +290,28 @@ class BindRunner(threading.Thread):
                                     network_error_code=getattr(pdu, "network_error_code", None))
             if receipt is None:
                 log.warning("bind %s: unreadable receipt %r", self.bind_id, short_message)
-                mos.append(outbox.InboundMO(source=raw["source_addr"], destination=raw["destination_addr"],
-                                            text=_text(short_message), raw={**raw, "unreadable_receipt": True}))
+                mos.append(inbound.InboundMO(source=raw["source_addr"], destination=raw["destination_addr"],
+                                             text=_text(short_message), raw={**raw, "unreadable_receipt": True}))
                 return
             raw["text"] = _text(short_message)
             if getattr(pdu, "message_state", None) is not None:
                 raw["message_state"] = pdu.message_state
             if getattr(pdu, "receipted_message_id", None):
                 raw["receipted_message_id"] = _text(pdu.receipted_message_id)
-            receipts.append(outbox.InboundReceipt(smsc_message_id=receipt.message_id, stat=receipt.stat,
+            receipts.append(record.InboundReceipt(smsc_message_id=receipt.message_id, stat=receipt.stat,
                                                   err=receipt.err, status=receipt.status, raw=raw))
             return
         udh, body = split_udh(bytes(short_message), pdu.esm_class or 0)
         if udh:
             raw["udh"] = list(udh)
-        mos.append(outbox.InboundMO(source=raw["source_addr"], destination=raw["destination_addr"],
-                                    text=decode(body, pdu.data_coding or 0), raw=raw))
+        mos.append(inbound.InboundMO(source=raw["source_addr"], destination=raw["destination_addr"],
+                                     text=decode(body, pdu.data_coding or 0), raw=raw))
 
     def _drop_halted(self) -> None:
-        halted = outbox.halted_message_ids({p.message_id for p in self.ready})
+        halted = claim.halted_message_ids({p.message_id for p in self.ready})
         if halted:
-            outbox.release_unsent([p for p in self.ready if p.message_id in halted], utcnow(), "campaign paused or cancelled")
+            claim.release_unsent([p for p in self.ready if p.message_id in halted], utcnow(),
+                                 "campaign paused or cancelled")
             self.owned.forget(halted)
             self.ready = deque(p for p in self.ready if p.message_id not in halted)
 
@@ -313,18 +326,18 @@ class BindRunner(threading.Thread):
             return True
         found = True
         if len(self.ready) < room:
-            claimed = outbox.claim_messages(self.settings, self.worker_id, room, utcnow(), lease, self.owned)
+            claimed = claim.claim_messages(self.settings, self.worker_id, room, utcnow(), lease, self.owned)
             self.ready.extend(claimed)
             found = bool(claimed) or bool(self.ready)
         now_m = time.monotonic()
         self.bucket.rate = self.adaptive.current(now_m)
-        batch: list[tuple[outbox.OutgoingPart, int]] = []
+        batch: list[tuple[OutgoingPart, int]] = []
         while self.ready and len(batch) < room and self.bucket.take(1, now_m):
             batch.append((self.ready.popleft(), session.next_sequence()))
         if not batch:
             return found
-        outbox.mark_parts_submitting(batch, session.session_id, utcnow(), _submit_fields, self.owned)
-        pdus = [session.make_submit(seq, **_pdu_fields(part)) for part, seq in batch]
+        claim.mark_parts_submitting(batch, session.session_id, utcnow(), self.owned)
+        pdus = [session.make_submit(seq, **submit_sm_fields(part)) for part, seq in batch]
         for (part, seq) in batch:
             self.in_flight[(id(session), seq)] = InFlight(part, session, now_m)
         session.write(pdus)
@@ -345,7 +358,7 @@ class BindRunner(threading.Thread):
 
     def _unmatched_receipts(self) -> int:
         hold = timedelta(hours=self.app.config["RECEIPT_HOLD_HOURS"])
-        return outbox.unmatched_receipts(self.bind_id, utcnow(), hold)
+        return housekeeping.unmatched_receipts(self.bind_id, utcnow(), hold)
 
     def _set_state(self, state: str) -> None:
         if state != self.state:
@@ -389,8 +402,11 @@ class BindRunner(threading.Thread):
             status.retry_at = self.retry_at
             status.in_flight = len(self.in_flight)
             status.current_tps = round(self._current_tps(), 1)
-            adaptive = getattr(self, "adaptive", None)
+            adaptive = self.adaptive
             status.allowed_tps = round(adaptive.current(time.monotonic()), 1) if adaptive else 0.0
+            settled = adaptive.settled_tps if adaptive else None
+            status.settled_tps = round(settled, 1) if settled is not None else None
+            status.throttled_total = self._throttled_total
             status.submitted_total = self._submitted_total
             status.unmatched_receipts = self._held_receipts = self._unmatched_receipts()
             status.worker_id = self.worker_id
@@ -408,22 +424,4 @@ def _text(value) -> str:
     if isinstance(value, bytes):
         return value.rstrip(b"\x00").decode("latin-1")
     return str(value)
-
-
-def _pdu_fields(part: outbox.OutgoingPart) -> dict:
-    fields = dict(source_addr_ton=part.source_ton, source_addr_npi=part.source_npi, source_addr=part.source,
-                  dest_addr_ton=1, dest_addr_npi=1, destination_addr=part.destination.lstrip("+"),
-                  esm_class=part.esm_class, data_coding=part.data_coding, registered_delivery=1,
-                  short_message=part.short_message)
-    if part.payload is not None:
-        fields["message_payload"] = part.payload
-        fields["short_message"] = b""
-    return fields
-
-
-def _submit_fields(part: outbox.OutgoingPart) -> dict:
-    """What goes on the timeline for a submit_sm (the text itself is on the message)."""
-    return {"destination_addr": part.destination.lstrip("+"), "source_addr": part.source,
-            "esm_class": part.esm_class, "data_coding": part.data_coding,
-            "part": f"{part.part_no}/{part.parts_total}", "possible_duplicate": part.possible_duplicate}
 

@@ -23,7 +23,9 @@ from sqlalchemy import select
 from dashboard.extensions import db
 from dashboard.models import Bind, Message
 from dashboard.models.types import utcnow
-from dashboard.services import campaigns, imports, outbox, routing
+from dashboard.services import campaigns, imports
+from dashboard.services.sending import housekeeping
+from dashboard.services.sending.rows import BindSettings
 from dashboard.sms import lifecycle as lc
 from dashboard.worker.bind_runner import BindRunner
 
@@ -50,12 +52,12 @@ def _guard(worker: "Worker"):
 
 
 def _reap(worker: "Worker"):
-    return outbox.reap_expired_claims(utcnow())
+    return housekeeping.reap_expired_claims(utcnow())
 
 
 def _reconcile(worker: "Worker"):
     hours = worker.app.config["RECEIPT_HOLD_HOURS"]
-    return outbox.reconcile_held_receipts(utcnow(), timedelta(hours=hours), worker.bind_settings)
+    return housekeeping.reconcile_held_receipts(utcnow(), timedelta(hours=hours), worker.bind_settings)
 
 
 def _imports(worker: "Worker"):
@@ -63,7 +65,7 @@ def _imports(worker: "Worker"):
 
 
 def _reroute(worker: "Worker"):
-    moved, worker.reroute_pass = routing.reroute_queued(utcnow(), worker.reroute_pass)
+    moved, worker.reroute_pass = housekeeping.reroute_queued(utcnow(), worker.reroute_pass)
     return moved
 
 
@@ -96,7 +98,7 @@ class Worker:
                                              job_defaults={"coalesce": True, "max_instances": 1},
                                              timezone="UTC")
         self.tick_scale = tick_scale
-        self.reroute_pass: routing.ReroutePass | None = None
+        self.reroute_pass: housekeeping.ReroutePass | None = None
         self._lock = threading.Lock()
         self._stopped = threading.Event()
 
@@ -131,7 +133,7 @@ class Worker:
         for owner in owners:
             name, _, pid = owner.rpartition(":")
             if name == host and pid.isdigit() and owner != self.worker_id and not _pid_alive(int(pid)):
-                outbox.release_worker_claims(owner, utcnow())
+                housekeeping.release_worker_claims(owner, utcnow())
 
     def supervise_binds(self) -> None:
         """Start a runner for each enabled bind; reap runners whose bind went away."""
@@ -149,11 +151,8 @@ class Worker:
                 self.runners[bind_id] = runner
                 runner.start()
 
-    def bind_settings(self, bind_id: int | None) -> outbox.BindSettings:
-        bind = db.session.get(Bind, bind_id) if bind_id else None
-        if bind is None:
-            return outbox.BindSettings(bind_id=bind_id or 0)
-        return outbox.BindSettings.from_bind(bind, timedelta(hours=self.app.config["VALIDITY_HOURS"]))
+    def bind_settings(self, bind_id: int | None) -> BindSettings:
+        return BindSettings.for_bind_id(bind_id, timedelta(hours=self.app.config["VALIDITY_HOURS"]))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the jobs, then unbind every session cleanly."""

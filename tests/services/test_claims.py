@@ -9,7 +9,8 @@ from datetime import timedelta
 from dashboard.extensions import db
 from dashboard.models import Bind, Message
 from dashboard.models.types import utcnow
-from dashboard.services.outbox import BindSettings, claim_messages
+from dashboard.services.sending.claim import claim_messages
+from dashboard.services.sending.rows import BindSettings
 
 MESSAGES = 2000
 CLAIMERS = 4

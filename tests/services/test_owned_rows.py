@@ -1,5 +1,5 @@
 """The bind runner keeps the rows of what it has claimed, so that recording a response needs no
-reload (outbox.OwnedRows). Kept rows can go stale; these tests show that a stale row is never
+reload (sending.rows.OwnedRows). Kept rows can go stale; these tests show that a stale row is never
 written over what another process did, and that kept rows record exactly what fresh ones do."""
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from sqlalchemy import select
 from dashboard.extensions import db
 from dashboard.models import Bind, Message, MessageEvent, MessagePart
 from dashboard.models.types import utcnow
-from dashboard.services import outbox
-from dashboard.services.outbox import (BindSettings, InboundReceipt, OwnedRows, SubmitResult, claim_messages,
-                                       mark_parts_submitting, reap_expired_claims, record_outcomes)
+from dashboard.services.sending import record
+from dashboard.services.sending.claim import claim_messages, mark_parts_submitting
+from dashboard.services.sending.housekeeping import reap_expired_claims
+from dashboard.services.sending.record import InboundReceipt, SubmitResult, record_outcomes
+from dashboard.services.sending.rows import BindSettings, OwnedRows
 
 LEASE = timedelta(seconds=30)
 
@@ -33,8 +35,7 @@ def _queue(texts: list[str]) -> BindSettings:
 def _send(settings: BindSettings, owned: OwnedRows | None, limit: int = 10):
     now = utcnow()
     parts = claim_messages(settings, "w1", limit, now, LEASE, owned)
-    mark_parts_submitting([(part, n) for n, part in enumerate(parts, start=1)], "session-1", now,
-                          lambda part: {}, owned)
+    mark_parts_submitting([(part, n) for n, part in enumerate(parts, start=1)], "session-1", now, owned)
     return parts
 
 
@@ -95,7 +96,7 @@ def test_a_failure_while_recording_drops_the_kept_rows(database_app, monkeypatch
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
-    monkeypatch.setattr(outbox, "_settle", broken)
+    monkeypatch.setattr(record, "settle", broken)
     try:
         record_outcomes(settings, [SubmitResult(part_id=part.part_id, command_status=0, smsc_message_id="x")],
                         [], [], utcnow(), owned=owned)

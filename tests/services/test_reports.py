@@ -21,6 +21,9 @@ US = numbers(10)  # +12025550100 … 0109
 EU = ["+447400123456", "+4915112345678", "+4915112345671"]
 TEXT = "Autumn sale: " + "x" * 150  # 163 GSM-7 characters: two parts each
 
+# The receipt's stat and err, with what they mean: the reason an undelivered message shows.
+UNDELIVERED_REASON = "UNDELIV, err 001: the network could not deliver it (GSM MAP error 1: unknown subscriber?)"
+
 
 @pytest.fixture
 def finished_campaign(app, make_simulator, make_bind, make_list, sender, worker):
@@ -59,7 +62,7 @@ def test_the_report_counts_rates_failures_countries_carriers_and_cost_exactly(fi
 
     assert [(f.status, f.error, f.reason, f.count) for f in report.failures] == [
         ("failed", "ESME_RINVDSTADR", "refused by the SMSC: ESME_RINVDSTADR", 1),
-        ("undeliverable", "UNDELIV err 001", "", 1)]
+        ("undeliverable", "UNDELIV err 001", UNDELIVERED_REASON, 1)]
     assert [(b.label, b.messages, b.delivered, b.failed, b.parts, b.cost) for b in report.by_country] == [
         ("US", 10, 8, 2, 18, Decimal("0.18")), ("DE", 2, 2, 0, 4, Decimal("0.08")),
         ("GB", 1, 1, 0, 2, Decimal("0.06"))]
@@ -92,8 +95,8 @@ def test_the_csv_has_one_exact_row_per_message(client, auth, make_user, finished
         return (r["country"], r["status"], r["reason"], r["error"], r["bind"], r["parts"], r["price"],
                 r["possible_duplicate"])
     assert picked("+12025550100") == ("US", "delivered", "", "", "us-carrier", "2", "0.020000", "no")
-    assert picked("+12025550107") == ("US", "undeliverable", "", "UNDELIV err 001", "us-carrier", "2", "0.020000",
-                                      "no")
+    assert picked("+12025550107") == ("US", "undeliverable", UNDELIVERED_REASON, "UNDELIV err 001", "us-carrier", "2",
+                                      "0.020000", "no")
     assert picked("+12025550103") == ("US", "failed", "refused by the SMSC: ESME_RINVDSTADR", "ESME_RINVDSTADR",
                                       "us-carrier", "2", "", "no")
     assert picked("+447400123456") == ("GB", "delivered", "", "", "eu-carrier", "2", "0.060000", "no")

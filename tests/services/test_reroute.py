@@ -9,7 +9,7 @@ from sqlalchemy import select
 from dashboard.extensions import db
 from dashboard.models import Bind, BindStatus, Message, Route
 from dashboard.models.types import utcnow
-from dashboard.services.routing import reroute_queued
+from dashboard.services.sending.housekeeping import reroute_queued
 
 PAGE = 2
 

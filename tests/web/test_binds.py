@@ -63,7 +63,7 @@ def test_a_bind_with_an_invalid_port_is_refused(client, auth, make_user):
 
 
 def test_a_wrong_bind_password_shows_the_bind_error_without_stopping_the_sender(
-        app, client, auth, make_user, make_simulator, make_bind, worker, runner):
+        app, client, auth, make_user, make_simulator, make_bind, worker, runner, sender):
     _admin(client, auth, make_user)
     simulator = make_simulator()
     bad = make_bind(simulator, name="wrong-password", password="nope")
@@ -84,7 +84,7 @@ def test_a_wrong_bind_password_shows_the_bind_error_without_stopping_the_sender(
     wait_for(lambda: bind_state(good.id) == "bound", message="good bind bound")
     db.session.execute(text("UPDATE bind SET enabled = 0 WHERE id = :id"), {"id": bad.id})
     db.session.commit()
-    result = runner.invoke(args=["send", "--to", numbers(1)[0], "--text", "still sending", "--from", "Sw"])
+    result = runner.invoke(args=["send", "--to", numbers(1)[0], "--text", "still sending", "--from", sender.value])
     message_id = int(result.output.split()[0])
     wait_for(lambda: (db.session.expire_all(), db.session.get(Message, message_id).status)[1] == "delivered",
              message="message delivered through the good bind")

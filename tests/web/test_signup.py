@@ -124,7 +124,7 @@ def test_a_yes_after_the_confirmation_expired_does_nothing(app, signup_list):
     request = signup.request_signup(contact_list, number, ip="203.0.113.7", user_agent=UA, now=asked,
                                     settings=signup.SignupSettings.from_config(app.config))
     mo(number, "YES")
-    inbound.act_on_keywords(None, utcnow())
+    inbound.act_on_keywords(utcnow())
     assert events() == []
     assert db.session.get(SignupRequest, request.id).status == "expired"
     assert db.session.scalar(select(Contact).where(Contact.phone == number)) is None
@@ -134,7 +134,7 @@ def test_a_yes_without_a_pending_confirmation_does_nothing(app, signup_list):
     signup_list()
     [number] = numbers(1)
     reply = mo(number, "Yes")
-    inbound.act_on_keywords(None, utcnow())
+    inbound.act_on_keywords(utcnow())
     assert db.session.scalar(select(func.count()).select_from(ConsentEvent)) == 0
     assert db.session.get(InboundMessage, reply.id).keyword == "YES"  # looked at, and left alone
 
@@ -146,7 +146,7 @@ def test_a_yes_confirms_only_the_latest_open_request_of_that_number(app, signup_
     signup.request_signup(first, number, ip="a", user_agent=UA, now=utcnow(), settings=settings)
     signup.request_signup(second, number, ip="a", user_agent=UA, now=utcnow(), settings=settings)
     mo(number, "YES")
-    inbound.act_on_keywords(None, utcnow())
+    inbound.act_on_keywords(utcnow())
     assert [e.list_id for e in events()] == [second.id]
 
 

@@ -13,6 +13,8 @@ from dashboard.extensions import db
 from dashboard.models import Campaign, Contact, Message, Route
 from dashboard.models.types import utcnow
 from dashboard.services import campaigns
+from dashboard.services.sending.claim import claim_messages
+from dashboard.services.sending.rows import BindSettings
 from dashboard.simulator import OutcomeRule
 from dashboard.sms.send_window import SendWindow
 from tests.conftest import numbers, wait_for
@@ -61,7 +63,6 @@ def test_quiet_hours_defer_messages_to_the_next_opening_and_send_nothing_now(app
 
 def test_a_message_claimed_outside_the_window_goes_back_to_wait_and_is_not_an_attempt(app, simulator, make_bind,
                                                                                      make_list, sender):
-    from dashboard.services import outbox
     bind = make_bind(simulator)
     contact_list = make_list(numbers(3))
     campaign = _create(contact_list, sender)
@@ -70,8 +71,8 @@ def test_a_message_claimed_outside_the_window_goes_back_to_wait_and_is_not_an_at
     window = _closed_window_now()
     campaign.window_start, campaign.window_end, campaign.window_days = window.start_minute, window.end_minute, "0123456"
     db.session.commit()
-    settings = outbox.BindSettings(bind_id=bind.id)
-    parts = outbox.claim_messages(settings, "w", 10, utcnow(), timedelta(seconds=30))
+    settings = BindSettings(bind_id=bind.id)
+    parts = claim_messages(settings, "w", 10, utcnow(), timedelta(seconds=30))
     assert parts == []
     db.session.expire_all()
     messages = db.session.scalars(select(Message).where(Message.campaign_id == campaign.id)).all()

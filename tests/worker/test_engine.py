@@ -12,9 +12,9 @@ from dashboard.models import (BindStatus, ConsentEvent, Contact, DeliveryReceipt
                               MessageEvent)
 from dashboard.models.types import utcnow
 from dashboard.services.campaigns import create_campaign
-from dashboard.services.outbox import enqueue
+from dashboard.services.sending.enqueue import enqueue
 from dashboard.sms.encoding import analyse
-from tests.conftest import numbers, wait_for
+from tests.conftest import approved_sender, numbers, wait_for
 
 
 def _counts() -> dict[str, int]:
@@ -23,6 +23,7 @@ def _counts() -> dict[str, int]:
 
 
 def _send(destinations, text="Your code is 1234", source="Switchboard"):
+    approved_sender(source)
     return [m.id for m in enqueue(destinations=destinations, text=text, source=source, now=utcnow())]
 
 
@@ -340,7 +341,7 @@ def test_help_is_answered_even_after_stop(app, simulator, make_bind, worker):
     [reply] = simulator.messages()
     assert reply.text == app.config["HELP_TEXT"]
     # Everything else to that number is still suppressed.
-    enqueue(destinations=["+12025550123"], text="promo", source="12025550000", now=utcnow())
+    _send(["+12025550123"], text="promo", source="12025550000")
     wait_for(lambda: db.session.scalar(select(Message.status).where(Message.text == "promo")) == "skipped",
              message="the promotion skipped")
     assert len(simulator.messages()) == 1

@@ -10,7 +10,8 @@ from dashboard.models import (BrandOptOut, ConsentEvent, Contact, InboundMessage
 from dashboard.models.types import utcnow
 from dashboard.services import consent, inbound
 from dashboard.services.campaigns import create_campaign
-from dashboard.services.outbox import enqueue, suppressed_message_ids
+from dashboard.services.sending.enqueue import enqueue
+from dashboard.services.suppression import suppressed_messages
 from tests.conftest import numbers, wait_for
 
 
@@ -75,13 +76,13 @@ def test_a_global_stop_still_suppresses_every_sender(app, make_list, brands):
     [number] = numbers(1)
     make_list([number])
     mo(number, "STOP", destination="AcmeShop")
-    inbound.act_on_keywords(None, utcnow())
+    inbound.act_on_keywords(utcnow())
     assert contact(number).global_opt_out
     event = db.session.scalar(select(ConsentEvent).where(ConsentEvent.kind == "opt_out"))
     assert event.evidence.endswith("(scope: all messages)")
     ids = [m.id for m in enqueue(destinations=[number], text="x", source="AcmeShop", now=utcnow())
            + enqueue(destinations=[number], text="y", source="BetaNews", now=utcnow())]
-    assert set(suppressed_message_ids(ids).values()) == {"opted out (all messages)"}
+    assert set(suppressed_messages(ids).values()) == {"opted out of all messages"}
 
 
 def test_in_brand_scope_a_stop_to_a_sender_without_a_brand_is_global(app, make_list, sender):
@@ -89,7 +90,7 @@ def test_in_brand_scope_a_stop_to_a_sender_without_a_brand_is_global(app, make_l
     [number] = numbers(1)
     make_list([number])
     mo(number, "Arrêt", destination=sender.value)
-    inbound.act_on_keywords(None, utcnow())
+    inbound.act_on_keywords(utcnow())
     assert contact(number).global_opt_out
 
 
@@ -99,14 +100,14 @@ def test_start_and_unstop_re_subscribe_with_the_mo_as_evidence(app, make_list, b
     [number] = numbers(1)
     make_list([number])
     mo(number, "STOP ALL", destination="AcmeShop")
-    inbound.act_on_keywords(None, utcnow())
+    inbound.act_on_keywords(utcnow())
     [message] = enqueue(destinations=[number], text="x", source="AcmeShop", now=utcnow())
-    assert message.id in suppressed_message_ids([message.id])
+    assert message.id in suppressed_messages([message.id])
     reply = mo(number, "unstop" if scope == "brand" else "Start", destination="AcmeShop")
-    inbound.act_on_keywords(None, utcnow())
+    inbound.act_on_keywords(utcnow())
     event = db.session.scalar(select(ConsentEvent).where(ConsentEvent.kind == "opt_in", ConsentEvent.source == "keyword"))
     assert event.inbound_message_id == reply.id and reply.text in event.evidence
-    assert suppressed_message_ids([message.id]) == {}
+    assert suppressed_messages([message.id]) == {}
     assert not contact(number).global_opt_out
     if scope == "brand":
         assert db.session.scalar(select(BrandOptOut.opted_out)) is False
@@ -120,7 +121,7 @@ def test_the_configured_keyword_list_is_honoured(app, make_list, sender):
     mo(first, "basta!", destination=sender.value)
     mo(second, "STOP", destination=sender.value)
     mo(third, "genug jetzt", destination=sender.value)
-    inbound.act_on_keywords(None, utcnow())
+    inbound.act_on_keywords(utcnow())
     assert [contact(n).global_opt_out for n in (first, second, third)] == [True, False, True]
 
 
@@ -129,10 +130,10 @@ def test_a_brand_opt_out_survives_switching_the_scope_back_to_global(app, make_l
     [number] = numbers(1)
     make_list([number])
     mo(number, "stop", destination="AcmeShop")
-    inbound.act_on_keywords(None, utcnow())
+    inbound.act_on_keywords(utcnow())
     app.config["OPT_OUT_SCOPE"] = "global"
     [message] = enqueue(destinations=[number], text="x", source="AcmeShop", now=utcnow())
-    assert suppressed_message_ids([message.id]) == {message.id: "opted out of Acme"}
+    assert suppressed_messages([message.id]) == {message.id: "opted out of Acme"}
 
 
 def test_an_unknown_scope_stops_start_up(db_path):

@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 from dashboard.extensions import db
 from dashboard.models import BindStatus, Message
 from dashboard.models.types import utcnow
-from dashboard.services.outbox import enqueue
+from dashboard.services.sending.enqueue import enqueue
 from tests.conftest import numbers, wait_for
 
 
@@ -99,7 +99,7 @@ def _bind_over(proxy, make_bind, simulator, name):
     return bind
 
 
-def test_a_tls_bind_trusting_the_carriers_ca_delivers(app, tls_proxy, simulator, make_bind, worker):
+def test_a_tls_bind_trusting_the_carriers_ca_delivers(app, tls_proxy, simulator, make_bind, worker, sender):
     proxy, cert_file = tls_proxy
     app.config["SMPP_TLS_CA_FILE"] = str(cert_file)
     _bind_over(proxy, make_bind, simulator, "tls")

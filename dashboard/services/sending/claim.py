@@ -1,0 +1,223 @@
+"""Phase two: a bind runner takes queued messages for its bind and gets their parts ready to write.
+
+The claim is one UPDATE whose WHERE repeats `status = 'queued'`: two workers racing for the same
+rows cannot both win (SQLite serialises writers; PostgreSQL skips locked rows): one owner at a
+time (docs/architecture.md #2). What may go is decided here, at the last moment (#7): the opt-out
+rule (dashboard.services.suppression), quiet hours and each campaign's cap and budget (the
+campaigns service, asked through one function each). Parts are created by the claim and recorded
+as submitting, with their session and sequence number, before their bytes leave (#1).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from sqlalchemy import bindparam, or_, select, update
+
+from dashboard.models.types import unindexed
+from dashboard.services import bulk, campaigns, suppression
+from dashboard.services.sending.rows import (
+    MESSAGE_COLUMNS,
+    BindSettings,
+    M,
+    MessageRow,
+    OwnedRows,
+    P,
+    Row,
+    Working,
+    commit,
+    conn,
+    event_row,
+    finish,
+    requeue,
+)
+from dashboard.sms import lifecycle as lc
+from dashboard.sms.encoding import EncodedMessage, encode_message
+from dashboard.sms.pdu import OutgoingPart, timeline_fields
+
+# What a claim needs beyond the working columns, to build submit_sm without another query.
+_CLAIM_COLUMNS = (M.c.destination, M.c.source, M.c.source_ton, M.c.source_npi, M.c.text,
+                  M.c.priority, M.c.udh_ref, M.c.campaign_id, M.c.recipient_tz)
+_NEW_PART_COLUMNS = ("message_id", "part_no", "parts_total", "status", "bind_id")
+
+
+def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: datetime,
+                   lease: timedelta, owned: OwnedRows | None = None) -> list[OutgoingPart]:
+    """Claim up to `limit` queued messages for this bind and return their unsent parts, in queue
+    order (priority, then age). The rows of the messages going out are kept in `owned`, for
+    recording their responses without reading them again."""
+    if limit <= 0:
+        return []
+    claimed = MessageRow.all_from(conn().execute(_main_claim(), {
+        "p_bind": settings.bind_id, "p_now": now, "p_limit": limit, "p_worker": worker_id, "p_expires": now + lease}))
+    if len(claimed) < limit:
+        claimed += campaigns.claim_within_allowances(
+            limit - len(claimed), now,
+            due=lambda campaign_id, n: _due_in_campaign(settings.bind_id, campaign_id, n, now),
+            take=lambda ids: _claim(ids, worker_id, now, lease))
+    if not claimed:
+        commit()
+        return []
+    claimed.sort(key=lambda r: (r.priority, r.id))  # RETURNING promises no order
+    work = Working()
+    # Parts are created by a claim, in the transaction that raised `attempts` to at least 1, and
+    # `attempts` never goes down but for a deferral undoing its own claim's rise. So a message at
+    # its first attempt has no parts to load (the unique (message_id, part_no) would refuse a
+    # second set if that ever stopped being true).
+    messages = work.adopt(claimed, partless={m.id for m in claimed if m.attempts == 1})
+    suppressed = suppression.suppressed_messages(m.id for m in messages)
+    waits = campaigns.quiet_hours_waits(((m.id, m.campaign_id, m.recipient_tz) for m in messages), now)
+    new_parts: list[dict] = []
+    encoded: dict[int, EncodedMessage] = {}
+    for message in messages:
+        if message.id in suppressed:
+            finish(message, lc.SKIPPED, suppressed[message.id], now)
+            continue
+        if message.id in waits:
+            _defer(message, *waits[message.id], now)
+            continue
+        try:
+            encoded[message.id] = _encode_cached(message.text, message.udh_ref, settings.concat_mode,
+                                                 settings.default_data_coding)
+        except ValueError as exc:  # e.g. more parts than one message can have: it never will go
+            _fail_unsent(message, f"cannot be encoded: {exc}", now)
+            continue
+        if not message.parts:  # first attempt: its part rows are created now (#1)
+            total = encoded[message.id].segments if encoded[message.id].payload is None else 1
+            new_parts.extend({"message_id": message.id, "part_no": n, "parts_total": total,
+                              "status": lc.PENDING, "bind_id": settings.bind_id} for n in range(1, total + 1))
+    if new_parts:
+        ids = bulk.insert_returning_ids(conn(), P, _NEW_PART_COLUMNS, new_parts)
+        for values, part_id in zip(new_parts, ids):
+            part = work.parts[part_id] = Row({"id": part_id, "smsc_message_id": None, "smsc_id_key": None, **values})
+            work.messages[part.message_id].parts.append(part)
+    outgoing: list[OutgoingPart] = []
+    for message in messages:
+        if message.id in encoded:
+            outgoing.extend(_outgoing_parts(message, settings, encoded[message.id]))
+    work.write()
+    commit()
+    if owned is not None:
+        for message in messages:
+            if message.id in encoded:
+                owned.keep(message)
+    return outgoing
+
+
+@lru_cache(maxsize=1)
+def _main_claim():
+    """The claim of every message not in a separately claimed campaign, built once: it runs
+    several times a second per bind. Parameters: p_bind, p_now, p_limit, p_worker, p_expires (not
+    named after columns of the table it updates, which SQLAlchemy reserves)."""
+    now = bindparam("p_now")
+    due = (select(M.c.id)
+           .where(M.c.status == lc.QUEUED, M.c.bind_id == bindparam("p_bind"),
+                  or_(M.c.next_attempt_at.is_(None), M.c.next_attempt_at <= now),
+                  or_(M.c.campaign_id.is_(None), M.c.campaign_id.not_in(campaigns.separately_claimed_campaign_ids())))
+           .order_by(M.c.priority, M.c.id)
+           .limit(bindparam("p_limit"))
+           .with_for_update(skip_locked=True)  # dropped by SQLAlchemy on SQLite, where writes serialise
+           # Materialised: PostgreSQL may otherwise run a LIMIT … SKIP LOCKED subquery once per outer
+           # row and claim more than `limit` (2 of limit 1 in tests/services/test_claims.py).
+           .cte("due").prefix_with("MATERIALIZED", dialect="postgresql"))
+    return (update(M)
+            .where(M.c.id.in_(select(due.c.id)), unindexed(M.c.status) == lc.QUEUED)
+            .values(status=lc.SUBMITTING, claimed_by=bindparam("p_worker"), claim_expires_at=bindparam("p_expires"),
+                    submitting_at=now, attempts=M.c.attempts + 1, reason=None)
+            .returning(*MESSAGE_COLUMNS, *_CLAIM_COLUMNS))
+
+
+def _due_in_campaign(bind_id: int, campaign_id: int, limit: int, now: datetime) -> list[campaigns.Candidate]:
+    """Queued messages of one metered campaign for this bind, in queue order, locked for the claim."""
+    rows = conn().execute(
+        select(M.c.id, M.c.segments, M.c.price_per_segment, M.c.attempts)
+        .where(M.c.status == lc.QUEUED, M.c.bind_id == bind_id, M.c.campaign_id == campaign_id,
+               or_(M.c.next_attempt_at.is_(None), M.c.next_attempt_at <= now))
+        .order_by(M.c.priority, M.c.id).limit(limit).with_for_update(skip_locked=True))
+    return [campaigns.Candidate(*row) for row in rows]
+
+
+def _claim(ids: Sequence[int], worker_id: str, now: datetime, lease: timedelta) -> list[MessageRow]:
+    return MessageRow.all_from(conn().execute(
+        update(M)
+        .where(M.c.id.in_(ids), unindexed(M.c.status) == lc.QUEUED)
+        .values(status=lc.SUBMITTING, claimed_by=worker_id, claim_expires_at=now + lease,
+                submitting_at=now, attempts=M.c.attempts + 1, reason=None)
+        .returning(*MESSAGE_COLUMNS, *_CLAIM_COLUMNS)))
+
+
+def _defer(message: MessageRow, until: datetime, why: str, now: datetime) -> None:
+    """Quiet hours: back to the queue until the window opens. Not an attempt, and not paid for."""
+    message.attempts -= 1
+    if message.attempts == 0 and message.campaign_id is not None and message.price_per_segment:
+        campaigns.release_commitment(message.campaign_id, message.price_per_segment * message.segments)
+    requeue(message, now, why, None)
+    message.next_attempt_at = until
+
+
+def _fail_unsent(message: MessageRow, reason: str, now: datetime) -> None:
+    for part in message.parts:
+        if part.status == lc.PENDING:
+            part.status = lc.FAILED
+            part.done_at = now
+    finish(message, lc.FAILED, reason, now)
+
+
+@lru_cache(maxsize=1024)
+def _encode_cached(text: str, ref: int, concat: str, data_coding: int) -> EncodedMessage:
+    # A campaign sends one text to many numbers: encoding it once per reference is enough.
+    return encode_message(text, ref=ref, concat=concat, gsm_data_coding=data_coding)
+
+
+def _outgoing_parts(message: MessageRow, settings: BindSettings, encoded: EncodedMessage) -> list[OutgoingPart]:
+    bodies = list(encoded.parts) if encoded.payload is None else [b""]
+    result = []
+    for part in message.parts:
+        if part.status != lc.PENDING:
+            continue  # already accepted by the SMSC on an earlier attempt
+        if part.bind_id != settings.bind_id:
+            part.bind_id = settings.bind_id  # failed over from another bind
+        result.append(OutgoingPart(
+            part_id=part.id, message_id=message.id, part_no=part.part_no, parts_total=part.parts_total,
+            destination=message.destination, source=message.source, source_ton=message.source_ton,
+            source_npi=message.source_npi, short_message=bodies[part.part_no - 1],
+            esm_class=encoded.esm_class, data_coding=encoded.data_coding, payload=encoded.payload,
+            priority=message.priority, possible_duplicate=message.possible_duplicate))
+    return result
+
+
+def mark_parts_submitting(assignments: Sequence[tuple[OutgoingPart, int]], session_id: str, now: datetime,
+                          owned: OwnedRows | None = None) -> None:
+    """Record each part as being submitted, with its session and sequence number, and commit —
+    before the bytes leave (#1). A crash after this leaves the part visibly uncertain."""
+    bulk.update_many(conn(), P, ("status", "session_id", "sequence_number", "submitting_at"), [
+        {"b_id": part.part_id, "status": lc.SUBMITTING, "session_id": session_id, "sequence_number": seq,
+         "submitting_at": now} for part, seq in assignments])
+    for part, seq in assignments:
+        event_row(part.message_id, "submit_sm", {"sequence": seq, "session": session_id, **timeline_fields(part)},
+                  now, part.part_no)
+    try:
+        commit()
+    except BaseException:
+        if owned is not None:
+            owned.clear()
+        raise
+    if owned is not None:
+        owned.mark_submitting((part.part_id for part, _ in assignments), lc.SUBMITTING)
+
+
+def halted_message_ids(message_ids: Iterable[int]) -> set[int]:
+    """Of these messages, those whose campaign was paused or cancelled since they were claimed."""
+    return set(conn().scalars(select(M.c.id).where(M.c.id.in_(list(message_ids)),
+                                                   M.c.campaign_id.in_(campaigns.halted_campaign_ids()))))
+
+
+def release_unsent(parts: Iterable[OutgoingPart], now: datetime, reason: str) -> None:
+    """Claimed but never written (shutdown, link lost before sending): back to the queue, as is."""
+    work = Working()
+    for message in work.load_messages(M.c.id.in_({p.message_id for p in parts})):
+        if message.status == lc.SUBMITTING:
+            requeue(message, now, reason, delay=None)
+    work.write()
+    commit()

@@ -1,0 +1,56 @@
+"""A bind contracted far above what its SMSC grants settles just under the grant instead of
+storming it with submits the SMSC refuses (docs/architecture.md, "Throttling")."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from dashboard.extensions import db
+from dashboard.models import BindStatus, Message
+from dashboard.models.types import utcnow
+from dashboard.services.routing import RouteChoice
+from dashboard.services.sending.enqueue import insert_messages, message_values
+from dashboard.sms.encoding import analyse
+from dashboard.sms.smpp_status import ESME_RTHROTTLED
+from tests.conftest import wait_for
+
+GRANT = 400  # submit_sm per second the SMSC takes before answering ESME_RTHROTTLED
+MESSAGES = 3000
+
+
+def _queue(bind_id: int, n: int) -> None:
+    text = "Your code is 482913"
+    rows = [message_values(destination=f"+1415{i:07d}", text=text, info=analyse(text), source="Switchboard", ton=5,
+                           npi=0, route=RouteChoice(bind_id, None, None), priority=100, now=utcnow(), udh_ref=i % 256)
+            for i in range(n)]
+    insert_messages(rows)
+    db.session.commit()
+
+
+def test_a_bind_contracted_far_above_the_grant_settles_just_under_it(app, make_simulator, make_bind, worker):
+    simulator = make_simulator(max_tps=GRANT, receipt_delay=0.01)
+    bind = make_bind(simulator, tps=5000, window=100)
+    _queue(bind.id, MESSAGES)
+    worker()
+
+    def delivered():
+        db.session.expire_all()
+        return db.session.scalar(select(func.count()).select_from(Message).where(Message.status == "delivered"))
+    wait_for(lambda: delivered() == MESSAGES, timeout=60, message=f"all {MESSAGES} delivered")
+
+    submits = simulator.submits
+    start = submits[0].received_at + 2.0  # the first two seconds find the grant
+    settled = [s for s in submits if s.received_at >= start]
+    accepted = [s for s in settled if s.message_id is not None]
+    throttled = [s for s in settled if s.command_status == ESME_RTHROTTLED]
+    seconds = accepted[-1].received_at - start
+    assert len(throttled) <= 0.10 * len(accepted), f"{len(throttled)} throttled for {len(accepted)} accepted"
+    assert len(accepted) / seconds >= 0.85 * GRANT, f"{len(accepted) / seconds:.0f} accepted/s"
+    # The bind page shows what it settled on: just under the grant, far under the contract.
+    refused = sum(1 for s in submits if s.command_status == ESME_RTHROTTLED)
+
+    def published():
+        db.session.expire_all()
+        status = db.session.get(BindStatus, bind.id)
+        return status if status.throttled_total == refused else None
+    status = wait_for(published, timeout=5, message="the bind's state published")
+    assert 0.8 * GRANT <= status.settled_tps <= GRANT
