@@ -42,8 +42,11 @@ def suppression_rank(phone, contact_id, list_id, brand):
                                    membership.subscribed.is_(False))
     left_the_brand = exists().where(brand_opt_out.contact_id == contact.id, contact.phone == phone,
                                     brand_opt_out.brand == brand, brand_opt_out.opted_out.is_(True))
-    return case((opted_out_everywhere, literal(GLOBAL)), (left_the_list, literal(LIST)),
-                (left_the_brand, literal(BRAND)), else_=null())
+    # A recipient outside any list, or a sender without a brand, skips that lookup altogether: most
+    # messages of the API and the CLI are both, and this runs on every claim.
+    return case((opted_out_everywhere, literal(GLOBAL)),
+                (and_(list_id.is_not(None), contact_id.is_not(None), left_the_list), literal(LIST)),
+                (and_(brand.is_not(None), left_the_brand), literal(BRAND)), else_=null())
 
 
 def audience(list_id):
@@ -59,7 +62,8 @@ def suppressed_messages(message_ids: Iterable[int]) -> dict[int, str]:
     ids = list(message_ids)
     if not ids:
         return {}
-    rows = db.session.execute(_messages_statement(), {"p_ids": ids}).all()
+    # On the connection, not the ORM session: plain rows, without the ORM's loading machinery.
+    rows = db.session.connection().execute(_messages_statement(), {"p_ids": ids}).all()
     return {message_id: reason(rank, brand) for message_id, rank, brand in rows if rank is not None}
 
 

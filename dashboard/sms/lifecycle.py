@@ -1,4 +1,4 @@
-"""Message and part states, and the rules that keep them moving forward only (DESIGN #4, #5).
+"""Message and part states, and the rules that keep them moving forward only (docs/architecture.md #4, #5).
 
 A message's state is derived from its parts; a late or duplicate event never moves a part or a
 message backwards. The one sanctioned step back is a retry, which only the claim owner takes.
@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from dashboard.sms.backoff import backoff_delay
 from dashboard.sms.smpp_status import is_throttling, is_transient
@@ -65,6 +66,9 @@ def derive_message_state(part_states: Iterable[str]) -> str:
     states = list(part_states)
     if not states:
         return QUEUED
+    if len(states) == 1:  # most messages: the part's state is the message's
+        state = states[0]
+        return state if state in PART_FINAL else SUBMITTING if state in (PENDING, SUBMITTING) else SUBMITTED
     if all(s in PART_FINAL for s in states):
         counts = Counter(states)
         if counts[DELIVERED] == len(states):
@@ -93,9 +97,9 @@ GAVE_UP_EXPIRED = "expired"
 GAVE_UP_ATTEMPTS = "attempts"
 
 
-@dataclass(frozen=True)
-class Settlement:
-    """What becomes of a message once its parts changed (a response, a receipt, a reaped claim)."""
+class Settlement(NamedTuple):
+    """What becomes of a message once its parts changed (a response, a receipt, a reaped claim).
+    A tuple, not a dataclass: the sender decides this twice per message."""
 
     fail_pending: bool = False  # the parts not accepted yet fail with the message
     state: str | None = None  # the message's new state; None: it stays as it is
@@ -104,23 +108,26 @@ class Settlement:
     gave_up: str | None = None  # GAVE_UP_EXPIRED or GAVE_UP_ATTEMPTS when it ends unsent
 
 
+_UNCHANGED = Settlement()
+_FAIL_PENDING = Settlement(fail_pending=True)
+
+
 def settle(part_states: Sequence[str], *, status: str, attempts: int, max_attempts: int, throttled: bool,
-           expired: bool, waiting: bool = False, retry_base: float = 2.0) -> Settlement:
+           created_at: datetime, validity: timedelta, now: datetime, waiting: bool = False,
+           retry_base: float = 2.0) -> Settlement:
     """The one rule for a message after its parts changed.
 
     `throttled`: the last refusal was the SMSC slowing us down, which slows the whole bind instead
-    and uses up no attempt (the validity period is what bounds a message it keeps refusing).
-    `expired`: the validity period has passed. `waiting`: the sender still holds parts of this
-    message to write (a slow bind spreads a long message over seconds), so it is not requeued.
+    and uses up no attempt (the validity period, from `created_at`, is what bounds a message it
+    keeps refusing). `waiting`: the sender still holds parts of this message to write (a slow bind
+    spreads a long message over seconds), so it is not requeued.
     """
-    states = list(part_states)
-    fail_pending = FAILED in states and PENDING in states  # one part refused for good: no whole message
-    if fail_pending:
-        states = [FAILED if s == PENDING else s for s in states]
+    fail_pending = FAILED in part_states and PENDING in part_states  # one part refused for good
+    states = [FAILED if s == PENDING else s for s in part_states] if fail_pending else part_states
     if SUBMITTING in states or (waiting and PENDING in states):
-        return Settlement(fail_pending=fail_pending)  # more answers to come, or more parts to write
+        return _FAIL_PENDING if fail_pending else _UNCHANGED  # more answers to come, or parts to write
     if PENDING in states:
-        if expired:
+        if created_at + validity <= now:
             return Settlement(fail_pending=True, state=EXPIRED, gave_up=GAVE_UP_EXPIRED)
         if not throttled and attempts >= max_attempts:
             return Settlement(fail_pending=True, state=FAILED, gave_up=GAVE_UP_ATTEMPTS)
@@ -128,5 +135,5 @@ def settle(part_states: Sequence[str], *, status: str, attempts: int, max_attemp
         return Settlement(requeue=True, retry_in=None if throttled else backoff_delay(attempts, base=retry_base))
     derived = derive_message_state(states)
     if derived != status and (is_final(derived) or moves_forward(status, derived)):
-        return Settlement(fail_pending=fail_pending, state=derived)
-    return Settlement(fail_pending=fail_pending)
+        return Settlement(fail_pending, derived)
+    return _FAIL_PENDING if fail_pending else _UNCHANGED

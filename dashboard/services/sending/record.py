@@ -292,7 +292,7 @@ def settle(message: MessageRow, settings: BindSettings, now: datetime, retry_bas
     decision = lc.settle([p.status for p in message.parts], status=message.status, attempts=message.attempts,
                          max_attempts=settings.max_attempts,
                          throttled=(message.reason or "").startswith(THROTTLED_REASON),
-                         expired=message.created_at + settings.validity <= now, waiting=waiting,
+                         created_at=message.created_at, validity=settings.validity, now=now, waiting=waiting,
                          retry_base=retry_base)
     if decision.fail_pending:
         for part in message.parts:
