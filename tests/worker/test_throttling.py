@@ -26,7 +26,8 @@ def _queue(bind_id: int, n: int) -> None:
     db.session.commit()
 
 
-def test_a_bind_contracted_far_above_the_grant_settles_just_under_it(app, make_simulator, make_bind, worker):
+def test_a_bind_contracted_far_above_the_grant_settles_just_under_it(app, client, auth, make_user, make_simulator,
+                                                                     make_bind, worker):
     simulator = make_simulator(max_tps=GRANT, receipt_delay=0.01)
     bind = make_bind(simulator, tps=5000, window=100)
     _queue(bind.id, MESSAGES)
@@ -54,3 +55,6 @@ def test_a_bind_contracted_far_above_the_grant_settles_just_under_it(app, make_s
         return status if status.throttled_total == refused else None
     status = wait_for(published, timeout=5, message="the bind's state published")
     assert 0.8 * GRANT <= status.settled_tps <= GRANT
+    make_user()
+    auth.login()
+    assert f"settled at {status.settled_tps:g} parts/s" in client.get(f"/binds/{bind.id}/state").data.decode()
