@@ -16,7 +16,7 @@ HELP_REPLY = "help_reply"
 
 class Message(db.Model):
     __table_args__ = (
-        # Launch is idempotent because the database says so, not a check in Python (DESIGN #8).
+        # Launch is idempotent because the database says so, not a check in Python (docs/architecture.md #8).
         UniqueConstraint("campaign_id", "contact_id"),
         # The sender's claim query: queued messages for one bind, by priority then age.
         Index("ix_message_claim", "status", "bind_id", "priority", "id"),
@@ -75,7 +75,7 @@ class Message(db.Model):
 
 
 class MessagePart(db.Model):
-    """One submit_sm. Each part keeps its own SMSC id and receipt (DESIGN #4)."""
+    """One submit_sm. Each part keeps its own SMSC id and receipt (docs/architecture.md #4)."""
 
     __table_args__ = (
         UniqueConstraint("message_id", "part_no"),
@@ -105,7 +105,7 @@ class MessagePart(db.Model):
 
 
 class MessageEvent(db.Model):
-    """The message's timeline: every protocol event with its raw fields (DESIGN #5)."""
+    """The message's timeline: every protocol event with its raw fields (docs/architecture.md #5)."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"), index=True)
@@ -118,7 +118,7 @@ class MessageEvent(db.Model):
 
 
 class DeliveryReceipt(db.Model):
-    """Every receipt as received, committed before its deliver_sm_resp is sent (DESIGN #3).
+    """Every receipt as received, committed before its deliver_sm_resp is sent (docs/architecture.md #3).
     part_id stays empty until a part matches; unmatched ones are held and retried."""
 
     __table_args__ = (Index("ix_delivery_receipt_match", "bind_id", "id_key", "part_id"),)

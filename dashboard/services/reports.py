@@ -4,7 +4,7 @@ and the message-level CSV export, streamed.
 Everything is computed with a handful of GROUP BY queries, whatever the campaign's size: never
 one query per message. Countries are grouped by the number prefix that decides them
 (dashboard.sms.regions) and each group is resolved from one of its numbers. Costs are the prices
-written on the parts when they were submitted (DESIGN #10), never today's price list.
+written on the parts when they were submitted (docs/architecture.md #10), never today's price list.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """One SMPP connection, owned by exactly one thread.
 
 Built on smpplib's PDU classes, but not on its Client's read loop, because of what we measured
-(../shared/DEPENDENCIES.md): its read time-out mid-PDU corrupts the stream, it sends
+(docs/dependencies.md): its read time-out mid-PDU corrupts the stream, it sends
 enquire_link on every idle time-out without checking the answer, it never sets TCP_NODELAY and
 writes one PDU per syscall. Here the socket is read into a buffer and framed by length, so a
 time-out never loses bytes; many PDUs go out in one sendall; enquire_link is the caller's timer.

@@ -2,7 +2,7 @@
 
 APScheduler only moves rows (due campaigns → queued messages, stale claims → queue); the bind
 threads claim messages themselves. Its job store stays in memory on purpose: persistent stores
-cannot be shared between processes (../shared/DEPENDENCIES.md), and our own tables hold the state.
+cannot be shared between processes (docs/dependencies.md), and our own tables hold the state.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Kill -9 the sender in the middle of a campaign, start it again: nobody is lost, and nobody
-gets a second message except what was in flight at the crash, which is marked (DESIGN #1, #2, #8)."""
+gets a second message except what was in flight at the crash, which is marked (docs/architecture.md #1, #2, #8)."""
 from __future__ import annotations
 
 import os
@@ -28,8 +28,8 @@ def _audience(count: int) -> list[str]:
     return [f"+1415{n:07d}" for n in range(count)]
 
 
-def _start_worker(app, db_path: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "SWITCHBOARD_DATABASE_URL": f"sqlite:///{db_path}",
+def _start_worker(app, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "SWITCHBOARD_DATABASE_URL": app.config["DATABASE_URL"],
            "SWITCHBOARD_SECRET_KEY": app.config["SECRET_KEY"]}
     flask = Path(sys.executable).with_name("flask")
     with log.open("ab") as out:  # the child keeps its own descriptor
@@ -39,7 +39,7 @@ def _start_worker(app, db_path: Path, log: Path) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_campaign_resumes_without_losing_or_repeating_recipients(
-        app, db_path, tmp_path, make_simulator, make_bind, sender):
+        app, tmp_path, make_simulator, make_bind, sender):
     simulator = make_simulator(receipt_delay=0.05)
     make_bind(simulator, tps=2000, window=WINDOW)
     contact_list = create_list("Everyone")
@@ -54,7 +54,7 @@ def test_a_worker_killed_mid_campaign_resumes_without_losing_or_repeating_recipi
                                scheduled_at=utcnow(), created_by_id=None, now=utcnow())
     log = tmp_path / "worker.log"
 
-    first = _start_worker(app, db_path, log)
+    first = _start_worker(app, log)
     try:
         wait_for(lambda: simulator.submit_count() >= RECIPIENTS // 3, timeout=90, message="a third sent")
     finally:
@@ -63,7 +63,7 @@ def test_a_worker_killed_mid_campaign_resumes_without_losing_or_repeating_recipi
     at_crash = simulator.submit_count()
     assert at_crash < RECIPIENTS, "the crash came too late to test anything"
 
-    second = _start_worker(app, db_path, log)
+    second = _start_worker(app, log)
     try:
         def finished():
             db.session.expire_all()

@@ -1,4 +1,4 @@
-"""One owner at a time (DESIGN #2): claimers racing for the same queue never share a message,
+"""One owner at a time (docs/architecture.md #2): claimers racing for the same queue never share a message,
 on SQLite (serialised writers) and on PostgreSQL (FOR UPDATE SKIP LOCKED), which SQLAlchemy
 would silently drop on SQLite — so both are tested."""
 from __future__ import annotations

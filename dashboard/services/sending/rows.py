@@ -17,6 +17,7 @@ from sqlalchemy import select
 from dashboard.extensions import db
 from dashboard.models import Bind, DeliveryReceipt, Message, MessageEvent, MessagePart
 from dashboard.services import bulk
+from dashboard.sms import lifecycle as lc
 
 M = Message.__table__
 P = MessagePart.__table__
@@ -53,8 +54,8 @@ class BindSettings:
 
 # ----------------------------------------------------------------------------- the timeline
 
-# State changes carry the per-message sequence number that webhooks send (DESIGN #5 in
-# docs/architecture.md); protocol events are ordered by their own id and time.
+# State changes carry the per-message sequence number that webhooks send (docs/architecture.md #5);
+# protocol events are ordered by their own id and time.
 SEQUENCED_EVENTS = frozenset({"queued", "status", "requeued"})
 _EVENT_COLUMNS = ("message_id", "part_no", "kind", "detail", "at")
 
@@ -254,7 +255,7 @@ def _write_changes(table, rows: Iterable[Row]) -> None:
 
 def requeue(message: MessageRow, now: datetime, reason: str, delay: float | None) -> None:
     """Back to the queue, to be claimed again (at once, or after `delay` seconds)."""
-    message.status = "queued"
+    message.status = lc.QUEUED
     message.claimed_by = None
     message.claim_expires_at = None
     message.reason = reason
@@ -269,6 +270,6 @@ def finish(message: MessageRow, state: str, reason: str | None, now: datetime) -
     message.done_at = now
     message.claimed_by = None
     message.claim_expires_at = None
-    if state == "submitted":
+    if state == lc.SUBMITTED:
         message.submitted_at = now
     event(message, "status", {"status": state, "reason": reason}, now)
