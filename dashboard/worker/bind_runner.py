@@ -242,7 +242,7 @@ class BindRunner(threading.Thread):
                     self.ready = deque(p for p in self.ready if p.message_id not in outcome.settled)
                 if mos:
                     inbound.act_on_keywords(utcnow())
-            for session, pdu in to_ack:  # only now: the receipts are committed (DESIGN #3)
+            for session, pdu in to_ack:  # only now: the receipts are committed (docs/architecture.md #3)
                 session.respond(pdu)
             for session in self.sessions:
                 session.flush()
