@@ -1,9 +1,15 @@
 """Shared fixtures, flaskr-style: app, client, runner, auth; plus factories and the real parts
-the tests talk to — a migrated SQLite file, the SMSC simulator over TCP, the sender worker."""
+the tests talk to — a migrated database, the SMSC simulator over TCP, the sender worker.
+
+The database is SQLite by default. `pytest --database=postgresql` (or SWITCHBOARD_TEST_DATABASE=
+postgresql) runs the same tests on PostgreSQL: a throwaway cluster from the machine's initdb and
+pg_ctl on 127.0.0.1, one database per test copied from a migrated template."""
 from __future__ import annotations
 
+import os
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,14 +22,43 @@ from dashboard.models import SenderId, SenderRegistration
 from dashboard.models.types import utcnow
 from dashboard.simulator import Simulator, SimulatorConfig
 from dashboard.worker.scheduler import Worker
+from tests.pg import PostgresCluster, pg_bin
 
 SIM_SYSTEM_ID = "switchboard"
 SIM_PASSWORD = "secret"
 PASSWORD = "correct horse battery"
+PG_TEMPLATE = "switchboard_template"
 
 
-def make_config(db_path: Path, **overrides) -> dict:
-    return {"TESTING": True, "SECRET_KEY": "test-secret-key", "DATABASE_URL": f"sqlite:///{db_path}",
+def pytest_addoption(parser):
+    parser.addoption("--database", choices=("sqlite", "postgresql"),
+                     default=os.environ.get("SWITCHBOARD_TEST_DATABASE", "sqlite"),
+                     help="the database every test's app runs on (default sqlite)")
+
+
+def pytest_report_header(config):
+    return f"database: {config.getoption('--database')}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """On PostgreSQL, run the tests that have a database of their own (`database_url`, through the
+    `app` fixture or directly). Tests without one would prove nothing new on a second run, and the
+    `database_app` tests run on both databases in every run already."""
+    if config.getoption("--database") == "sqlite":
+        return
+    kept, skipped = [], []
+    for item in items:
+        uses = getattr(item, "fixturenames", ())
+        (kept if "database_url" in uses and "database_app" not in uses else skipped).append(item)
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        items[:] = kept
+
+
+def make_config(database: Path | str, **overrides) -> dict:
+    """The test configuration; `database` is a SQLite file or a database URL."""
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
+    return {"TESTING": True, "SECRET_KEY": "test-secret-key", "DATABASE_URL": url,
             "WTF_CSRF_ENABLED": False, "CLAIM_LEASE_SECONDS": 30,
             # Most tests schedule campaigns directly; the approval tests turn four eyes on.
             "CAMPAIGN_APPROVAL_REQUIRED": False, **overrides}
@@ -40,6 +75,27 @@ def migrated_db(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster on 127.0.0.1 and a free port, for the session."""
+    if pg_bin() is None:
+        pytest.skip("no initdb on this machine (Debian: apt-get install postgresql)")
+    cluster = PostgresCluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres) -> str:
+    """A database migrated by the real migrations once, which each test's database copies."""
+    url = postgres.create_database(PG_TEMPLATE)
+    app = create_app(make_config(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return PG_TEMPLATE
+
+
 @pytest.fixture
 def db_path(tmp_path, migrated_db) -> Path:
     path = tmp_path / "switchboard.db"
@@ -48,8 +104,22 @@ def db_path(tmp_path, migrated_db) -> Path:
 
 
 @pytest.fixture
-def app(db_path):
-    app = create_app(make_config(db_path))
+def database_url(request) -> str:
+    """This test's own migrated database, on the database the run was asked for."""
+    if request.config.getoption("--database") == "sqlite":
+        yield f"sqlite:///{request.getfixturevalue('db_path')}"
+        return
+    cluster = request.getfixturevalue("postgres")
+    template = request.getfixturevalue("postgres_template")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    url = cluster.create_database(name, template=template)
+    yield url
+    cluster.drop_database(name)
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app(make_config(database_url))
     with app.app_context():
         yield app
         db.session.remove()
@@ -123,6 +193,17 @@ def make_bind(app):
         values.update(overrides)
         return create_bind(password=password, **values)
     return make
+
+
+def drop_ledger_triggers() -> None:
+    """What an attacker with database access does first: take away the consent ledger's
+    append-only guard (the triggers of migrations 0002 and 0009), on either database."""
+    from sqlalchemy import text
+    if db.engine.dialect.name == "sqlite":
+        db.session.execute(text("DROP TRIGGER consent_event_no_update"))
+        db.session.execute(text("DROP TRIGGER consent_event_no_delete"))
+    else:
+        db.session.execute(text("ALTER TABLE consent_event DISABLE TRIGGER USER"))
 
 
 def approved_sender(value: str = "Switchboard", countries: tuple[str, ...] = ("US",)) -> SenderId:

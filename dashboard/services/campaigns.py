@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from contextlib import closing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -229,9 +230,9 @@ def start_due_occurrences(now: datetime) -> int:
             approved_by_id=series.approved_by_id, approved_at=series.approved_at, submitted_at=series.submitted_at,
             launch_cursor=0, materialised=0, cap_tokens=0.0, committed_cost=Decimal("0"),
             status_reason=f"{missed} earlier fire time(s) missed while no worker ran" if missed else None)
-        result = db.session.execute(
-            on_conflict_do_nothing(Campaign.__table__, "series_id", "scheduled_at").values(**values))
-        started += result.rowcount
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT through the session.
+        started += len(db.session.execute(on_conflict_do_nothing(Campaign.__table__, "series_id", "scheduled_at")
+                                          .values(**values).returning(Campaign.id)).all())
         # The series moves to its next fire time only from where it was: a pause pressed meanwhile stays.
         db.session.execute(update(Campaign).where(Campaign.id == series.id, Campaign.status == "scheduled",
                                                   Campaign.scheduled_at == series.scheduled_at)
@@ -381,7 +382,7 @@ def estimate(campaign: Campaign) -> Estimate:
 
 
 def cost_so_far(campaign: Campaign) -> Decimal:
-    """What the parts already submitted cost, at the prices recorded when they went (DESIGN #10)."""
+    """What the parts already submitted cost, at the prices recorded when they went (docs/architecture.md #10)."""
     return db.session.scalar(select(func.coalesce(func.sum(MessagePart.price), 0))
                              .join(Message, Message.id == MessagePart.message_id)
                              .where(Message.campaign_id == campaign.id)) or Decimal("0")
@@ -663,12 +664,18 @@ class DryRunRow:
 
 def dry_run(campaign: Campaign) -> Iterator[DryRunRow]:
     """Route and price every recipient as launch would, without sending or writing anything.
-    Streams the list, so it works for a million recipients (as a CSV download)."""
+    Streams the list, so it works for a million recipients (as a CSV download); the stream is
+    closed when the caller stops early (a download cut off)."""
+    brand = campaign.sender.brand
+    with closing(suppression.list_recipients(campaign.list_id, brand)) as recipients:
+        yield from _dry_run_rows(campaign, recipients, brand)
+
+
+def _dry_run_rows(campaign: Campaign, recipients, brand: str | None) -> Iterator[DryRunRow]:
     router = Router()
     texts = RecipientTexts(campaign)
     route_labels: dict[int | None, str] = {}
-    brand = campaign.sender.brand
-    for phone, name, fields, country, rank in suppression.list_recipients(campaign.list_id, brand):
+    for phone, name, fields, country, rank in recipients:
         if rank is not None:
             yield DryRunRow(phone, name, "", 0, Decimal("0"), Decimal("0"), suppression.reason(rank, brand))
             continue

@@ -1,6 +1,7 @@
 """Consent: the ledger of opt-ins and opt-outs, and the projections the sender reads."""
 from __future__ import annotations
 
+from contextlib import closing
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
@@ -149,8 +150,14 @@ def stored_events():
     """
     query = (select(ConsentEvent.id, ConsentEvent.prev_hash, ConsentEvent.hash, *ENTRY_COLUMNS)
              .order_by(ConsentEvent.id).execution_options(yield_per=VERIFY_BATCH))
-    for row in db.session.execute(query):
-        yield ledger.StoredEvent(id=row.id, entry=entry_of(row), prev_hash=row.prev_hash, hash=row.hash)
+    result = db.session.execute(query)
+    try:
+        for row in result:
+            yield ledger.StoredEvent(id=row.id, entry=entry_of(row), prev_hash=row.prev_hash, hash=row.hash)
+    finally:
+        # Verification stops at the first broken event: on PostgreSQL the stream is a server-side
+        # cursor, which must be closed then, not whenever the garbage collector gets to it.
+        result.close()
 
 
 ENTRY_COLUMNS = (ConsentEvent.contact_id, ConsentEvent.phone, ConsentEvent.list_id, ConsentEvent.kind,
@@ -169,4 +176,5 @@ def entry_of(event) -> ledger.LedgerEntry:
 def verify_chain() -> ledger.ChainReport:
     """Recompute the whole chain; the report names the first broken event, if any."""
     head = chain_head()
-    return ledger.verify(stored_events(), head)
+    with closing(stored_events()) as events:
+        return ledger.verify(events, head)

@@ -42,7 +42,7 @@ class LiveConsole:
 
 
 @pytest.fixture
-def live_console(request, app, db_path, make_simulator, make_bind, make_list, sender, make_user,
+def live_console(request, app, database_url, make_simulator, make_bind, make_list, sender, make_user,
                  worker) -> Iterator[LiveConsole]:
     """The whole product on loopback: simulator, bind, list, admin, worker, and HTTP."""
     # Numbers ending in 7 are undeliverable at this SMSC.
@@ -54,7 +54,7 @@ def live_console(request, app, db_path, make_simulator, make_bind, make_list, se
     worker()
 
     marker = request.node.get_closest_marker("console_config")
-    served = create_app(make_config(db_path, WTF_CSRF_ENABLED=True, **(marker.kwargs if marker else {})))
+    served = create_app(make_config(database_url, WTF_CSRF_ENABLED=True, **(marker.kwargs if marker else {})))
     server = make_server("127.0.0.1", 0, served, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-console", daemon=True)
     thread.start()

@@ -45,20 +45,20 @@ def _mid_launch(campaign_id: int) -> tuple[str, int] | None:
 
 @pytest.mark.slow
 def test_the_campaign_page_answers_within_a_second_while_100000_recipients_materialise(
-        app, db_path, make_user, sender):
+        app, database_url, make_user, sender):
     contact_list = seed_audience(RECIPIENTS)
     # The seeded +1 numbers span US and Canadian area codes: the sender must be approved for both.
     sender.registrations.append(SenderRegistration(country="CA", status="approved"))
     db.session.commit()
     make_user("ops@example.com", "ops", PASSWORD)
-    served = create_app(make_config(db_path, WTF_CSRF_ENABLED=True))
+    served = create_app(make_config(database_url, WTF_CSRF_ENABLED=True))
     with serving(served) as url:
         client = ConsoleClient(url)
         client.login("ops@example.com", PASSWORD)
         campaign = schedule_campaign(contact_list, sender, utcnow())
         page, progress = f"/campaigns/{campaign.id}", f"/campaigns/{campaign.id}/progress"
 
-        with WorkerProcess(f"sqlite:///{db_path}", app.config["SECRET_KEY"], tick_scale=0.2) as worker:
+        with WorkerProcess(database_url, app.config["SECRET_KEY"], tick_scale=0.2) as worker:
             before = wait_for(lambda: _mid_launch(campaign.id), timeout=30, interval=0.05,
                               message="the launch under way")
             answers = [client.get(path, htmx=path == progress)[:2] for _ in range(3) for path in (page, progress)]
@@ -73,6 +73,8 @@ def test_the_campaign_page_answers_within_a_second_while_100000_recipients_mater
 
             wait_for(lambda: _launch_state(campaign.id)[0] == "running", timeout=60, message="the launch finished")
             launch_peak = peak_rss_mb(worker.pid)
+    with served.app_context():
+        db.engine.dispose()
 
     assert db.session.scalar(select(func.count()).select_from(Message).where(
         Message.campaign_id == campaign.id)) == RECIPIENTS

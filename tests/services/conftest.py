@@ -9,16 +9,6 @@ from flask_migrate import upgrade
 from dashboard import create_app
 from dashboard.extensions import db
 from tests.conftest import make_config
-from tests.pg import PostgresCluster, pg_bin
-
-
-@pytest.fixture(scope="session")
-def postgres():
-    if pg_bin() is None:
-        pytest.skip("no initdb on this machine (Debian: apt-get install postgresql)")
-    cluster = PostgresCluster().start()
-    yield cluster
-    cluster.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

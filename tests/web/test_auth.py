@@ -67,8 +67,8 @@ def test_an_htmx_request_without_a_session_gets_hx_redirect_not_a_login_page(cli
 
 
 @pytest.fixture
-def csrf_client(db_path):
-    app = create_app(make_config(db_path, WTF_CSRF_ENABLED=True))
+def csrf_client(database_url):
+    app = create_app(make_config(database_url, WTF_CSRF_ENABLED=True))
     with app.app_context():
         yield app.test_client()
         db.session.remove()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from dashboard.crypto import decrypt_secret
 from dashboard.extensions import db
@@ -82,7 +82,7 @@ def test_a_wrong_bind_password_shows_the_bind_error_without_stopping_the_sender(
 
     # The other bind carries traffic all the while: the scheduler did not crash.
     wait_for(lambda: bind_state(good.id) == "bound", message="good bind bound")
-    db.session.execute(text("UPDATE bind SET enabled = 0 WHERE id = :id"), {"id": bad.id})
+    db.session.execute(update(Bind).where(Bind.id == bad.id).values(enabled=False))
     db.session.commit()
     result = runner.invoke(args=["send", "--to", numbers(1)[0], "--text", "still sending", "--from", sender.value])
     message_id = int(result.output.split()[0])

@@ -16,7 +16,7 @@ from dashboard.models.types import utcnow
 from dashboard.services import compliance, consent
 from dashboard.services.contacts import add_contact
 from dashboard.web import consent as consent_views
-from tests.conftest import numbers
+from tests.conftest import drop_ledger_triggers, numbers
 
 ROLES = ("admin", "ops", "compliance")
 # (method, URL) → the roles that may use it; everyone else gets 403 (docs/roles.md).
@@ -37,8 +37,7 @@ def login(make_user, auth, role: str = "compliance") -> None:
 
 def tamper(sql: str) -> None:
     """An attacker with database access: drop the triggers, then rewrite history."""
-    db.session.execute(text("DROP TRIGGER consent_event_no_update"))
-    db.session.execute(text("DROP TRIGGER consent_event_no_delete"))
+    drop_ledger_triggers()
     db.session.execute(text(sql))
     db.session.commit()
 

@@ -150,17 +150,16 @@ def test_a_yes_confirms_only_the_latest_open_request_of_that_number(app, signup_
     assert [e.list_id for e in events()] == [second.id]
 
 
-def test_the_sign_up_form_needs_its_csrf_token(db_path, app, signup_list):
+def test_the_sign_up_form_needs_its_csrf_token(database_url, app, signup_list):
     contact_list = signup_list()
-    csrf_app = create_app(make_config(db_path, WTF_CSRF_ENABLED=True))
+    csrf_app = create_app(make_config(database_url, WTF_CSRF_ENABLED=True))
     client = csrf_app.test_client()
+    response = client.post(f"/join/{contact_list.signup_token}", data={"phone": numbers(1)[0]})
+    assert response.status_code == 400
+    page = client.get(f"/join/{contact_list.signup_token}").data.decode()
+    assert 'name="csrf_token"' in page
+    assert db.session.scalar(select(SignupRequest)) is None
     with csrf_app.app_context():
-        response = client.post(f"/join/{contact_list.signup_token}", data={"phone": numbers(1)[0]})
-        assert response.status_code == 400
-        page = client.get(f"/join/{contact_list.signup_token}").data.decode()
-        assert 'name="csrf_token"' in page
-        assert db.session.scalar(select(SignupRequest)) is None
-        db.session.remove()
         db.engine.dispose()
 
 
