@@ -17,6 +17,7 @@ from dashboard.models import (Campaign, Contact, ContactList, ListMembership, Me
                               SenderId, User)
 from dashboard.models.campaign import KINDS
 from dashboard.models.types import unindexed
+from dashboard.services.message_templates import check_body
 from dashboard.services.outbox import source_addressing
 from dashboard.services.routing import Router
 from dashboard.services.senders import approval_problems
@@ -89,6 +90,9 @@ def _check(settings: CampaignSettings) -> None:
         raise CampaignError("the campaign needs a name")
     if not settings.text.strip():
         raise CampaignError("the message is empty")
+    body = check_body(settings.text)  # the template editor's check: a body that cannot render never launches
+    if not body.ok:
+        raise CampaignError(f"the message cannot be used: {body.errors[0]}")
     if db.session.get(ContactList, settings.list_id) is None:
         raise CampaignError("no such contact list")
     sender = db.session.get(SenderId, settings.sender_id_id)

@@ -46,6 +46,13 @@ def known_fields() -> list[str]:
     return sorted(names)
 
 
+def check_body(body: str) -> templating.TemplateCheck:
+    """The one check a message body passes before it is saved, as a template or as a campaign's
+    text: syntax, allowed tags and filters, a sample render within the sandbox's bounds; unknown
+    placeholders are warnings."""
+    return templating.check(body, known_fields())
+
+
 def _validate(name: str, body: str, kind: str, template_id: int | None) -> templating.TemplateCheck:
     if kind not in TEMPLATE_KINDS:
         raise TemplateRefused(f"kind must be one of {', '.join(TEMPLATE_KINDS)}")
@@ -54,7 +61,7 @@ def _validate(name: str, body: str, kind: str, template_id: int | None) -> templ
     clash = db.session.scalar(select(MessageTemplate.id).where(MessageTemplate.name == name.strip()))
     if clash is not None and clash != template_id:
         raise TemplateRefused(f"a template named “{name.strip()}” already exists")
-    result = templating.check(body, known_fields())
+    result = check_body(body)
     if not result.ok:
         raise TemplateRefused(result.errors[0])
     return result
@@ -139,7 +146,7 @@ def preview(body: str, kind: str, context: Mapping[str, Any], sample_label: str,
 
     The footer follows the sample's country (its number's region), as it would per recipient.
     """
-    result = templating.check(body, known_fields()) if body.strip() else templating.TemplateCheck()
+    result = check_body(body) if body.strip() else templating.TemplateCheck()
     text = None
     footer_added = False
     if result.ok:

@@ -166,3 +166,12 @@ def test_the_preview_shows_syntax_errors_and_warnings_as_you_type(ops):
 def test_the_preview_escapes_what_it_shows(ops):
     page = preview(ops, body="<b>{{ name }}</b>", kind="transactional", sample_name="<script>")
     assert "&lt;b&gt;&lt;script&gt;&lt;/b&gt;" in page and "<script>" not in page
+
+
+def test_a_huge_power_in_the_live_preview_answers_at_once_with_an_error(ops):
+    import time
+    started = time.perf_counter()
+    response = ops.get("/templates/preview", query_string={"body": "{{ (((10**100)**100)**100)**10 }}"})
+    assert time.perf_counter() - started < 1.0  # it held the GIL for 12 s
+    assert response.status_code == 200
+    assert "too large" in response.data.decode()
