@@ -25,6 +25,8 @@ PASSWORD = "correct horse battery"
 def make_config(db_path: Path, **overrides) -> dict:
     return {"TESTING": True, "SECRET_KEY": "test-secret-key", "DATABASE_URL": f"sqlite:///{db_path}",
             "WTF_CSRF_ENABLED": False, "CLAIM_LEASE_SECONDS": 30,
+            # The test client speaks plain http: Secure cookies would never be sent back.
+            "SECURE_COOKIES": False,
             # Most tests schedule campaigns directly; the approval tests turn four eyes on.
             "CAMPAIGN_APPROVAL_REQUIRED": False, **overrides}
 

@@ -20,15 +20,17 @@ from typing import BinaryIO
 from flask import current_app
 from sqlalchemy import insert, select, update
 
+from dashboard.csv_stream import csv_chunks
 from dashboard.extensions import db
 from dashboard.models import Contact, ContactImport, ContactList, ImportedNumber, ImportIssue, ListMembership, User
-from dashboard.services import consent
+from dashboard.services import audit, consent
 from dashboard.services.contacts import number_facts
 from dashboard.sms import contact_csv
 
 BATCH_ROWS = 500
 PREVIEW_ROWS = 10
 CHUNK_BYTES = 64 * 1024
+ISSUES_CHUNK_ROWS = 500
 SOURCES = ("import", "web_form", "api", "admin")
 
 
@@ -255,19 +257,14 @@ def progress_percent(imp: ContactImport) -> int:
 
 
 def issues_csv(imp: ContactImport) -> Iterator[str]:
-    """The refused rows as CSV (line, reason, row), streamed."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(("line", "reason", "row"))
-    query = (select(ImportIssue).where(ImportIssue.import_id == imp.id).order_by(ImportIssue.line)
-             .execution_options(yield_per=1000))
-    for issue in db.session.scalars(query):
-        writer.writerow((issue.line, issue.reason, issue.raw))
-        if out.tell() > CHUNK_BYTES:
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
-    yield out.getvalue()
+    """The refused rows as CSV (line, reason, row), streamed; cells a spreadsheet would run as
+    formulas are neutralised (dashboard/csv_stream.py)."""
+    start = audit.export_started("import_issues_export", fmt="csv", target=imp,
+                                 detail=f"refused rows of import {imp.id} ({imp.filename!r})")
+    query = (select(ImportIssue.line, ImportIssue.reason, ImportIssue.raw).where(ImportIssue.import_id == imp.id)
+             .order_by(ImportIssue.line).execution_options(yield_per=1000))
+    return csv_chunks(("line", "reason", "row"), db.session.execute(query), ISSUES_CHUNK_ROWS,
+                      lambda count: audit.export_finished(start.id, count))
 
 
 def issues(imp: ContactImport, limit: int = 20) -> list[ImportIssue]:

@@ -174,6 +174,19 @@ class ConsentSearchForm(FlaskForm):
     until = DateField("To (inclusive)", validators=[Optional()])
 
 
+class AuditFilterForm(FlaskForm):
+    """A GET filter of the audit trail (no CSRF: it changes nothing); the export posts it."""
+
+    class Meta:
+        csrf = False
+
+    action = SelectField("Action", default="")
+    actor = StringField("Who (email)", validators=[Optional(), Length(max=254)])
+    target_type = SelectField("On", default="")
+    since = DateField("From", validators=[Optional()])
+    until = DateField("To (inclusive)", validators=[Optional()])
+
+
 class ImportUploadForm(FlaskForm):
     file = FileField("CSV file", validators=[FileRequired(), FileAllowed(["csv", "txt"], "A .csv file, please.")])
     source = SelectField("Consent source", choices=choices([("import", "Import"), ("web_form", "Web form"),

@@ -5,7 +5,7 @@ The web request only saves the file and the mapping; the worker imports the rows
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 
 from dashboard.extensions import db
@@ -14,7 +14,7 @@ from dashboard.models.types import utcnow
 from dashboard.services import imports as import_service
 from dashboard.sms.contact_csv import Mapping
 from dashboard.web.access import STAFF, roles_required
-from dashboard.web.forms import ImportMappingForm, ImportUploadForm, choices
+from dashboard.web.forms import EmptyForm, ImportMappingForm, ImportUploadForm, choices
 
 bp = Blueprint("imports", __name__)
 NO_COLUMN = -1
@@ -87,9 +87,12 @@ def progress(import_id: int):
     return render_template("imports/_progress.html", imp=imp, percent=import_service.progress_percent(imp))
 
 
-@bp.route("/imports/<int:import_id>/issues.csv")
+@bp.route("/imports/<int:import_id>/issues.csv", methods=["POST"])
 @roles_required(*STAFF)
 def issues_csv(import_id: int):
+    """The refused rows (numbers and names): an audited export, and a POST."""
     imp = db.get_or_404(ContactImport, import_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
     return Response(stream_with_context(import_service.issues_csv(imp)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="import-{imp.id}-bad-rows.csv"'})
