@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, request
 from werkzeug.routing import IntegerConverter
 
-MAX_ID = 2**63 - 1  # the largest value of a BIGINT / SQLite INTEGER column
+from dashboard.models.types import MAX_ID
 MAX_PAGE = 1_000_000
 
 
