@@ -168,7 +168,8 @@ def limits(campaign_id: int):
     form = LimitsForm()
     return _act(campaign, lambda: campaign_service.set_limits(
         campaign, throughput_cap=form.throughput_cap.data, budget=form.budget.data,
-        failure_threshold=form.failure_threshold.data), form, done="Limits saved.")
+        failure_threshold=form.failure_threshold.data,
+        approval_required=current_app.config["CAMPAIGN_APPROVAL_REQUIRED"]), form, done="Limits saved.")
 
 
 def _act(campaign: Campaign, action, form=None, done: str | None = None):
