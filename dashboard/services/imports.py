@@ -74,6 +74,8 @@ def save_upload(stream: BinaryIO, filename: str, contact_list: ContactList, user
                         mapping=_mapping_dict(guess) if guess else {}, source=source, evidence=evidence,
                         created_at=now)
     db.session.add(imp)
+    db.session.flush()
+    audit.record("import_upload", target=imp, now=now, detail=f"{imp.filename!r} ({size} bytes) into list {contact_list.id}")
     db.session.commit()
     return imp
 
@@ -116,6 +118,7 @@ def confirm(imp: ContactImport, mapping: contact_csv.Mapping, has_header: bool) 
     imp.mapping = _mapping_dict(mapping)
     imp.has_header = has_header
     imp.status = "queued"
+    audit.record("import_confirm", target=imp, changes={"mapping": [None, imp.mapping], "has_header": [None, has_header]})
     db.session.commit()
 
 

@@ -11,11 +11,13 @@ from sqlalchemy import func, select
 from dashboard.extensions import db
 from dashboard.models import Campaign, Contact, ContactImport, ContactList, ListMembership, MessageTemplate
 from dashboard.models.template import TEMPLATE_KINDS
+from dashboard.services import audit
 from dashboard.sms import templating
 from dashboard.sms.encoding import SegmentInfo, analyse
 from dashboard.sms.numbers import InvalidNumber, country_code, normalise
 
 SAMPLE_PHONE = "+12025550123"
+AUDITED = ("name", "kind", "body")
 # How many contacts with custom fields are read to learn field names, besides the import mappings.
 FIELD_SAMPLE = 500
 
@@ -74,6 +76,9 @@ def create_template(*, name: str, body: str, kind: str, created_by_id: int | Non
     template = MessageTemplate(name=name.strip(), body=body, kind=kind, created_by_id=created_by_id,
                                created_at=now, updated_at=now)
     db.session.add(template)
+    db.session.flush()
+    audit.record("template_create", target=template, now=now,
+                 changes=audit.diff({}, audit.snapshot(template, AUDITED)))
     db.session.commit()
     return template, result
 
@@ -81,13 +86,18 @@ def create_template(*, name: str, body: str, kind: str, created_by_id: int | Non
 def update_template(template: MessageTemplate, *, name: str, body: str, kind: str,
                     now: datetime) -> templating.TemplateCheck:
     result = _validate(name, body, kind, template.id)
+    before = audit.snapshot(template, AUDITED)
     template.name, template.body, template.kind, template.updated_at = name.strip(), body, kind, now
+    changes = audit.diff(before, audit.snapshot(template, AUDITED))
+    if changes:
+        audit.record("template_update", target=template, now=now, changes=changes)
     db.session.commit()
     return result
 
 
 def set_archived(template: MessageTemplate, archived: bool, now: datetime) -> None:
     template.archived_at = now if archived else None
+    audit.record("template_archive" if archived else "template_unarchive", target=template, now=now)
     db.session.commit()
 
 
@@ -104,6 +114,8 @@ def delete_template(template: MessageTemplate) -> None:
     if used:
         raise TemplateRefused(f"“{template.name}” is used by {used} campaign{'s' if used != 1 else ''}: "
                               "archive it instead")
+    audit.record("template_delete", target=template, changes={"name": [template.name, None],
+                                                             "body": [template.body, None]})
     db.session.delete(template)
     db.session.commit()
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from dashboard.extensions import db
 from dashboard.models import Contact, ListMembership, SenderId, SenderRegistration
+from dashboard.services import audit
 from dashboard.sms.sender_ids import InvalidSenderId, normalise_country, registration_problems
 
 REFERENCE_FIELDS = ("us_10dlc_brand_id", "us_10dlc_campaign_id", "dlt_entity_id", "dlt_template_id")
@@ -68,17 +69,22 @@ def save_registration(sender: SenderId, country: str, status: str, *, now: datet
     if registration is None:
         registration = SenderRegistration(sender_id=sender.id, country=country)
         db.session.add(registration)
+    before = audit.snapshot(registration, ("status", "notes", *REFERENCE_FIELDS))
     registration.status = status
     registration.notes = notes or ""
     registration.updated_at = now
     for name, value in references.items():
         setattr(registration, name, value)
+    audit.record("sender_registration", target=sender, detail=f"registration for {country}",
+                 changes=audit.diff(before, audit.snapshot(registration, ("status", "notes", *REFERENCE_FIELDS))))
     db.session.commit()
     return registration
 
 
 def set_brand(sender: SenderId, brand: str) -> None:
-    sender.brand = (brand or "").strip()
+    old, sender.brand = sender.brand, (brand or "").strip()
+    if old != sender.brand:
+        audit.record("sender_brand", target=sender, changes={"brand": [old, sender.brand]})
     db.session.commit()
 
 

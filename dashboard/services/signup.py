@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 
 from dashboard.extensions import db
 from dashboard.models import Contact, ContactList, InboundMessage, ListMembership, SenderId, SignupRequest
-from dashboard.services import consent
+from dashboard.services import audit, consent
 from dashboard.services.contacts import contact_for
 from dashboard.sms import ledger
 from dashboard.sms.numbers import InvalidNumber, from_smpp_address, normalise
@@ -59,10 +59,14 @@ def configure(contact_list: ContactList, *, enabled: bool, sender_id: int | None
     sender = db.session.get(SenderId, sender_id) if sender_id else None
     if enabled and sender is None:
         raise SignupError("Choose the sender ID that texts the confirmation.")
+    before = audit.snapshot(contact_list, ("signup_enabled", "signup_sender_id"))
     contact_list.signup_enabled = enabled
     contact_list.signup_sender_id = sender.id if sender else None
     if enabled and not contact_list.signup_token:
         contact_list.signup_token = secrets.token_urlsafe(12)
+    changes = audit.diff(before, audit.snapshot(contact_list, ("signup_enabled", "signup_sender_id")))
+    if changes:
+        audit.record("list_signup", target=contact_list, changes=changes)
     db.session.commit()
 
 
