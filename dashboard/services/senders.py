@@ -51,6 +51,18 @@ def approval_problems(sender: SenderId, list_id: int, *, registration_required: 
     return problems
 
 
+def approved_for(sender: SenderId, country: str | None, *, registration_required: bool | None = None) -> bool:
+    """May `sender` text a number of `country`? The rule of `approval_problems`, for one country."""
+    if registration_required is None:
+        registration_required = current_app.config["SENDER_REGISTRATION_REQUIRED"]
+    if sender.status != "approved":
+        return False
+    statuses = {r.country: r.status for r in sender.registrations}
+    if not statuses and not registration_required:
+        return True
+    return country is not None and statuses.get(country) == "approved"
+
+
 def save_registration(sender: SenderId, country: str, status: str, *, now: datetime, notes: str = "",
                       **references: str) -> SenderRegistration:
     """Add the sender's registration for `country`, or change the one it has. SenderError says

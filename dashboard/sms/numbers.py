@@ -109,6 +109,20 @@ def country_code(e164: str) -> str:
     return region
 
 
+# What a person can receive a text on. Premium-rate, shared-cost, satellite (+881…), UAN, pager
+# and the like are refused on the public sign-up page: they are what SMS-pumping fraud targets.
+_MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def is_mobile(e164: str) -> bool:
+    """True for a valid mobile number (or one its numbering plan cannot tell from a landline)."""
+    try:
+        number = _parse(e164, None)
+    except InvalidNumber:
+        return False
+    return phonenumbers.number_type(number) in _MOBILE_TYPES
+
+
 def destination_country(e164: str) -> str | None:
     """The country a message to this number goes to, for sender approvals: the number's region,
     or, for a number phonenumbers does not know as valid (a new range), the main region of its
