@@ -124,9 +124,11 @@ message_group = AppGroup("message", help="Inspect messages.")
 
 
 @message_group.command("show")
-@click.argument("message_id", type=click.IntRange(1, MAX_ID))
+@click.argument("message_id", type=int)
 def message_show(message_id: int) -> None:
     """Status, parts and timeline of one message."""
+    if not 1 <= message_id <= MAX_ID:
+        raise click.ClickException(f"no message {message_id}: ids run from 1 to {MAX_ID}")
     message = db.session.get(Message, message_id)
     if message is None:
         raise click.ClickException(f"no message {message_id}")

@@ -94,6 +94,12 @@ def install_access_handlers(app: Flask) -> None:
     def _bad_request(error):
         return render_template("errors/400.html", reason=error.description), 400
 
+    @app.errorhandler(413)
+    def _too_large(_error):
+        limit = app.config["IMPORT_MAX_MB"]
+        return render_template("errors/400.html", reason=f"The upload is larger than {limit} MB, the most "
+                                                         "this console accepts (IMPORT_MAX_MB)."), 413
+
     @app.errorhandler(CSRFError)
     def _csrf_failed(error):
         # A stale or missing token: refuse, and say so plainly.

@@ -1,15 +1,33 @@
-"""Flask-WTF forms: CSRF on every one of them comes from FlaskForm."""
+"""Flask-WTF forms: CSRF on every one of them comes from FlaskForm, and text without NUL bytes or
+other control characters from the shared `Meta` below (PostgreSQL refuses NUL in text; SQLite
+would store it and every page, CSV and SMS would carry it)."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
+from flask_wtf import FlaskForm as BaseFlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (BooleanField, DateField, DateTimeLocalField, DecimalField, FloatField, IntegerField,
                      PasswordField, SelectChoice, SelectField, SelectMultipleField, StringField, TextAreaField)
 from wtforms.widgets import CheckboxInput, ListWidget
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from dashboard.models.carrier import BIND_MODES, CONCAT_MODES, MESSAGE_ID_FORMATS
 from dashboard.sms.sender_ids import REGISTRATION_STATUSES
+
+
+def _refuse_control_characters(form, field) -> None:
+    value = field.data
+    if isinstance(value, str) and any(ch == "\x00" or (ord(ch) < 32 and ch not in "\t\r\n") for ch in value):
+        raise ValidationError("contains a control character (such as a NUL byte); remove it")
+
+
+class FlaskForm(BaseFlaskForm):
+    """Every form of the console: text fields refuse NUL bytes and other control characters."""
+
+    class Meta:
+        def bind_field(self, form, unbound_field, options):
+            if unbound_field.field_class in (StringField, TextAreaField, PasswordField):
+                options = dict(options, validators=[*options.get("validators", []), _refuse_control_characters])
+            return unbound_field.bind(form=form, **options)
 
 
 def choices(pairs) -> list[SelectChoice]:

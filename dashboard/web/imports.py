@@ -12,7 +12,7 @@ from dashboard.extensions import db
 from dashboard.models import ContactImport, ContactList
 from dashboard.models.types import utcnow
 from dashboard.services import imports as import_service
-from dashboard.sms.contact_csv import Mapping
+from dashboard.sms.contact_csv import HeaderError, Mapping, field_columns
 from dashboard.web.access import STAFF, roles_required
 from dashboard.web.forms import EmptyForm, ImportMappingForm, ImportUploadForm, choices
 
@@ -69,14 +69,15 @@ def _mapping_form(imp: ContactImport) -> ImportMappingForm:
 
 
 def _mapping(imp: ContactImport, form: ImportMappingForm) -> Mapping:
+    """Raises ImportRefused when two kept columns would be one custom field."""
     phone, name = form.phone_column.data, form.name_column.data
     name = None if name == NO_COLUMN else name
     fields = {}
     if form.extra_fields.data:
-        for i, header in enumerate(imp.header):
-            if i not in (phone, name):
-                label = header.strip() if form.has_header.data else ""
-                fields[label or f"column {i + 1}"] = i
+        try:
+            fields = field_columns(imp.header, (phone, name), form.has_header.data)
+        except HeaderError as exc:
+            raise import_service.ImportRefused(str(exc)) from None
     return Mapping(phone=phone, name=name, fields=fields)
 
 
