@@ -27,6 +27,7 @@ def make_config(db_path: Path, **overrides) -> dict:
             "WTF_CSRF_ENABLED": False, "CLAIM_LEASE_SECONDS": 30,
             # The test client speaks plain http: Secure cookies would never be sent back.
             "SECURE_COOKIES": False,
+            "IMPORT_DIR": str(db_path.parent / "imports"),
             # Most tests schedule campaigns directly; the approval tests turn four eyes on.
             "CAMPAIGN_APPROVAL_REQUIRED": False, **overrides}
 
