@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from dashboard.extensions import db
@@ -204,3 +207,14 @@ def test_changing_an_approved_campaigns_limits_returns_it_to_approval(app, make_
         campaigns.approve(campaign, author, utcnow())
     campaigns.approve(campaign, approver, utcnow())
     assert campaign.status == "scheduled" and campaign.budget == Decimal("1000")
+
+
+@settings(max_examples=30, deadline=timedelta(seconds=5),
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(content=st.binary(max_size=3000))
+def test_any_uploaded_bytes_give_a_preview_or_a_clear_refusal_never_a_500(ops, make_list, content):
+    contact_list = db.session.scalar(select(ContactList)) or make_list([])
+    response = _upload(ops, contact_list.id, content)
+    assert response.status_code in (302, 400), response.status_code
+    if response.status_code == 302:
+        assert ops.get(response.headers["Location"]).status_code == 200
