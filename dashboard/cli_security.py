@@ -2,6 +2,7 @@
 
 Every change is audited as "cli:<the operating-system user>" (docs/security.md).
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,10 +29,12 @@ ENCRYPTED_COLUMNS = ((Bind, "password_encrypted"),)
 
 def as_cli_user(command):
     """Audit rows written by the command name the shell user who ran it."""
+
     @functools.wraps(command)
     def run(*args, **kwargs):
         audit.act_as(audit.Actor(None, f"cli:{getpass.getuser()}"))
         return command(*args, **kwargs)
+
     return run
 
 
@@ -120,8 +123,12 @@ def secrets_rotate() -> None:
                 count += 1
     except crypto.SecretUnreadable as exc:
         db.session.rollback()
-        raise click.ClickException(f"{exc}; nothing was re-encrypted, the old keys are kept") from None
-    audit.record("secrets_rotate", row_count=count, detail=f"{count} secret(s) re-encrypted under a new key")
+        raise click.ClickException(
+            f"{exc}; nothing was re-encrypted, the old keys are kept"
+        ) from None
+    audit.record(
+        "secrets_rotate", row_count=count, detail=f"{count} secret(s) re-encrypted under a new key"
+    )
     db.session.commit()
     crypto.write_keys(path, [new_key])
     current_app.config["ENCRYPTION_KEYS"] = [new_key]

@@ -8,6 +8,7 @@ old ones. Tokens written before this file existed were encrypted under a key der
 SECRET_KEY (HKDF, "switchboard bind passwords v1"); that key stays a decrypt-only fallback so
 existing databases keep working, and the first rotation moves them to the new key.
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,8 +30,9 @@ class SecretUnreadable(Exception):
 
 def legacy_key(secret_key: str) -> bytes:
     """The key bind passwords were encrypted with before ENCRYPTION_KEY_FILE: derived from SECRET_KEY."""
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                   info=b"switchboard bind passwords v1").derive(secret_key.encode())
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"switchboard bind passwords v1"
+    ).derive(secret_key.encode())
     return base64.urlsafe_b64encode(derived)
 
 
@@ -69,7 +71,9 @@ def decrypt_secret(config: Mapping[str, Any], token: str) -> str:
     try:
         return keyring(config).decrypt(token.encode()).decode()
     except InvalidToken:
-        raise SecretUnreadable("stored secret cannot be decrypted with the configured encryption keys") from None
+        raise SecretUnreadable(
+            "stored secret cannot be decrypted with the configured encryption keys"
+        ) from None
 
 
 def reencrypt(config: Mapping[str, Any], token: str) -> str:
@@ -77,4 +81,6 @@ def reencrypt(config: Mapping[str, Any], token: str) -> str:
     try:
         return keyring(config).rotate(token.encode()).decode()
     except InvalidToken:
-        raise SecretUnreadable("stored secret cannot be decrypted with the configured encryption keys") from None
+        raise SecretUnreadable(
+            "stored secret cannot be decrypted with the configured encryption keys"
+        ) from None

@@ -1,11 +1,13 @@
 """Numbers from URLs and query strings, checked before they reach the database: an id or page
 beyond what a 64-bit column holds raised OverflowError (a 500) instead of a clear answer."""
+
 from __future__ import annotations
 
 from flask import abort, request
 from werkzeug.routing import IntegerConverter
 
 from dashboard.models.types import MAX_ID
+
 MAX_PAGE = 1_000_000
 
 
@@ -17,7 +19,9 @@ class IdConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
-def int_arg(name: str, default: int | None = None, *, low: int = 1, high: int = MAX_ID) -> int | None:
+def int_arg(
+    name: str, default: int | None = None, *, low: int = 1, high: int = MAX_ID
+) -> int | None:
     """An integer query argument between `low` and `high`; missing or empty gives `default`,
     anything else answers 400 with the reason."""
     raw = request.args.get(name, "")

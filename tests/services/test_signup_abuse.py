@@ -2,6 +2,7 @@
 both databases, only mobile numbers of countries the sender is approved for are texted, the client
 address is the proxy's X-Forwarded-For only when the proxy is trusted, and a subscribed number
 costs the request exactly the same work as a new one."""
+
 from __future__ import annotations
 
 import threading
@@ -18,8 +19,12 @@ from tests.conftest import make_config, numbers
 
 
 def _signup_list(name: str = "Newsletter") -> ContactList:
-    sender = SenderId(value="Switchboard", kind="alphanumeric", status="approved",
-                      registrations=[SenderRegistration(country="US", status="approved", notes="test")])
+    sender = SenderId(
+        value="Switchboard",
+        kind="alphanumeric",
+        status="approved",
+        registrations=[SenderRegistration(country="US", status="approved", notes="test")],
+    )
     db.session.add(sender)
     db.session.commit()
     contact_list = contacts.create_list(name)
@@ -30,8 +35,14 @@ def _signup_list(name: str = "Newsletter") -> ContactList:
 def test_twenty_concurrent_requests_with_four_left_make_four(database_app):
     contact_list = _signup_list()
     settings = signup.SignupSettings(per_ip=5, per_number=100)
-    signup.request_signup(contact_list, numbers(1, start=190)[0], ip="203.0.113.7", user_agent="", now=utcnow(),
-                          settings=settings)  # one used: four left in the hour
+    signup.request_signup(
+        contact_list,
+        numbers(1, start=190)[0],
+        ip="203.0.113.7",
+        user_agent="",
+        now=utcnow(),
+        settings=settings,
+    )  # one used: four left in the hour
     outcomes: list[str] = []
     barrier = threading.Barrier(20)
     list_id = contact_list.id
@@ -41,8 +52,9 @@ def test_twenty_concurrent_requests_with_four_left_make_four(database_app):
         with database_app.app_context():
             listed = db.session.get(ContactList, list_id)
             try:
-                signup.request_signup(listed, number, ip="203.0.113.7", user_agent="", now=utcnow(),
-                                      settings=settings)
+                signup.request_signup(
+                    listed, number, ip="203.0.113.7", user_agent="", now=utcnow(), settings=settings
+                )
                 outcomes.append("accepted")
             except signup.RateLimited:
                 outcomes.append("limited")
@@ -58,17 +70,26 @@ def test_twenty_concurrent_requests_with_four_left_make_four(database_app):
     assert db.session.scalar(select(func.count()).select_from(SignupRequest)) == 5
 
 
-@pytest.mark.parametrize("number, why", [
-    ("+4915112345678", "a mobile of a country the sender is not approved for"),
-    ("+8816555555555", "a satellite number"),
-    ("+19005550123", "a premium-rate number"),
-    ("+18005550123", "a toll-free number"),
-])
+@pytest.mark.parametrize(
+    "number, why",
+    [
+        ("+4915112345678", "a mobile of a country the sender is not approved for"),
+        ("+8816555555555", "a satellite number"),
+        ("+19005550123", "a premium-rate number"),
+        ("+18005550123", "a toll-free number"),
+    ],
+)
 def test_a_number_the_sender_may_not_text_is_refused(app, number, why):
     contact_list = _signup_list()
     with pytest.raises(signup.SignupError, match="not a number we can text from this page"):
-        signup.request_signup(contact_list, number, ip="203.0.113.7", user_agent="", now=utcnow(),
-                              settings=signup.SignupSettings())
+        signup.request_signup(
+            contact_list,
+            number,
+            ip="203.0.113.7",
+            user_agent="",
+            now=utcnow(),
+            settings=signup.SignupSettings(),
+        )
     assert db.session.scalar(select(SignupRequest)) is None, why
 
 
@@ -83,8 +104,14 @@ def test_a_subscribed_number_costs_the_request_the_same_statements_as_a_new_one(
         listen = lambda *args: seen.append(args[2].split()[0])  # noqa: E731 (the statement's verb)
         event.listen(db.engine, "before_cursor_execute", listen)
         try:
-            signup.request_signup(db.session.get(ContactList, contact_list.id), number, ip=ip, user_agent="",
-                                  now=utcnow(), settings=settings)
+            signup.request_signup(
+                db.session.get(ContactList, contact_list.id),
+                number,
+                ip=ip,
+                user_agent="",
+                now=utcnow(),
+                settings=settings,
+            )
         finally:
             event.remove(db.engine, "before_cursor_execute", listen)
         return seen
@@ -101,10 +128,15 @@ def test_the_forwarded_address_counts_only_behind_a_trusted_proxy(db_path, trust
     with served.app_context():
         contact_list = _signup_list()
         client = served.test_client()
-        statuses = [client.post(f"/join/{contact_list.signup_token}", data={"phone": number},
-                                environ_base={"REMOTE_ADDR": "10.0.0.1"},
-                                headers={"X-Forwarded-For": forwarded}).status_code
-                    for number, forwarded in zip(numbers(2), ("198.51.100.1", "198.51.100.2"))]
+        statuses = [
+            client.post(
+                f"/join/{contact_list.signup_token}",
+                data={"phone": number},
+                environ_base={"REMOTE_ADDR": "10.0.0.1"},
+                headers={"X-Forwarded-For": forwarded},
+            ).status_code
+            for number, forwarded in zip(numbers(2), ("198.51.100.1", "198.51.100.2"))
+        ]
         assert statuses == ([200, 200] if separate else [200, 429])
         ips = set(db.session.scalars(select(SignupRequest.ip)))
         assert ips == ({"198.51.100.1", "198.51.100.2"} if separate else {"10.0.0.1"})

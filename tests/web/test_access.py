@@ -163,7 +163,7 @@ def test_each_route_answers_each_role_as_the_table_says(client, auth, make_user,
         auth.login(f"{role}@example.com")
     failures = []
     for key in sorted(ROUTES, key=lambda k: k == LAST):
-        (endpoint, method), expect = key, ROUTES[key]
+        (_endpoint, method), expect = key, ROUTES[key]
         url = expect.url.format(**objects)
         response = client.get(url) if method == "GET" else client.post(url, data={})
         status = response.status_code

@@ -1,5 +1,6 @@
 """Sessions end on the server (issue 11, defect 3), sign-in is throttled and locks out, and an
 unknown address costs as much time as a known one (defect 4)."""
+
 from __future__ import annotations
 
 import time
@@ -40,7 +41,9 @@ def _audit_actions(target_id: int | None = None) -> list[str]:
     return list(db.session.scalars(query))
 
 
-def test_a_session_cookie_replayed_after_logout_no_longer_signs_anyone_in(app, client, auth, make_user):
+def test_a_session_cookie_replayed_after_logout_no_longer_signs_anyone_in(
+    app, client, auth, make_user
+):
     make_user()
     auth.login()
     cookie = _cookie(client)
@@ -68,10 +71,16 @@ def test_deactivating_a_user_ends_their_open_session_at_once(app, client, auth, 
     assert auth.login("ops@example.com").status_code == 302
     assert _audit_actions(ops.id) == ["user_create", "user_deactivate", "user_activate"]
     entry = db.session.scalar(select(AuditLog).where(AuditLog.action == "user_deactivate"))
-    assert (entry.actor, entry.ip, entry.changes) == ("admin@example.com", "127.0.0.1", {"active": [True, False]})
+    assert (entry.actor, entry.ip, entry.changes) == (
+        "admin@example.com",
+        "127.0.0.1",
+        {"active": [True, False]},
+    )
 
 
-def test_an_admin_changes_a_role_and_resets_a_password_and_both_end_sessions(app, client, auth, make_user):
+def test_an_admin_changes_a_role_and_resets_a_password_and_both_end_sessions(
+    app, client, auth, make_user
+):
     make_user()
     ops = make_user("ops@example.com", "ops")
     ops_client = app.test_client()
@@ -87,14 +96,18 @@ def test_an_admin_changes_a_role_and_resets_a_password_and_both_end_sessions(app
     db.session.expire_all()
     assert db.session.get(User, ops.id).check_password("a brand new password")
     entry = db.session.scalar(select(AuditLog).where(AuditLog.action == "user_password_reset"))
-    assert "a brand new password" not in str(entry.changes) and entry.changes == {"password": ["********"] * 2}
+    assert "a brand new password" not in str(entry.changes) and entry.changes == {
+        "password": ["********"] * 2
+    }
     assert _audit_actions(ops.id)[-2:] == ["user_role", "user_password_reset"]
 
 
 def test_an_admin_cannot_lock_themselves_or_the_last_admin_out(client, auth, make_user):
     admin = make_user()
     auth.login()
-    page = client.post(f"/users/{admin.id}", data={"action": "deactivate"}, follow_redirects=True).data.decode()
+    page = client.post(
+        f"/users/{admin.id}", data={"action": "deactivate"}, follow_redirects=True
+    ).data.decode()
     assert "you cannot deactivate yourself" in page
     assert db.session.get(User, admin.id).active
 
@@ -103,8 +116,9 @@ def test_a_short_password_reset_is_refused_with_the_reason(client, auth, make_us
     make_user()
     ops = make_user("ops@example.com", "ops")
     auth.login()
-    page = client.post(f"/users/{ops.id}", data={"action": "password", "password": "short"},
-                       follow_redirects=True).data.decode()
+    page = client.post(
+        f"/users/{ops.id}", data={"action": "password", "password": "short"}, follow_redirects=True
+    ).data.decode()
     assert "at least 10 characters" in page
 
 
@@ -131,13 +145,22 @@ def test_the_cli_deactivates_reactivates_changes_role_and_resets_a_password(runn
     assert not user.active and user.session_token != token
     assert runner.invoke(args=["user", "reactivate", "ops@example.com"]).exit_code == 0
     assert runner.invoke(args=["user", "set-role", "ops@example.com", "compliance"]).exit_code == 0
-    result = runner.invoke(args=["user", "reset-password", "ops@example.com", "--password-stdin"],
-                           input="another long password\n")
+    result = runner.invoke(
+        args=["user", "reset-password", "ops@example.com", "--password-stdin"],
+        input="another long password\n",
+    )
     assert result.exit_code == 0, result.output
     db.session.expire_all()
-    assert user.active and user.role == "compliance" and user.check_password("another long password")
-    actors = set(db.session.scalars(select(AuditLog.actor).where(AuditLog.target_id == user.id,
-                                                                  AuditLog.action != "user_create")))
+    assert (
+        user.active and user.role == "compliance" and user.check_password("another long password")
+    )
+    actors = set(
+        db.session.scalars(
+            select(AuditLog.actor).where(
+                AuditLog.target_id == user.id, AuditLog.action != "user_create"
+            )
+        )
+    )
     assert len(actors) == 1 and actors.pop().startswith("cli:")
     assert "ops@example.com\tcompliance\tactive" in runner.invoke(args=["user", "list"]).output
 
@@ -149,9 +172,12 @@ def test_the_cli_answers_an_unknown_user_in_one_line(runner):
 
 # ----------------------------------------------------------------------------- defect 4
 
+
 def test_repeated_failures_lock_the_account_with_an_audited_event(app, client, auth, make_user):
     user = make_user()
-    app.config["LOGIN_LIMIT_PER_ACCOUNT"] = app.config["LOGIN_LIMIT_PER_ADDRESS"] = "1000 per minute"
+    app.config["LOGIN_LIMIT_PER_ACCOUNT"] = app.config["LOGIN_LIMIT_PER_ADDRESS"] = (
+        "1000 per minute"
+    )
     for _ in range(app.config["LOGIN_LOCKOUT_FAILURES"]):
         assert auth.login(password="wrong password!").status_code == 401
     # Locked: even the right password is refused, with the same words as a wrong one.
@@ -168,21 +194,33 @@ def test_the_lockout_lives_in_the_database_so_another_web_process_sees_it(app, d
         user_service.authenticate("admin@example.com", "wrong password!")
     other_process = create_app(make_config(db_path))  # its own Flask-Limiter memory, same database
     with other_process.app_context():
-        assert other_process.test_client().post(
-            "/login", data={"email": "admin@example.com", "password": PASSWORD}).status_code == 401
+        assert (
+            other_process.test_client()
+            .post("/login", data={"email": "admin@example.com", "password": PASSWORD})
+            .status_code
+            == 401
+        )
         db.session.remove()
 
 
 def test_an_address_that_tries_too_often_gets_429(client, auth, make_user):
     make_user()
-    statuses = [auth.login(email=f"user{n}@example.com", password="x" * 12).status_code for n in range(21)]
+    statuses = [
+        auth.login(email=f"user{n}@example.com", password="x" * 12).status_code for n in range(21)
+    ]
     assert statuses[:20] == [401] * 20 and statuses[20] == 429
 
 
 def test_one_account_tried_from_many_addresses_is_throttled_too(app, client, make_user):
     make_user()
-    statuses = [client.post("/login", data={"email": "admin@example.com", "password": "wrong password!"},
-                            environ_base={"REMOTE_ADDR": f"10.0.0.{n}"}).status_code for n in range(11)]
+    statuses = [
+        client.post(
+            "/login",
+            data={"email": "admin@example.com", "password": "wrong password!"},
+            environ_base={"REMOTE_ADDR": f"10.0.0.{n}"},
+        ).status_code
+        for n in range(11)
+    ]
     assert statuses[10] == 429
 
 
@@ -206,8 +244,11 @@ def test_the_session_cookie_is_secure_unless_turned_off_for_plain_http(db_path, 
     served = create_app(make_config(db_path, SECURE_COOKIES=secure))
     with served.app_context():
         make_user()
-        response = served.test_client().post("/login", data={"email": "admin@example.com", "password": PASSWORD},
-                                              base_url="https://localhost")
+        response = served.test_client().post(
+            "/login",
+            data={"email": "admin@example.com", "password": PASSWORD},
+            base_url="https://localhost",
+        )
         cookie = response.headers["Set-Cookie"]
         assert ("Secure" in cookie) == secure and "HttpOnly" in cookie and "SameSite=Lax" in cookie
         db.session.remove()
@@ -215,4 +256,5 @@ def test_the_session_cookie_is_secure_unless_turned_off_for_plain_http(db_path, 
 
 def test_cookies_are_secure_by_default():
     from dashboard.config import DEFAULTS
+
     assert DEFAULTS["SECURE_COOKIES"] is True
