@@ -25,9 +25,11 @@ class FlaskForm(BaseFlaskForm):
 
     class Meta:
         def bind_field(self, form, unbound_field, options):
-            if unbound_field.field_class in (StringField, TextAreaField, PasswordField):
-                options = dict(options, validators=[*options.get("validators", []), _refuse_control_characters])
-            return unbound_field.bind(form=form, **options)
+            field = unbound_field.bind(form=form, **options)
+            if isinstance(field, StringField):  # TextAreaField and PasswordField too
+                # A new list: the one given to the field class is shared by every instance.
+                field.validators = [*field.validators, _refuse_control_characters]
+            return field
 
 
 def choices(pairs) -> list[SelectChoice]:

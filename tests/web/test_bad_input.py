@@ -332,3 +332,10 @@ def test_any_uploaded_bytes_give_a_preview_or_a_clear_refusal_never_a_500(ops, m
     assert response.status_code in (302, 400), response.status_code
     if response.status_code == 302:
         assert ops.get(response.headers["Location"]).status_code == 200
+
+
+def test_the_control_character_check_keeps_each_fields_own_validators(ops):
+    # An empty required name is still refused by DataRequired, not passed on to the service.
+    response = ops.post("/lists/", data={"name": "", "description": ""})
+    assert response.status_code == 400
+    assert db.session.scalar(select(ContactList)) is None
