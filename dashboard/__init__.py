@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard import config as config_module
-from dashboard.extensions import csrf, db, htmx, login_manager, migrate
+from dashboard import crypto
+from dashboard.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,18 +35,21 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     config_module.check_choices(app.config)
 
     if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = config_module.instance_secret_key(app.instance_path)
+        app.config["SECRET_KEY"] = config_module.instance_secret_key(app.instance_path, app.config["SECRET_KEY_FILE"])
+    app.config.setdefault("ENCRYPTION_KEYS", crypto.load_keys(crypto.key_file(app.config, app.instance_path)))
     if not app.config["DATABASE_URL"]:
-        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True, mode=0o700)
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'switchboard.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app.config["DATABASE_URL"]))
+    _secure_session_settings(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
+    limiter.init_app(app)
 
     from dashboard import models  # noqa: F401  (registers the tables with the metadata)
     from dashboard.db_setup import install_sqlite_pragmas
@@ -55,6 +61,24 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from dashboard.cli import register_cli
     register_cli(app)
     return app
+
+
+def _secure_session_settings(app: Flask) -> None:
+    """Cookies, session lifetime, upload size and the trusted proxies, from the settings."""
+    app.config["SESSION_COOKIE_SECURE"] = app.config["SECURE_COOKIES"]
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=app.config["SESSION_IDLE_MINUTES"])
+    app.config["MAX_CONTENT_LENGTH"] = app.config["IMPORT_MAX_MB"] * 1024 * 1024
+    app.config["RATELIMIT_HEADERS_ENABLED"] = True
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind N proxies, the client's address is the Nth from the right of X-Forwarded-For.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    url = app.config["DATABASE_URL"]
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        # Owner-only from the start: SQLite gives its -wal and -shm files the database file's mode.
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists() and path.parent.is_dir():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _engine_options(url: str) -> dict[str, Any]:

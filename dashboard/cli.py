@@ -12,9 +12,10 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from dashboard.cli_consent import consent_group
+from dashboard.cli_security import as_cli_user, secrets_group, user_group
 from dashboard.extensions import db
 from dashboard.models import Bind, BindStatus, Message
-from dashboard.models.types import utcnow
+from dashboard.models.types import MAX_ID, utcnow
 
 
 def register_cli(app: Flask) -> None:
@@ -27,12 +28,15 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(simulator_command)
     app.cli.add_command(demo_seed_command)
     app.cli.add_command(consent_group)
+    app.cli.add_command(user_group)
+    app.cli.add_command(secrets_group)
 
 
 @click.command("create-user")
 @click.argument("email")
 @click.option("--role", type=click.Choice(["admin", "ops", "compliance"]), required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@as_cli_user
 def create_user_command(email: str, role: str, password_stdin: bool) -> None:
     """Create a console user."""
     from dashboard.services.users import UserError, create_user
@@ -57,11 +61,12 @@ bind_group = AppGroup("bind", help="Carrier SMPP binds.")
 @click.option("--system-id", required=True)
 @click.option("--password-stdin", is_flag=True, required=True, help="Read the bind password from standard input.")
 @click.option("--mode", type=click.Choice(["trx", "tx", "rx", "tx+rx"]), default="trx", show_default=True)
-@click.option("--tps", type=click.FloatRange(min=0.1), default=50.0, show_default=True)
+@click.option("--tps", type=float, default=50.0, show_default=True, help="Parts per second, above 0.")
 @click.option("--window", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--system-type", default="")
 @click.option("--tls", is_flag=True, help="SMPP over TLS.")
 @click.option("--disabled", is_flag=True)
+@as_cli_user
 def bind_add(name, host, port, system_id, password_stdin, mode, tps, window, system_type, tls, disabled) -> None:
     """Add a bind. The password is read from stdin so it never lands in shell history."""
     from dashboard.services.binds import BindError, create_bind
@@ -122,6 +127,8 @@ message_group = AppGroup("message", help="Inspect messages.")
 @click.argument("message_id", type=int)
 def message_show(message_id: int) -> None:
     """Status, parts and timeline of one message."""
+    if not 1 <= message_id <= MAX_ID:
+        raise click.ClickException(f"no message {message_id}: ids run from 1 to {MAX_ID}")
     message = db.session.get(Message, message_id)
     if message is None:
         raise click.ClickException(f"no message {message_id}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,27 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session; the session cookie expires
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    # Security (docs/security.md). Files holding the session-signing key and the encryption keys
+    # of secrets at rest; "" → instance/secret_key and instance/encryption_keys, made on first start.
+    "SECRET_KEY_FILE": "",
+    "ENCRYPTION_KEY_FILE": "",
+    # Cookies only over HTTPS; the demo (plain http on 127.0.0.1) turns it off.
+    "SECURE_COOKIES": True,
+    "SESSION_IDLE_MINUTES": 720,  # a session unused this long ends (server-side)
+    # Reverse proxies in front of the console whose X-Forwarded-For/-Proto to trust (ProxyFix).
+    "TRUSTED_PROXIES": 0,
+    # Login: Flask-Limiter limits per client address and per account; after LOGIN_LOCKOUT_FAILURES
+    # failures in a row the account is locked (in the database, so across processes).
+    "LOGIN_LIMIT_PER_ADDRESS": "20 per minute; 200 per hour",
+    "LOGIN_LIMIT_PER_ACCOUNT": "10 per minute",
+    "LOGIN_LOCKOUT_FAILURES": 10,
+    "LOGIN_LOCKOUT_MINUTES": 15,
+    # Flask-Limiter's counters: memory:// holds for one process; with several gunicorn workers use
+    # a shared store, e.g. redis://localhost:6379 (docs/security.md).
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "IMPORT_MAX_MB": 50,  # largest CSV upload; bigger requests are refused with 413
+    "IMPORT_MAX_COLUMNS": 200,
+    "IMPORT_RETENTION_HOURS": 24,  # an uploaded file not imported by then is deleted
 }
 
 
@@ -105,15 +127,32 @@ def from_environment(environ: os._Environ[str] | dict[str, str], defaults: dict[
     return values
 
 
-def instance_secret_key(instance_path: str) -> str:
-    """A per-installation secret kept in the instance folder, so sessions and encrypted bind
-    passwords survive restarts without anyone having to invent a key for the demo."""
-    path = Path(instance_path) / "secret_key"
+def instance_secret_key(instance_path: str, file_name: str = "") -> str:
+    """The session-signing key: from SECRET_KEY_FILE, or kept in the instance folder, made once
+    (owner-only) so sessions survive restarts without anyone having to invent a key for the demo."""
+    return read_or_create_secret(Path(file_name) if file_name else Path(instance_path) / "secret_key",
+                                 lambda: secrets.token_urlsafe(48))
+
+
+def read_or_create_secret(path: Path, make) -> str:
+    """The file's content; a missing file is created owner-only (0600) with `make()`."""
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = make()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process (a test's worker, a second gunicorn worker) made it first
+        return _read_when_written(path)
     with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    return key
+        handle.write(value + "\n")
+    return value
+
+
+def _read_when_written(path: Path) -> str:
+    for _ in range(50):
+        content = path.read_text().strip()
+        if content:
+            return content
+        time.sleep(0.01)
+    raise ConfigError(f"{path} is empty")

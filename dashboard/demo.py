@@ -71,6 +71,8 @@ def run_demo(app: Flask, port: int = 5000) -> None:
     from dashboard.simulator import OutcomeRule, Simulator, SimulatorConfig
     from dashboard.worker.scheduler import Worker
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The demo serves plain http on 127.0.0.1: Secure cookies would never come back (docs/security.md).
+    app.config["SECURE_COOKIES"] = app.config["SESSION_COOKIE_SECURE"] = False
     with app.app_context():
         upgrade()
     seed_demo(app)

@@ -1,5 +1,7 @@
 """Flask extensions, created unbound and attached in create_app() with init_app."""
 from flask_htmx import HTMX
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -26,3 +28,5 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = HTMX()
+# No default limits: the login form declares its own (web/auth.py). Storage: RATELIMIT_STORAGE_URI.
+limiter = Limiter(key_func=get_remote_address)

@@ -7,6 +7,7 @@ no service imports Flask and a test can see at a glance which settings a service
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from flask import current_app
@@ -20,3 +21,9 @@ def setting(name: str) -> Any:
 def instance_path() -> Path:
     """The instance folder: the SQLite database, the secret key, uploads."""
     return Path(current_app.instance_path)
+
+
+def app_config() -> Mapping[str, Any]:
+    """All settings at once, for the few that need several together (the encryption keyring in
+    dashboard/crypto.py reads the key file's setting and the legacy key from them)."""
+    return current_app.config

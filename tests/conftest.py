@@ -6,8 +6,10 @@ postgresql) runs the same tests on PostgreSQL: a throwaway cluster from the mach
 pg_ctl on 127.0.0.1, one database per test copied from a migrated template."""
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -58,8 +60,15 @@ def pytest_collection_modifyitems(config, items):
 def make_config(database: Path | str, **overrides) -> dict:
     """The test configuration; `database` is a SQLite file or a database URL."""
     url = database if isinstance(database, str) else f"sqlite:///{database}"
+    # Uploads beside the test's SQLite file; for a database URL, a folder of that database's own,
+    # shared by every app of the test pointed at it.
+    imports = (Path(url.removeprefix("sqlite:///")).parent / "imports" if url.startswith("sqlite:///")
+               else Path(tempfile.gettempdir()) / f"switchboard-imports-{hashlib.sha1(url.encode()).hexdigest()[:12]}")
     return {"TESTING": True, "SECRET_KEY": "test-secret-key", "DATABASE_URL": url,
             "WTF_CSRF_ENABLED": False, "CLAIM_LEASE_SECONDS": 30,
+            # The test client speaks plain http: Secure cookies would never be sent back.
+            "SECURE_COOKIES": False,
+            "IMPORT_DIR": str(imports),
             # Most tests schedule campaigns directly; the approval tests turn four eyes on.
             "CAMPAIGN_APPROVAL_REQUIRED": False, **overrides}
 

@@ -1,5 +1,5 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
-from dashboard.models.audit import AuditLog
+from dashboard.models.audit import AuditChainHead, AuditLog
 from dashboard.models.campaign import Campaign
 from dashboard.models.carrier import Bind, BindStatus, Route
 from dashboard.models.contacts import (BrandOptOut, ConsentChainHead, ConsentEvent, Contact, ContactList,
@@ -10,7 +10,7 @@ from dashboard.models.template import MessageTemplate
 from dashboard.models.user import Role, User
 
 __all__ = [
-    "AuditLog", "Bind", "BindStatus", "BrandOptOut", "Campaign", "ConsentChainHead", "ConsentEvent", "Contact",
+    "AuditChainHead", "AuditLog", "Bind", "BindStatus", "BrandOptOut", "Campaign", "ConsentChainHead", "ConsentEvent", "Contact",
     "ContactImport", "ContactList", "DeliveryReceipt", "ImportedNumber", "ImportIssue", "InboundMessage", "ListMembership",
     "Message", "MessageEvent", "MessagePart", "MessageTemplate", "Role", "Route", "SenderId", "SenderRegistration",
     "SignupRequest", "User",

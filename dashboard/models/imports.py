@@ -24,6 +24,8 @@ class ContactImport(db.Model):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     header: Mapped[list] = mapped_column(JSON, default=list)
     has_header: Mapped[bool] = mapped_column(default=True)
+    # Sniffed at upload: spreadsheets in much of Europe write semicolons (docs/imports.md).
+    delimiter: Mapped[str] = mapped_column(String(1), default=",")
     mapping: Mapped[dict] = mapped_column(JSON, default=dict)  # {"phone": i, "name": i|None, "fields": {}}
     source: Mapped[str] = mapped_column(String(20), default="import")
     evidence: Mapped[str] = mapped_column(Text, default="")

@@ -7,6 +7,9 @@ from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
 
+MAX_ID = 2**63 - 1  # the largest value of a BIGINT / SQLite INTEGER column: ids from outside are checked against it
+
+
 class UTCDateTime(TypeDecorator):
     """Stores UTC, always returns timezone-aware UTC datetimes.
 

@@ -1,6 +1,7 @@
 """Carrier binds: create and update them with the password encrypted at rest."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sqlalchemy import select
@@ -9,11 +10,15 @@ from dashboard.crypto import encrypt_secret
 from dashboard.extensions import db
 from dashboard.models import Bind, BindStatus
 from dashboard.models.carrier import BIND_MODES, CONCAT_MODES, MESSAGE_ID_FORMATS
-from dashboard.settings import setting
+from dashboard.services import audit
+from dashboard.settings import app_config
 
 EDITABLE = ("name", "host", "port", "system_id", "system_type", "mode", "tps", "window",
             "enquire_link_interval", "response_timeout", "use_tls", "default_data_coding",
             "concat_mode", "message_id_format", "max_attempts", "enabled")
+
+
+MAX_TPS = 100_000
 
 
 class BindError(ValueError):
@@ -21,6 +26,12 @@ class BindError(ValueError):
 
 
 def _validate(values: dict[str, Any]) -> None:
+    for name in ("name", "host", "system_id"):
+        text = values.get(name)
+        if not isinstance(text, str) or not text.strip():
+            raise BindError(f"the bind's {name.replace('_', ' ')} is empty")
+        if not text.isprintable():
+            raise BindError(f"the bind's {name.replace('_', ' ')} contains a control character")
     if values.get("mode") not in BIND_MODES:
         raise BindError(f"bind mode must be one of {', '.join(BIND_MODES)}")
     if values.get("concat_mode", "udh") not in CONCAT_MODES:
@@ -31,8 +42,12 @@ def _validate(values: dict[str, Any]) -> None:
         raise BindError("port must be between 1 and 65535")
     if len(values.get("system_id") or "") > 15:
         raise BindError("system_id is at most 15 characters (SMPP 3.4)")
-    if float(values.get("tps", 1)) <= 0:
-        raise BindError("throughput limit must be positive")
+    tps = float(values.get("tps", 1))
+    if not math.isfinite(tps) or not 0 < tps <= MAX_TPS:
+        raise BindError(f"throughput limit must be a number above 0 and at most {MAX_TPS:,} parts per second")
+    for name in ("enquire_link_interval", "response_timeout"):
+        if name in values and not math.isfinite(float(values[name])):
+            raise BindError(f"{name.replace('_', ' ')} must be a number of seconds")
     if int(values.get("window", 1)) < 1:
         raise BindError("window must be at least 1")
 
@@ -40,6 +55,7 @@ def _validate(values: dict[str, Any]) -> None:
 def create_bind(*, password: str, **values: Any) -> Bind:
     values = {k: v for k, v in values.items() if k in EDITABLE and v is not None}
     values.setdefault("mode", "trx")
+    values = {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
     _validate(values)
     if not password:
         raise BindError("a bind password is required")
@@ -48,15 +64,19 @@ def create_bind(*, password: str, **values: Any) -> Bind:
         raise BindError("SMPP 3.4 passwords are at most 8 characters")
     if db.session.scalar(select(Bind).where(Bind.name == values["name"])):
         raise BindError(f"a bind named {values['name']!r} already exists")
-    bind = Bind(password_encrypted=encrypt_secret(setting("SECRET_KEY"), password), **values)
+    bind = Bind(password_encrypted=encrypt_secret(app_config(), password), **values)
     bind.status = BindStatus(state="connecting" if bind.enabled is not False else "disabled")
     db.session.add(bind)
+    db.session.flush()
+    audit.record("bind_create", target=bind, changes=audit.diff({}, audit.snapshot(bind, EDITABLE) | {"password": 1},
+                                                                 secrets=("password",)))
     db.session.commit()
     return bind
 
 
 def update_bind(bind: Bind, *, password: str | None = None, **values: Any) -> Bind:
-    values = {k: v for k, v in values.items() if k in EDITABLE and v is not None}
+    values = {k: v.strip() if isinstance(v, str) else v for k, v in values.items() if k in EDITABLE and v is not None}
+    before = audit.snapshot(bind, EDITABLE)
     merged = {k: getattr(bind, k) for k in EDITABLE} | values
     _validate(merged)
     clash = db.session.scalar(select(Bind).where(Bind.name == merged["name"], Bind.id != bind.id))
@@ -67,7 +87,11 @@ def update_bind(bind: Bind, *, password: str | None = None, **values: Any) -> Bi
     if password:
         if len(password) > 8:
             raise BindError("SMPP 3.4 passwords are at most 8 characters")
-        bind.password_encrypted = encrypt_secret(setting("SECRET_KEY"), password)
+        bind.password_encrypted = encrypt_secret(app_config(), password)
+    changes = audit.diff(before | {"password": 0}, audit.snapshot(bind, EDITABLE) | {"password": 1 if password else 0},
+                         secrets=("password",))
+    if changes:
+        audit.record("bind_update", target=bind, changes=changes)
     db.session.commit()
     return bind
 

@@ -1,10 +1,11 @@
 """Campaigns: create, launch (materialise one message per recipient), follow, complete."""
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
-from contextlib import closing
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -24,7 +25,8 @@ from dashboard.models import (
     User,
 )
 from dashboard.models.campaign import KINDS
-from dashboard.services import suppression
+from dashboard.services import audit, suppression
+from dashboard.services.message_templates import check_body
 from dashboard.services.routing import Router
 from dashboard.services.senders import approval_problems
 from dashboard.services.sending import housekeeping
@@ -98,8 +100,19 @@ def create_campaign(*, name: str, list_id: int, sender_id_id: int, text: str, sc
                         failure_threshold=settings.failure_threshold, failure_window=settings.failure_window,
                         template_id=settings.template_id, submitted_at=now if status != "draft" else None)
     db.session.add(campaign)
+    db.session.flush()
+    audit.record("campaign_create", target=campaign, now=now, changes=audit.diff({}, audit.snapshot(campaign, AUDITED)))
     db.session.commit()
     return campaign
+
+
+# What the audit trail records of a campaign when it is created (limits are recorded as they change).
+AUDITED = ("name", "status", "list_id", "sender_id_id", "text", "kind", "scheduled_at", "time_zone", "recurrence",
+           "window_start", "window_end", "window_days", "throughput_cap", "budget", "failure_threshold",
+           "failure_window", "template_id")
+LIMITS = ("throughput_cap", "budget", "failure_threshold")
+MAX_BUDGET = Decimal("1e12")
+MAX_THROUGHPUT = 100_000.0
 
 
 def _check(settings: CampaignSettings) -> None:
@@ -107,6 +120,9 @@ def _check(settings: CampaignSettings) -> None:
         raise CampaignError("the campaign needs a name")
     if not settings.text.strip():
         raise CampaignError("the message is empty")
+    body = check_body(settings.text)  # the template editor's check: a body that cannot render never launches
+    if not body.ok:
+        raise CampaignError(f"the message cannot be used: {body.errors[0]}")
     if db.session.get(ContactList, settings.list_id) is None:
         raise CampaignError("no such contact list")
     sender = db.session.get(SenderId, settings.sender_id_id)
@@ -125,14 +141,20 @@ def _check(settings: CampaignSettings) -> None:
             recurrence_trigger(settings.recurrence, settings.time_zone)
     except ScheduleError as exc:
         raise CampaignError(str(exc)) from None
-    if settings.throughput_cap is not None and settings.throughput_cap <= 0:
-        raise CampaignError("the throughput cap must be above 0 messages per second")
-    if settings.budget is not None and settings.budget <= 0:
-        raise CampaignError("the budget must be above 0")
-    if settings.failure_threshold is not None and not 0 < settings.failure_threshold <= 100:
-        raise CampaignError("the failure threshold is a percentage between 0 and 100")
+    _check_limits(settings.throughput_cap, settings.budget, settings.failure_threshold)
     if settings.failure_window < 10:
         raise CampaignError("judge the failure rate over at least 10 messages")
+
+
+def _check_limits(throughput_cap: float | None, budget: Decimal | None, failure_threshold: float | None) -> None:
+    """Guard rails are finite numbers in range: `1e999` or `nan` typed in a form is refused here,
+    not stored as Infinity to break the campaign page later."""
+    if throughput_cap is not None and not (math.isfinite(throughput_cap) and 0 < throughput_cap <= MAX_THROUGHPUT):
+        raise CampaignError(f"the throughput cap must be above 0 and at most {MAX_THROUGHPUT:,.0f} messages per second")
+    if budget is not None and not (Decimal(budget).is_finite() and 0 < budget <= MAX_BUDGET):
+        raise CampaignError(f"the budget must be above 0 and at most {MAX_BUDGET:,.0f}")
+    if failure_threshold is not None and not (math.isfinite(failure_threshold) and 0 < failure_threshold <= 100):
+        raise CampaignError("the failure threshold is a percentage between 0 and 100")
 
 
 # ----------------------------------------------------------------------------- approval
@@ -140,7 +162,7 @@ def _check(settings: CampaignSettings) -> None:
 def submit_for_approval(campaign: Campaign, now: datetime, *, approval_required: bool) -> None:
     """A draft goes to a second pair of eyes, or straight to the schedule when approval is off."""
     target = "awaiting_approval" if approval_required else "scheduled"
-    if not _move(campaign, ("draft",), target, submitted_at=now, status_reason=None):
+    if not _move(campaign, ("draft",), target, submitted_at=now, status_reason=None, audit_action="campaign_submit"):
         raise CampaignError(f"a {_label(campaign.status)} campaign cannot be submitted")
 
 
@@ -152,15 +174,18 @@ def approve(campaign: Campaign, approver: User, now: datetime, *, test_send_requ
         raise CampaignError("you created this campaign: another user must approve it")
     if test_send_required and campaign.test_sent_at is None:
         raise CampaignError("send a test message before approving: it is required here")
-    if not _move(campaign, ("awaiting_approval",), "scheduled", approved_by_id=approver.id, approved_at=now,
-                 status_reason=None):
+    # A campaign returned to approval after it launched (its limits changed) goes on from its cursor.
+    target = "launching" if campaign.launched_at and not campaign.recurrence else "scheduled"
+    if not _move(campaign, ("awaiting_approval",), target, approved_by_id=approver.id, approved_at=now,
+                 status_reason=None, audit_action="campaign_approve"):
         raise CampaignError(f"a {_label(campaign.status)} campaign cannot be approved")
 
 
 def reject(campaign: Campaign, reviewer: User, now: datetime, note: str) -> None:
     if not note.strip():
         raise CampaignError("say what must change")
-    if not _move(campaign, ("awaiting_approval",), "draft", status_reason=f"returned by {reviewer.email}: {note.strip()}"):
+    if not _move(campaign, ("awaiting_approval",), "draft", status_reason=f"returned by {reviewer.email}: {note.strip()}",
+                 audit_action="campaign_reject"):
         raise CampaignError(f"a {_label(campaign.status)} campaign cannot be returned")
 
 
@@ -197,9 +222,9 @@ def launch_round(now: datetime, batch_size: int = LAUNCH_BATCH) -> int:
             # Registrations can be withdrawn between approval and launch: check again, and hold if so.
             problems = approval_problems(campaign.sender, campaign.list_id)
             if problems:
-                _move(campaign, ("scheduled",), "paused", status_reason="; ".join(problems))
+                _move(campaign, ("scheduled",), "paused", status_reason="; ".join(problems), audit_action="campaign_pause")
                 continue
-            if not _move(campaign, ("scheduled",), "launching", launched_at=now):
+            if not _move(campaign, ("scheduled",), "launching", launched_at=now, audit_action="campaign_launch"):
                 continue  # paused or cancelled meanwhile
         created += materialise_batch(campaign, now, batch_size)
     return created
@@ -244,18 +269,26 @@ def start_due_occurrences(now: datetime) -> int:
     return started
 
 
-def _transition(campaign_id: int, from_states: tuple[str, ...], to_state: str, **values) -> bool:
+def _transition(campaign_id: int, from_states: tuple[str, ...], to_state: str, *, before: str | None = None,
+                audit_action: str | None = None, **values) -> bool:
     """A campaign changes state only from the state it is in now, checked in the UPDATE itself: the
     launcher, the sender and a person pressing Pause act at the same moment, and none may undo
-    another. The one place a campaign's state is written; the caller commits."""
+    another. The one place a campaign's state is written; the caller commits. With
+    `audit_action`, the move is written to the audit trail in the same transaction."""
     result = db.session.execute(update(Campaign).where(Campaign.id == campaign_id, Campaign.status.in_(from_states))
                                 .values(status=to_state, **values).execution_options(synchronize_session=False))
-    return result.rowcount == 1
+    moved = result.rowcount == 1
+    if moved and audit_action:
+        audit.record(audit_action, target_type="campaign", target_id=campaign_id,
+                     changes={"status": [before, to_state]}, detail=values.get("status_reason") or "")
+    return moved
 
 
-def _move(campaign: Campaign, from_states: tuple[str, ...], to_state: str, **values) -> bool:
+def _move(campaign: Campaign, from_states: tuple[str, ...], to_state: str, audit_action: str | None = None,
+          **values) -> bool:
     """_transition, committed, and `campaign` refreshed."""
-    moved = _transition(campaign.id, from_states, to_state, **values)
+    moved = _transition(campaign.id, from_states, to_state, before=campaign.status, audit_action=audit_action,
+                        **values)
     db.session.commit()
     db.session.refresh(campaign)
     return moved
@@ -392,7 +425,7 @@ def cost_so_far(campaign: Campaign) -> Decimal:
 # The sender's claim (dashboard.services.sending.claim) asks these; nothing but this module writes a
 # Campaign row.
 
-HALTED = ("paused", "cancelled")
+HALTED = ("paused", "cancelled", "awaiting_approval")  # awaiting: back to approval after a change
 SENDING = ("launching", "running")
 
 
@@ -460,7 +493,7 @@ def claim_within_allowances(room: int, now: datetime, *, due: Callable[[int, int
             campaign.cap_tokens -= len(rows)
         campaign.committed_cost += cost
         if over_budget and not rows:
-            _transition(campaign.id, SENDING, "paused",
+            _transition(campaign.id, SENDING, "paused", before=campaign.status, audit_action="campaign_pause",
                         status_reason=f"budget reached: {campaign.committed_cost:.4f} of {campaign.budget:.4f} "
                                       f"committed; raise the budget to go on")
     return claimed
@@ -498,7 +531,8 @@ def quiet_hours_waits(messages: Iterable[tuple[int, int | None, str | None]],
 
 
 def pause(campaign: Campaign, now: datetime, reason: str | None = None) -> None:
-    if not _move(campaign, ("scheduled", "launching", "running"), "paused", status_reason=reason):
+    if not _move(campaign, ("scheduled", "launching", "running"), "paused", status_reason=reason,
+                 audit_action="campaign_pause"):
         raise CampaignError(f"a {_label(campaign.status)} campaign cannot be paused")
 
 
@@ -508,7 +542,7 @@ def resume(campaign: Campaign, now: datetime) -> None:
     # Launch picks up at its cursor; a fully launched campaign flips back to running at once. The
     # failure-rate guard starts counting afresh, or it would pause again at once on the same figures.
     if not _move(campaign, ("paused",), "launching" if campaign.launched_at else "scheduled",
-                 status_reason=None, guard_since=now):
+                 status_reason=None, guard_since=now, audit_action="campaign_resume"):
         raise CampaignError(f"a {_label(campaign.status)} campaign cannot be resumed")
 
 
@@ -522,19 +556,30 @@ def _next_message_over_budget(campaign: Campaign) -> bool:
 
 
 def set_limits(campaign: Campaign, *, throughput_cap: float | None, budget: Decimal | None,
-               failure_threshold: float | None) -> None:
-    """Change a campaign's guard rails while it runs (e.g. raise the budget that paused it)."""
+               failure_threshold: float | None, approval_required: bool = False) -> None:
+    """Change a campaign's guard rails (e.g. raise the budget that paused it). With four eyes on,
+    a change to an approved campaign returns it to approval: it sends nothing more until another
+    user approves the new limits (the author alone must not lift a budget someone approved)."""
     if campaign.status in ("completed", "cancelled"):
         raise CampaignError(f"a {campaign.status} campaign has no limits to change")
-    if throughput_cap is not None and throughput_cap <= 0:
-        raise CampaignError("the throughput cap must be above 0 messages per second")
+    _check_limits(throughput_cap, budget, failure_threshold)
     if budget is not None and budget < campaign.committed_cost:
         raise CampaignError(f"{budget:.4f} is below the {campaign.committed_cost:.4f} already committed")
-    if failure_threshold is not None and not 0 < failure_threshold <= 100:
-        raise CampaignError("the failure threshold is a percentage between 0 and 100")
-    db.session.execute(update(Campaign).where(Campaign.id == campaign.id).values(
-        throughput_cap=throughput_cap, budget=budget, failure_threshold=failure_threshold)
-        .execution_options(synchronize_session=False))
+    changes = audit.diff(audit.snapshot(campaign, LIMITS), {"throughput_cap": throughput_cap, "budget": budget,
+                                                            "failure_threshold": failure_threshold})
+    if not changes:
+        return
+    values = dict(throughput_cap=throughput_cap, budget=budget, failure_threshold=failure_threshold)
+    if approval_required and campaign.approved_by_id is not None:
+        values |= dict(status="awaiting_approval", approved_by_id=None, approved_at=None,
+                       status_reason="limits changed after approval: approve them again")
+        changes["status"] = [campaign.status, "awaiting_approval"]
+    moved = db.session.execute(update(Campaign).where(Campaign.id == campaign.id, Campaign.status == campaign.status)
+                               .values(**values).execution_options(synchronize_session=False)).rowcount
+    if not moved:
+        db.session.rollback()
+        raise CampaignError("the campaign changed state meanwhile: reload and try again")
+    audit.record("campaign_limits", target=campaign, changes=changes)
     db.session.commit()
     db.session.refresh(campaign)
 
@@ -543,7 +588,7 @@ def cancel(campaign: Campaign, now: datetime) -> int:
     """Stop for good. Unsent messages stay, as cancelled, so the report still adds up; what the
     SMSC already has goes on to its receipt. A draft or an unapproved campaign just closes."""
     if not _move(campaign, ("draft", "awaiting_approval", "scheduled", "launching", "running", "paused"),
-                 "cancelled", completed_at=now):
+                 "cancelled", completed_at=now, audit_action="campaign_cancel"):
         raise CampaignError(f"a {_label(campaign.status)} campaign cannot be cancelled")
     cancelled = housekeeping.cancel_queued([campaign.id], "campaign cancelled", now)
     db.session.commit()
@@ -580,7 +625,7 @@ def enforce_failure_rates(now: datetime) -> list[int]:
         if rate >= campaign.failure_threshold:
             reason = (f"failure rate {rate:.0f}% over the last {judged} messages reached the "
                       f"{campaign.failure_threshold:g}% threshold")
-            if _move(campaign, ("launching", "running"), "paused", status_reason=reason):
+            if _move(campaign, ("launching", "running"), "paused", status_reason=reason, audit_action="campaign_pause"):
                 paused.append(campaign.id)
     return paused
 
@@ -771,6 +816,7 @@ def test_send(campaign: Campaign, destination: str, user: User, now: datetime, d
     db.session.execute(update(Campaign).where(Campaign.id == campaign.id).values(
         test_sent_at=now, test_sent_to=message.destination, test_message_id=message.id)
         .execution_options(synchronize_session=False))
+    audit.record("campaign_test_send", target=campaign, now=now, detail=f"test message {message.id}")
     db.session.commit()
     db.session.refresh(campaign)
     return message

@@ -1,7 +1,7 @@
-"""Compliance review: search the consent ledger, prove one number's consent, export, audit.
+"""Compliance review: search the consent ledger, prove one number's consent, export.
 
 Exports are generators over `yield_per` batches, so a million events stream out in constant
-memory; every export and every chain check is written to the audit log first.
+memory; every export and every chain check is written to the audit trail first.
 """
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, select
 
 from dashboard.csv_stream import csv_chunks as stream_csv
 from dashboard.extensions import db
-from dashboard.models import AuditLog, ConsentEvent, ContactList, User
-from dashboard.services import consent
+from dashboard.models import AuditLog, ConsentEvent, ContactList
+from dashboard.services import audit, consent
 from dashboard.sms import ledger
 
 EXPORT_BATCH = 1000
@@ -116,7 +116,7 @@ def _export_rows(flt: ConsentFilter) -> Iterator[dict]:
 
 def csv_chunks(flt: ConsentFilter, audit_id: int) -> Iterator[str]:
     rows = (["" if row[c] is None else row[c] for c in EXPORT_COLUMNS] for row in _export_rows(flt))
-    return stream_csv(EXPORT_COLUMNS, rows, CHUNK_ROWS, lambda count: finish_export(audit_id, count))
+    return stream_csv(EXPORT_COLUMNS, rows, CHUNK_ROWS, lambda count: audit.export_finished(audit_id, count))
 
 
 def json_chunks(flt: ConsentFilter, audit_id: int, now: datetime) -> Iterator[str]:
@@ -133,42 +133,20 @@ def json_chunks(flt: ConsentFilter, audit_id: int, now: datetime) -> Iterator[st
             chunk = []
     chunk.append(f'\n], "count": {count}}}\n')
     yield "".join(chunk)
-    finish_export(audit_id, count)
+    audit.export_finished(audit_id, count)
 
 
-def start_export(user: User, flt: ConsentFilter, fmt: str, now: datetime) -> AuditLog:
-    return audit_export_start(user, "consent_export", fmt, flt.as_dict(), now)
+def start_export(flt: ConsentFilter, fmt: str, now: datetime) -> AuditLog:
+    return audit.export_started("consent_export", fmt=fmt, filters=flt.as_dict(), now=now)
 
 
-def audit_export_start(user: User, action: str, fmt: str, filters: dict, now: datetime,
-                       detail: str | None = None) -> AuditLog:
-    """Write the audit entry of an export before its first byte leaves: an aborted download is
-    still logged. `finish_export` adds the row count once the last byte is out."""
-    entry = AuditLog(at=now, user_id=user.id, actor=user.email, action=action, format=fmt, filters=filters,
-                     detail=detail[:500] if detail else None)
-    db.session.add(entry)
+def verify_and_log(now: datetime) -> tuple[ledger.ChainReport, consent.ProjectionReport]:
+    """Check the chain and every projection against the ledger; the check itself is audited."""
+    report, projections = consent.verify_chain(), consent.verify_projections()
+    audit.record("consent_verify", row_count=report.count, now=now,
+                 detail=f"{report.summary()}; {projections.summary()}")
     db.session.commit()
-    return entry
-
-
-def finish_export(audit_id: int, count: int) -> None:
-    db.session.execute(update(AuditLog).where(AuditLog.id == audit_id).values(row_count=count),
-                       execution_options={"synchronize_session": False})
-    db.session.commit()
-
-
-def verify_and_log(user: User, now: datetime) -> ledger.ChainReport:
-    report = consent.verify_chain()
-    db.session.add(AuditLog(at=now, user_id=user.id, actor=user.email, action="consent_verify",
-                            row_count=report.count, detail=report.summary()[:500]))
-    db.session.commit()
-    return report
-
-
-def audit_entries(page: int, page_size: int) -> tuple[list[AuditLog], bool]:
-    rows = db.session.scalars(select(AuditLog).order_by(AuditLog.id.desc())
-                              .offset((page - 1) * page_size).limit(page_size + 1)).all()
-    return list(rows[:page_size]), len(rows) > page_size
+    return report, projections
 
 
 def event_count() -> int:

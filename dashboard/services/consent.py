@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from contextlib import closing
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from dashboard.extensions import db
-from dashboard.models import BrandOptOut, ConsentChainHead, ConsentEvent, Contact, ListMembership
+from dashboard.models import BrandOptOut, ConsentChainHead, ConsentEvent, Contact, ListMembership, SenderId
 from dashboard.sms import ledger
 
 OPT_IN = "opt_in"
@@ -178,3 +180,179 @@ def verify_chain() -> ledger.ChainReport:
     head = chain_head()
     with closing(stored_events()) as events:
         return ledger.verify(events, head)
+
+
+# ----------------------------------------------------------------------------- projections against the ledger
+
+BRAND_MARKER_START = "[scope: brand "
+MISMATCHES_SHOWN = 100
+
+
+@dataclass(frozen=True)
+class ProjectionMismatch:
+    """A projection the sender reads that disagrees with the ledger, for one contact."""
+
+    contact_id: int
+    phone: str
+    projection: str  # "global opt-out", "list 3 membership", "brand Acme opt-out"
+    stored: str
+    ledger: str
+    event_id: int | None  # the ledger's latest event for that scope (None: there is none)
+
+    def __str__(self) -> str:
+        proof = f"event {self.event_id}" if self.event_id else "no event"
+        return (f"contact {self.contact_id} ({self.phone}): {self.projection} is {self.stored}, "
+                f"the ledger says {self.ledger} ({proof})")
+
+
+@dataclass(frozen=True)
+class ProjectionReport:
+    checked: int
+    mismatches: list[ProjectionMismatch] = field(default_factory=list)  # the first MISMATCHES_SHOWN
+    total: int = 0
+
+    @property
+    def consistent(self) -> bool:
+        return self.total == 0
+
+    def summary(self) -> str:
+        if self.consistent:
+            return f"projections match the ledger: {self.checked} checked"
+        return f"{self.total} projection(s) disagree with the ledger; first: {self.mismatches[0]}"
+
+
+def _latest(scope_condition, *group) -> Any:
+    """The latest event id per contact (and `group`) among events matching the scope."""
+    return (select(ConsentEvent.contact_id, *group, func.max(ConsentEvent.id).label("event_id"))
+            .where(scope_condition).group_by(ConsentEvent.contact_id, *group).subquery())
+
+
+def _global_scope():
+    return ConsentEvent.list_id.is_(None) & ~ConsentEvent.evidence.startswith(BRAND_MARKER_START)
+
+
+def verify_projections() -> ProjectionReport:
+    """Check every projection the sender and the audience read — Contact.global_opt_out,
+    ListMembership.subscribed, BrandOptOut.opted_out — against the latest ledger event of its
+    scope. A row set by hand in the database (`global_opt_out = 0` after a STOP) is named here,
+    with the contact and the event that proves what it should be."""
+    found: list[ProjectionMismatch] = []
+    checked = 0
+
+    latest = _latest(_global_scope())
+    rows = db.session.execute(
+        select(Contact.id, Contact.phone, Contact.global_opt_out, ConsentEvent.kind, ConsentEvent.id)
+        .outerjoin(latest, latest.c.contact_id == Contact.id)
+        .outerjoin(ConsentEvent, ConsentEvent.id == latest.c.event_id)
+        .execution_options(yield_per=VERIFY_BATCH))
+    for contact_id, phone, opted_out, kind, event_id in rows:
+        checked += 1
+        if bool(opted_out) != (kind == OPT_OUT):
+            found.append(ProjectionMismatch(contact_id, phone, "global opt-out", _yes_no(opted_out),
+                                            _yes_no(kind == OPT_OUT), event_id))
+
+    latest = _latest(ConsentEvent.list_id.is_not(None), ConsentEvent.list_id)
+    rows = db.session.execute(
+        select(Contact.id, Contact.phone, ListMembership.list_id, ListMembership.subscribed, ConsentEvent.kind,
+               ConsentEvent.id)
+        .join(ListMembership, ListMembership.contact_id == Contact.id)
+        .outerjoin(latest, (latest.c.contact_id == Contact.id) & (latest.c.list_id == ListMembership.list_id))
+        .outerjoin(ConsentEvent, ConsentEvent.id == latest.c.event_id)
+        .execution_options(yield_per=VERIFY_BATCH))
+    for contact_id, phone, list_id, subscribed, kind, event_id in rows:
+        checked += 1
+        if bool(subscribed) != (kind == OPT_IN):
+            found.append(ProjectionMismatch(contact_id, phone, f"list {list_id} membership",
+                                            _subscribed(subscribed), _subscribed(kind == OPT_IN), event_id))
+    orphans = db.session.execute(
+        select(Contact.id, Contact.phone, latest.c.list_id, latest.c.event_id)
+        .join(latest, latest.c.contact_id == Contact.id)
+        .join(ConsentEvent, ConsentEvent.id == latest.c.event_id)
+        .outerjoin(ListMembership, (ListMembership.contact_id == Contact.id)
+                   & (ListMembership.list_id == latest.c.list_id))
+        .where(ConsentEvent.kind == OPT_IN, ListMembership.id.is_(None)))
+    for contact_id, phone, list_id, event_id in orphans:
+        found.append(ProjectionMismatch(contact_id, phone, f"list {list_id} membership", "missing",
+                                        "subscribed", event_id))
+
+    expected = _brand_states()
+    stored = {(row.contact_id, row.brand): row.opted_out for row in db.session.scalars(select(BrandOptOut))}
+    phones = dict(db.session.execute(select(Contact.id, Contact.phone).where(
+        Contact.id.in_({contact_id for contact_id, _brand in expected | stored.keys()}))).all()) \
+        if expected or stored else {}
+    for key in sorted(set(expected) | set(stored), key=lambda k: (k[0], k[1])):
+        checked += 1
+        kind, event_id = expected.get(key, (None, None))
+        if bool(stored.get(key)) != (kind == OPT_OUT):
+            found.append(ProjectionMismatch(key[0], phones.get(key[0], ""), f"brand {key[1]} opt-out",
+                                            _yes_no(stored.get(key)), _yes_no(kind == OPT_OUT), event_id))
+    return ProjectionReport(checked=checked, mismatches=found[:MISMATCHES_SHOWN], total=len(found))
+
+
+def _yes_no(value: Any) -> str:
+    return "on" if value else "off"
+
+
+def _subscribed(value: Any) -> str:
+    return "subscribed" if value else "not subscribed"
+
+
+def _known_brands() -> list[str]:
+    brands = set(db.session.scalars(select(BrandOptOut.brand).distinct()))
+    brands |= set(db.session.scalars(select(SenderId.brand).distinct().where(SenderId.brand != "")))
+    return sorted(brands, key=len, reverse=True)  # the longest marker first: "Acme] x" beats "Acme"
+
+
+def _brand_of(evidence: str, brands: list[str]) -> str | None:
+    return next((b for b in brands if evidence.startswith(brand_scope_marker(b) + " ")), None)
+
+
+def _brand_states() -> dict[tuple[int, str], tuple[str, int]]:
+    """(contact, brand) → (kind, event id) of the latest brand-scoped event."""
+    brands = _known_brands()
+    states: dict[tuple[int, str], tuple[str, int]] = {}
+    rows = db.session.execute(select(ConsentEvent.id, ConsentEvent.contact_id, ConsentEvent.kind, ConsentEvent.evidence)
+                              .where(ConsentEvent.list_id.is_(None),
+                                     ConsentEvent.evidence.startswith(BRAND_MARKER_START))
+                              .order_by(ConsentEvent.id).execution_options(yield_per=VERIFY_BATCH))
+    for event_id, contact_id, kind, evidence in rows:
+        brand = _brand_of(evidence, brands)
+        if brand is not None:
+            states[(contact_id, brand)] = (kind, event_id)
+    return states
+
+
+@dataclass(frozen=True)
+class LedgerDecision:
+    """Whether the ledger lets us text a contact now, and the event that decides it."""
+
+    allowed: bool
+    reason: str
+    event_id: int | None
+
+
+def decision_from_ledger(contact_id: int, *, list_id: int | None = None, brand: str | None = None) -> LedgerDecision:
+    """Decide from the ledger alone — not the projections — whether `contact_id` may be sent to
+    (for a campaign of `list_id`, from a sender of `brand`), naming the deciding event. The
+    sender's opt-out check reads the projections for speed; this is the proof it can be held to,
+    and what `verify_projections` compares them with."""
+    def latest(condition) -> ConsentEvent | None:
+        return db.session.scalar(select(ConsentEvent).where(ConsentEvent.contact_id == contact_id, condition)
+                                 .order_by(ConsentEvent.id.desc()).limit(1))
+
+    event = latest(_global_scope())
+    if event is not None and event.kind == OPT_OUT:
+        return LedgerDecision(False, f"opted out of all messages (consent event {event.id})", event.id)
+    if brand:
+        event = latest(ConsentEvent.list_id.is_(None)
+                       & ConsentEvent.evidence.startswith(brand_scope_marker(brand) + " ", autoescape=True))
+        if event is not None and event.kind == OPT_OUT:
+            return LedgerDecision(False, f"opted out of {brand} (consent event {event.id})", event.id)
+    if list_id is None:
+        return LedgerDecision(True, "no opt-out recorded", event.id if event is not None else None)
+    event = latest(ConsentEvent.list_id == list_id)
+    if event is None:
+        return LedgerDecision(False, f"no opt-in to list {list_id} recorded", None)
+    if event.kind == OPT_OUT:
+        return LedgerDecision(False, f"opted out of list {list_id} (consent event {event.id})", event.id)
+    return LedgerDecision(True, f"opted in to list {list_id} (consent event {event.id})", event.id)

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from dashboard.extensions import db
 from dashboard.models import Contact, ContactList, ListMembership, SenderId
-from dashboard.services import consent
+from dashboard.services import audit, consent
 from dashboard.sms.numbers import InvalidNumber, normalise, region_and_zones
 from dashboard.sms.sender_ids import InvalidSenderId, validate_sender_id
 
@@ -20,8 +20,12 @@ def create_list(name: str, description: str = "") -> ContactList:
     name = name.strip()
     if db.session.scalar(select(ContactList).where(ContactList.name == name)):
         raise ContactError(f"a list named {name!r} already exists")
+    if not name:
+        raise ContactError("a list needs a name")
     contact_list = ContactList(name=name, description=description or "")
     db.session.add(contact_list)
+    db.session.flush()
+    audit.record("list_create", target=contact_list, changes={"name": [None, name]})
     db.session.commit()
     return contact_list
 
@@ -75,5 +79,7 @@ def create_sender_id(raw_value: str, kind: str, default_region: str = "US", bran
         raise ContactError("This sender ID exists already.")
     sender = SenderId(value=value, kind=kind, status="approved", brand=(brand or "").strip())
     db.session.add(sender)
+    db.session.flush()
+    audit.record("sender_create", target=sender, changes=audit.diff({}, audit.snapshot(sender, ("value", "kind", "brand"))))
     db.session.commit()
     return sender

@@ -8,28 +8,23 @@ import never re-subscribes a number that opted out.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
+import os
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import insert, select, update
 
+from dashboard.csv_stream import csv_chunks
 from dashboard.extensions import db
-from dashboard.models import (
-    Contact,
-    ContactImport,
-    ContactList,
-    ImportedNumber,
-    ImportIssue,
-    ListMembership,
-    User,
-)
-from dashboard.services import consent
+from dashboard.models import Contact, ContactImport, ContactList, ImportedNumber, ImportIssue, ListMembership, User
+from dashboard.services import audit, consent
 from dashboard.services.contacts import number_facts
 from dashboard.settings import instance_path, setting
 from dashboard.sms import contact_csv
@@ -37,6 +32,8 @@ from dashboard.sms import contact_csv
 BATCH_ROWS = 500
 PREVIEW_ROWS = 10
 CHUNK_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 1024 * 1024  # enough for IMPORT_MAX_COLUMNS columns of any sane name
+ISSUES_CHUNK_ROWS = 500
 SOURCES = ("import", "web_form", "api", "admin")
 
 
@@ -46,7 +43,7 @@ class ImportRefused(ValueError):
 
 def import_dir() -> Path:
     path = Path(setting("IMPORT_DIR") or instance_path() / "imports")
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
@@ -54,34 +51,73 @@ def path_of(imp: ContactImport) -> Path:
     return import_dir() / imp.stored_name
 
 
+def _normalised(stream: BinaryIO) -> Iterator[tuple[bytes, bytes]]:
+    """(chunk as uploaded, chunk as stored): UTF-16 (with its BOM) becomes UTF-8 and lines ended
+    by CR alone (old Mac exports) end with LF, so the reader sees one dialect; the hash is of
+    the upload as it came, to recognise the same file uploaded again."""
+    first = stream.read(CHUNK_BYTES)
+    decoder = codecs.getincrementaldecoder("utf-16")() if first.startswith(
+        (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else None
+    chunk, cr_only = first, None
+    while chunk:
+        data = decoder.decode(chunk).encode("utf-8") if decoder else chunk
+        if cr_only is None:
+            cr_only = b"\r" in data and b"\n" not in data
+        yield chunk, data.replace(b"\r", b"\n") if cr_only else data
+        chunk = stream.read(CHUNK_BYTES)
+
+
 def save_upload(stream: BinaryIO, filename: str, contact_list: ContactList, user: User, *, source: str,
                 evidence: str, now: datetime) -> ContactImport:
-    """Copy the upload to disk in chunks (hashing it on the way) and read only its first line."""
+    """Copy the upload to disk in chunks (hashing it on the way), owner-only, and read only its
+    first line: its delimiter, its columns (at most IMPORT_MAX_COLUMNS, with distinct names)."""
     if source not in SOURCES:
         raise ImportRefused(f"unknown consent source {source!r}")
     stored_name = f"{uuid.uuid4().hex}.csv"
     target = import_dir() / stored_name
     digest, size = hashlib.sha256(), 0
-    with target.open("wb") as out:
-        while chunk := stream.read(CHUNK_BYTES):
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    if size == 0:
+    with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+        for raw, data in _normalised(stream):
+            digest.update(raw)
+            size += len(raw)
+            out.write(data)
+    try:
+        header, delimiter, guess = _first_line(target, size)
+    except ImportRefused:
         target.unlink()
-        raise ImportRefused("The file is empty.")
-    with target.open("rb") as f:
-        first = next(contact_csv.records(f), None)
-    header = first.cells if first else []
-    guess = contact_csv.guess_mapping(header)
+        raise
     imp = ContactImport(list_id=contact_list.id, user_id=user.id, uploaded_by=user.email,
                         filename=(filename or "upload.csv")[:255], stored_name=stored_name, size=size,
                         sha256=digest.hexdigest(), header=header, has_header=guess is not None,
                         mapping=_mapping_dict(guess) if guess else {}, source=source, evidence=evidence,
-                        created_at=now)
+                        created_at=now, delimiter=delimiter)
     db.session.add(imp)
+    db.session.flush()
+    audit.record("import_upload", target=imp, now=now,
+                 detail=f"{imp.filename!r} ({size} bytes) into list {contact_list.id}")
     db.session.commit()
     return imp
+
+
+def _first_line(path: Path, size: int) -> tuple[list[str], str, contact_csv.Mapping | None]:
+    if size == 0:
+        raise ImportRefused("The file is empty.")
+    limit = setting("IMPORT_MAX_COLUMNS")
+    with path.open("rb") as f:
+        line = f.readline(MAX_HEADER_BYTES).decode("utf-8", "replace").removeprefix("\ufeff")
+        delimiter = contact_csv.sniff_delimiter(line)
+        first = next(contact_csv.records(f, delimiter=delimiter, max_columns=limit), None)
+    if first is not None and first.error.endswith(f"at most {limit} are read"):
+        raise ImportRefused(f"The file's first line has {first.error.split()[0]} columns; at most {limit} "
+                            "can be imported.")
+    header = first.cells if first else []
+    guess = contact_csv.guess_mapping(header)
+    if guess is not None:
+        try:
+            contact_csv.field_columns(header, (guess.phone, guess.name), True)
+        except contact_csv.HeaderError as exc:
+            raise ImportRefused(f"The file cannot be imported as it is: {exc}.") from None
+    return header, delimiter, guess
 
 
 def _mapping_dict(mapping: contact_csv.Mapping) -> dict:
@@ -99,7 +135,7 @@ def preview(imp: ContactImport) -> list[contact_csv.Record]:
     """The first rows of the file, for the mapping form."""
     with path_of(imp).open("rb") as f:
         rows = []
-        for record in contact_csv.records(f):
+        for record in contact_csv.records(f, delimiter=imp.delimiter):
             rows.append(record)
             if len(rows) >= PREVIEW_ROWS + 1:
                 break
@@ -122,6 +158,7 @@ def confirm(imp: ContactImport, mapping: contact_csv.Mapping, has_header: bool) 
     imp.mapping = _mapping_dict(mapping)
     imp.has_header = has_header
     imp.status = "queued"
+    audit.record("import_confirm", target=imp, changes={"mapping": [None, imp.mapping], "has_header": [None, has_header]})
     db.session.commit()
 
 
@@ -130,6 +167,7 @@ def process_pending_imports(now: datetime, budget_rows: int = 5000) -> int:
 
     Returns the number of rows read. Call it again until it returns 0.
     """
+    delete_stale_uploads(now)
     done = 0
     for imp in db.session.scalars(select(ContactImport).where(ContactImport.status.in_(("queued", "running")))
                                   .order_by(ContactImport.id)).all():
@@ -144,6 +182,21 @@ def process_pending_imports(now: datetime, budget_rows: int = 5000) -> int:
             imp.status, imp.error, imp.finished_at = "failed", f"cannot read the file: {exc}", now
             db.session.commit()
     return done
+
+
+def delete_stale_uploads(now: datetime) -> int:
+    """Uploads never confirmed within IMPORT_RETENTION_HOURS are deleted (the import is marked
+    failed with the reason): personal data is not left lying in instance/imports."""
+    cutoff = now - timedelta(hours=setting("IMPORT_RETENTION_HOURS"))
+    stale = db.session.scalars(select(ContactImport).where(ContactImport.status == "preview",
+                                                           ContactImport.created_at < cutoff)).all()
+    for imp in stale:
+        path_of(imp).unlink(missing_ok=True)
+        imp.status, imp.finished_at = "failed", now
+        imp.error = f"not imported within {setting('IMPORT_RETENTION_HOURS')} hours: the file was deleted"
+    if stale:
+        db.session.commit()
+    return len(stale)
 
 
 def _claim(imp: ContactImport, now: datetime) -> bool:
@@ -161,12 +214,16 @@ def _run(imp: ContactImport, now: datetime, budget: int) -> int:
     region = setting("DEFAULT_REGION")
     read = 0
     with path_of(imp).open("rb") as f:
-        records = contact_csv.records(f, imp.offset, imp.line)
+        records = contact_csv.records(f, imp.offset, imp.line, imp.delimiter,
+                                      setting("IMPORT_MAX_COLUMNS"))
         while read < budget:
             batch = _take(records, min(BATCH_ROWS, budget - read))
             if not batch:
                 imp.status, imp.finished_at = "done", now
                 db.session.commit()
+                # Imported: the rows are in the database, the refused ones in import_issue. The
+                # upload (personal data) is not kept any longer than needed.
+                path_of(imp).unlink(missing_ok=True)
                 break
             _import_batch(imp, batch, mapping, region, now)
             read += len(batch)
@@ -251,8 +308,10 @@ def _fill_in(contact: Contact, row: contact_csv.ContactRow) -> None:
 def _issue(imp: ContactImport, record: contact_csv.Record, reason: str) -> None:
     raw = io.StringIO()
     csv.writer(raw).writerow(record.cells)
+    # The row as it was, but a NUL shown as ␀: PostgreSQL's text refuses the byte itself, and the
+    # person reading the issue needs to see where it was.
     db.session.add(ImportIssue(import_id=imp.id, line=record.line, reason=reason[:300],
-                               raw=raw.getvalue().rstrip("\r\n")[:2000]))
+                               raw=raw.getvalue().rstrip("\r\n").replace("\x00", "\u2400")[:2000]))
     imp.rejected += 1
 
 
@@ -263,19 +322,14 @@ def progress_percent(imp: ContactImport) -> int:
 
 
 def issues_csv(imp: ContactImport) -> Iterator[str]:
-    """The refused rows as CSV (line, reason, row), streamed."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(("line", "reason", "row"))
-    query = (select(ImportIssue).where(ImportIssue.import_id == imp.id).order_by(ImportIssue.line)
-             .execution_options(yield_per=1000))
-    for issue in db.session.scalars(query):
-        writer.writerow((issue.line, issue.reason, issue.raw))
-        if out.tell() > CHUNK_BYTES:
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
-    yield out.getvalue()
+    """The refused rows as CSV (line, reason, row), streamed; cells a spreadsheet would run as
+    formulas are neutralised (dashboard/csv_stream.py)."""
+    start = audit.export_started("import_issues_export", fmt="csv", target=imp,
+                                 detail=f"refused rows of import {imp.id} ({imp.filename!r})")
+    query = (select(ImportIssue.line, ImportIssue.reason, ImportIssue.raw).where(ImportIssue.import_id == imp.id)
+             .order_by(ImportIssue.line).execution_options(yield_per=1000))
+    return csv_chunks(("line", "reason", "row"), db.session.execute(query), ISSUES_CHUNK_ROWS,
+                      lambda count: audit.export_finished(start.id, count))
 
 
 def issues(imp: ContactImport, limit: int = 20) -> list[ImportIssue]:

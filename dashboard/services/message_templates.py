@@ -11,11 +11,13 @@ from sqlalchemy import func, select
 from dashboard.extensions import db
 from dashboard.models import Campaign, Contact, ContactImport, ContactList, ListMembership, MessageTemplate
 from dashboard.models.template import TEMPLATE_KINDS
+from dashboard.services import audit
 from dashboard.sms import templating
 from dashboard.sms.encoding import SegmentInfo, analyse
 from dashboard.sms.numbers import InvalidNumber, country_code, normalise
 
 SAMPLE_PHONE = "+12025550123"
+AUDITED = ("name", "kind", "body")
 # How many contacts with custom fields are read to learn field names, besides the import mappings.
 FIELD_SAMPLE = 500
 
@@ -46,6 +48,13 @@ def known_fields() -> list[str]:
     return sorted(names)
 
 
+def check_body(body: str) -> templating.TemplateCheck:
+    """The one check a message body passes before it is saved, as a template or as a campaign's
+    text: syntax, allowed tags and filters, a sample render within the sandbox's bounds; unknown
+    placeholders are warnings."""
+    return templating.check(body, known_fields())
+
+
 def _validate(name: str, body: str, kind: str, template_id: int | None) -> templating.TemplateCheck:
     if kind not in TEMPLATE_KINDS:
         raise TemplateRefused(f"kind must be one of {', '.join(TEMPLATE_KINDS)}")
@@ -54,7 +63,7 @@ def _validate(name: str, body: str, kind: str, template_id: int | None) -> templ
     clash = db.session.scalar(select(MessageTemplate.id).where(MessageTemplate.name == name.strip()))
     if clash is not None and clash != template_id:
         raise TemplateRefused(f"a template named “{name.strip()}” already exists")
-    result = templating.check(body, known_fields())
+    result = check_body(body)
     if not result.ok:
         raise TemplateRefused(result.errors[0])
     return result
@@ -67,6 +76,9 @@ def create_template(*, name: str, body: str, kind: str, created_by_id: int | Non
     template = MessageTemplate(name=name.strip(), body=body, kind=kind, created_by_id=created_by_id,
                                created_at=now, updated_at=now)
     db.session.add(template)
+    db.session.flush()
+    audit.record("template_create", target=template, now=now,
+                 changes=audit.diff({}, audit.snapshot(template, AUDITED)))
     db.session.commit()
     return template, result
 
@@ -74,13 +86,18 @@ def create_template(*, name: str, body: str, kind: str, created_by_id: int | Non
 def update_template(template: MessageTemplate, *, name: str, body: str, kind: str,
                     now: datetime) -> templating.TemplateCheck:
     result = _validate(name, body, kind, template.id)
+    before = audit.snapshot(template, AUDITED)
     template.name, template.body, template.kind, template.updated_at = name.strip(), body, kind, now
+    changes = audit.diff(before, audit.snapshot(template, AUDITED))
+    if changes:
+        audit.record("template_update", target=template, now=now, changes=changes)
     db.session.commit()
     return result
 
 
 def set_archived(template: MessageTemplate, archived: bool, now: datetime) -> None:
     template.archived_at = now if archived else None
+    audit.record("template_archive" if archived else "template_unarchive", target=template, now=now)
     db.session.commit()
 
 
@@ -97,6 +114,8 @@ def delete_template(template: MessageTemplate) -> None:
     if used:
         raise TemplateRefused(f"“{template.name}” is used by {used} campaign{'s' if used != 1 else ''}: "
                               "archive it instead")
+    audit.record("template_delete", target=template, changes={"name": [template.name, None],
+                                                             "body": [template.body, None]})
     db.session.delete(template)
     db.session.commit()
 
@@ -139,7 +158,7 @@ def preview(body: str, kind: str, context: Mapping[str, Any], sample_label: str,
 
     The footer follows the sample's country (its number's region), as it would per recipient.
     """
-    result = templating.check(body, known_fields()) if body.strip() else templating.TemplateCheck()
+    result = check_body(body) if body.strip() else templating.TemplateCheck()
     text = None
     footer_added = False
     if result.ok:

@@ -18,8 +18,8 @@ from sqlalchemy import ColumnElement, case, func, literal, or_, select
 
 from dashboard.csv_stream import csv_chunks as stream_csv
 from dashboard.extensions import db
-from dashboard.models import AuditLog, Bind, Campaign, Message, MessagePart, User
-from dashboard.services.compliance import audit_export_start, finish_export
+from dashboard.models import AuditLog, Bind, Campaign, Message, MessagePart
+from dashboard.services import audit
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.regions import SHARED_CALLING_CODES, SHARED_PREFIX_CHARS, SINGLE_PREFIX_CHARS, RegionCache
 
@@ -245,12 +245,12 @@ def _iso(value: datetime | None) -> str:
 def csv_chunks(campaign_id: int, audit_id: int) -> Iterator[str]:
     """The export as CSV text in chunks of CHUNK_ROWS rows; records the row count when done."""
     rows = ([row[c] for c in EXPORT_COLUMNS] for row in _export_rows(campaign_id))
-    return stream_csv(EXPORT_COLUMNS, rows, CHUNK_ROWS, lambda count: finish_export(audit_id, count))
+    return stream_csv(EXPORT_COLUMNS, rows, CHUNK_ROWS, lambda count: audit.export_finished(audit_id, count))
 
 
-def start_export(user: User, campaign: Campaign, now: datetime) -> AuditLog:
-    return audit_export_start(user, "campaign_export", "csv", {"campaign": str(campaign.id)}, now,
-                              detail=f"messages of campaign “{campaign.name}”")
+def start_export(campaign: Campaign, now: datetime) -> AuditLog:
+    return audit.export_started("campaign_export", fmt="csv", filters={"campaign": str(campaign.id)}, target=campaign,
+                                detail=f"messages of campaign “{campaign.name}”", now=now)
 
 
 def status_counts() -> dict[str, int]:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from dashboard.extensions import db
 from dashboard.models import Contact, ListMembership, SenderId, SenderRegistration
+from dashboard.services import audit
 from dashboard.settings import setting
 from dashboard.sms.sender_ids import InvalidSenderId, normalise_country, registration_problems
 
@@ -59,6 +60,11 @@ def sending_problems(sender: SenderId, countries: Iterable[str | None], *,
     return problems
 
 
+def approved_for(sender: SenderId, country: str | None, *, registration_required: bool | None = None) -> bool:
+    """May `sender` text a number of `country`? The rule of `sending_problems`, for one country."""
+    return not sending_problems(sender, [country], registration_required=registration_required)
+
+
 def approved_senders() -> list[SenderId]:
     """Sender IDs that may be chosen for a send, by value: the form choices and the CLI default."""
     return list(db.session.scalars(select(SenderId).where(SenderId.status == "approved").order_by(SenderId.value)))
@@ -82,17 +88,22 @@ def save_registration(sender: SenderId, country: str, status: str, *, now: datet
     if registration is None:
         registration = SenderRegistration(sender_id=sender.id, country=country)
         db.session.add(registration)
+    before = audit.snapshot(registration, ("status", "notes", *REFERENCE_FIELDS))
     registration.status = status
     registration.notes = notes or ""
     registration.updated_at = now
     for name, value in references.items():
         setattr(registration, name, value)
+    audit.record("sender_registration", target=sender, detail=f"registration for {country}",
+                 changes=audit.diff(before, audit.snapshot(registration, ("status", "notes", *REFERENCE_FIELDS))))
     db.session.commit()
     return registration
 
 
 def set_brand(sender: SenderId, brand: str) -> None:
-    sender.brand = (brand or "").strip()
+    old, sender.brand = sender.brand, (brand or "").strip()
+    if old != sender.brand:
+        audit.record("sender_brand", target=sender, changes={"brand": [old, sender.brand]})
     db.session.commit()
 
 

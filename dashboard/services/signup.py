@@ -16,17 +16,20 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from dashboard.extensions import db
 from dashboard.models import Contact, ContactList, InboundMessage, ListMembership, SenderId, SignupRequest
-from dashboard.services import consent
+from dashboard.services import audit, consent
 from dashboard.services.contacts import contact_for
+from dashboard.services.senders import approved_for
 from dashboard.services.sending.enqueue import enqueue
 from dashboard.sms import ledger
-from dashboard.sms.numbers import InvalidNumber, from_smpp_address, normalise
+from dashboard.sms.numbers import InvalidNumber, destination_country, from_smpp_address, is_mobile, normalise
 
 PENDING, CONFIRMED, EXPIRED, NOT_SENT = "pending", "confirmed", "expired", "not_sent"
+SIGNUP_LOCK_KEY = 0x5167_6E75_7000  # any constant: the advisory lock of the sign-up limits
+CONFIRMATION_BATCH = 200
 IP_WINDOW = timedelta(hours=1)
 NUMBER_WINDOW = timedelta(days=1)
 
@@ -60,10 +63,14 @@ def configure(contact_list: ContactList, *, enabled: bool, sender_id: int | None
     sender = db.session.get(SenderId, sender_id) if sender_id else None
     if enabled and sender is None:
         raise SignupError("Choose the sender ID that texts the confirmation.")
+    before = audit.snapshot(contact_list, ("signup_enabled", "signup_sender_id"))
     contact_list.signup_enabled = enabled
     contact_list.signup_sender_id = sender.id if sender else None
     if enabled and not contact_list.signup_token:
         contact_list.signup_token = secrets.token_urlsafe(12)
+    changes = audit.diff(before, audit.snapshot(contact_list, ("signup_enabled", "signup_sender_id")))
+    if changes:
+        audit.record("list_signup", target=contact_list, changes=changes)
     db.session.commit()
 
 
@@ -82,32 +89,67 @@ def confirmation_text(contact_list: ContactList, minutes: int) -> str:
 
 def request_signup(contact_list: ContactList, raw_phone: str, *, ip: str, user_agent: str, now: datetime,
                    settings: SignupSettings) -> SignupRequest:
-    """Record a sign-up request and text the confirmation, unless the number is on the list
-    already. Raises SignupError (bad number) or RateLimited; commits."""
+    """Record a sign-up request; the worker texts the confirmation (`send_confirmations`).
+
+    The request does the same work whether or not the number is subscribed (one row written),
+    so its timing tells nothing. Only mobile numbers of countries where the list's sign-up
+    sender is approved are taken (SMS pumping). The limits are checked and the row inserted
+    under a lock (`_serialise`), so concurrent requests cannot all pass a check made before any
+    of them wrote. Raises SignupError (bad number) or RateLimited; commits."""
     try:
         phone = normalise(raw_phone, settings.default_region)
     except InvalidNumber as exc:
         raise SignupError(f"That is not a number we can text: {exc.reason}.") from None
+    sender = contact_list.signup_sender
+    if not is_mobile(phone) or not approved_for(sender, destination_country(phone)):
+        raise SignupError("That is not a number we can text from this page: use a mobile number of a country "
+                          "this list serves.")
     ip = (ip or "unknown")[:45]
+    _serialise()
     if _count(SignupRequest.ip == ip, since=now - IP_WINDOW) >= settings.per_ip:
+        db.session.rollback()
         raise RateLimited("too many sign-up requests from this address")
     if _count(SignupRequest.phone == phone, since=now - NUMBER_WINDOW) >= settings.per_number:
+        db.session.rollback()
         raise RateLimited("too many sign-up requests for this number")
-    sender = contact_list.signup_sender
     request = SignupRequest(list_id=contact_list.id, phone=phone, ip=ip, user_agent=(user_agent or "")[:400],
                             requested_at=now, expires_at=now + timedelta(minutes=settings.confirmation_minutes),
                             sender_value=sender.value)
     db.session.add(request)
-    if _subscribed(contact_list.id, phone):
-        request.status = NOT_SENT  # same answer on the page; nothing to confirm, nobody texted
-        db.session.commit()
-        return request
-    request.confirmation_text = confirmation_text(contact_list, settings.confirmation_minutes)
-    [message] = enqueue(destinations=[phone], text=request.confirmation_text, source=sender.value, now=now,
-                        default_region=settings.default_region, priority=10)
-    request.message_id = message.id
     db.session.commit()
     return request
+
+
+def _serialise() -> None:
+    """Take the sign-up lock until the transaction ends: the check and the insert are atomic.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: a write as the transaction's first
+    statement takes the database's write lock (other writers wait on busy_timeout)."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SIGNUP_LOCK_KEY})
+    else:
+        db.session.execute(update(SignupRequest).where(SignupRequest.id == -1).values(status=PENDING))
+
+
+def send_confirmations(now: datetime, default_region: str = "US") -> int:
+    """Worker job: text the confirmation of each new request, unless the number is on the list
+    already (then it is marked not_sent: nothing to confirm, nobody texted). Returns how many."""
+    sent = 0
+    for request in db.session.scalars(select(SignupRequest).where(
+            SignupRequest.status == PENDING, SignupRequest.message_id.is_(None),
+            SignupRequest.confirmation_text == "").order_by(SignupRequest.id).limit(CONFIRMATION_BATCH)).all():
+        if _subscribed(request.list_id, request.phone):
+            request.status = NOT_SENT
+        else:
+            contact_list = db.session.get(ContactList, request.list_id)
+            minutes = round((request.expires_at - request.requested_at).total_seconds() / 60)
+            request.confirmation_text = confirmation_text(contact_list, minutes)
+            [message] = enqueue(destinations=[request.phone], text=request.confirmation_text,
+                                source=request.sender_value, now=now, default_region=default_region, priority=10)
+            request.message_id = message.id
+            sent += 1
+        db.session.commit()
+    return sent
 
 
 def _count(condition, *, since: datetime) -> int:

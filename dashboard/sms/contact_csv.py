@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from dashboard.sms.numbers import InvalidNumber, normalise
+from dashboard.sms.templating import field_key
 
 PHONE_HEADERS = ("phone", "mobile", "number", "msisdn", "tel", "telephone", "cell", "phone number")
 NAME_HEADERS = ("name", "full name", "fullname", "first name", "contact")
 MAX_FIELD_CHARS = 500
+MAX_COLUMNS = 200
+DELIMITERS = ",;\t|"
 
 
 @dataclass(frozen=True)
@@ -51,11 +54,46 @@ class RowError(ValueError):
     pass
 
 
-def records(stream: BinaryIO, offset: int = 0, line: int = 0) -> Iterator[Record]:
+class HeaderError(ValueError):
+    """Column names that would lose data (two columns for one custom field); fit to show."""
+
+
+def sniff_delimiter(first_line: str) -> str:
+    """The delimiter of a header or first row: comma, semicolon (spreadsheets in much of Europe),
+    tab or pipe; a comma when the line has one column or cannot be told."""
+    try:
+        return csv.Sniffer().sniff(first_line, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
+def field_columns(header: list[str], used: tuple[int | None, ...], has_header: bool) -> dict[str, int]:
+    """Custom field name → column for every column not in `used`. Two columns whose names would
+    be the same field (equal, or equal ignoring case and punctuation: `tag`, `Tag`, `TAG `) are
+    refused: one value would silently replace the other."""
+    fields: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(header):
+        if index in used:
+            continue
+        label = (raw.strip() if has_header else "") or f"column {index + 1}"
+        key = field_key(label) or label.lower()
+        if key in seen:
+            raise HeaderError(f"columns {seen[key] + 1} and {index + 1} are both named “{label}” (names must "
+                              "differ, ignoring case): rename one, or untick keeping the other columns")
+        seen[key] = index
+        fields[label] = index
+    return fields
+
+
+def records(stream: BinaryIO, offset: int = 0, line: int = 0, delimiter: str = ",",
+            max_columns: int = MAX_COLUMNS) -> Iterator[Record]:
     """CSV records from `offset` (bytes) in a binary stream; `line` lines were read before it.
 
     Lines that are not UTF-8 are decoded with replacement characters and their record is
-    flagged, so the row is reported instead of stopping the whole import.
+    flagged, so the row is reported instead of stopping the whole import. A record with more
+    than `max_columns` cells keeps the first ones and is flagged (a million-column line would
+    otherwise be carried through the preview and the issues report whole).
     """
     stream.seek(offset)
     state = {"line": line, "bad": False}
@@ -74,7 +112,7 @@ def records(stream: BinaryIO, offset: int = 0, line: int = 0) -> Iterator[Record
                 text = text.removeprefix("\ufeff")  # a BOM from spreadsheet exports
             yield text
 
-    reader = csv.reader(lines())
+    reader = csv.reader(lines(), delimiter=delimiter)
     start = line + 1
     while True:
         try:
@@ -83,6 +121,8 @@ def records(stream: BinaryIO, offset: int = 0, line: int = 0) -> Iterator[Record
             return
         except csv.Error as exc:  # e.g. a runaway quote past the field size limit: report, go on
             cells, error = [], f"unreadable CSV: {exc}"
+        if len(cells) > max_columns:
+            cells, error = cells[:max_columns], f"{len(cells)} columns: at most {max_columns} are read"
         yield Record(start, cells, stream.tell(), state["line"], state["bad"], error)
         start, state["bad"] = state["line"] + 1, False
 
@@ -106,6 +146,9 @@ def parse_row(record: Record, mapping: Mapping, default_region: str) -> ContactR
         raise RowError("not valid UTF-8 text")
     if len(record.cells) < mapping.needed():
         raise RowError(f"missing columns: {len(record.cells)} found, {mapping.needed()} expected")
+    if any("\x00" in record.cells[i] for i in (mapping.phone, mapping.name, *mapping.fields.values())
+           if i is not None):
+        raise RowError("contains a NUL byte")
     raw_phone = record.cells[mapping.phone].strip()
     if not raw_phone:
         raise RowError("no phone number")

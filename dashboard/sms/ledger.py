@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 GENESIS = "0" * 64
 CHAIN_VERSION = 1
@@ -43,7 +44,7 @@ class StoredEvent:
     """An event as read back from the database, for verification."""
 
     id: int
-    entry: LedgerEntry
+    entry: LedgerEntry | dict  # a dict: an audit record's payload (record_hash)
     prev_hash: str
     hash: str
 
@@ -104,7 +105,15 @@ def event_hash(entry: LedgerEntry, prev_hash: str) -> str:
     return hashlib.sha256(canonical(entry, prev_hash)).hexdigest()
 
 
-def check_event(event: StoredEvent, predecessor_hash: str, predecessor_id: int | None) -> str:
+def record_hash(payload: dict, prev_hash: str) -> str:
+    """The hash of any other chained record (the audit trail): `payload` with `prev_hash` added,
+    serialised like `canonical` (sorted keys, no whitespace, ASCII), SHA-256 in lower-case hex."""
+    data = json.dumps(payload | {"prev_hash": prev_hash}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def check_event(event: StoredEvent, predecessor_hash: str, predecessor_id: int | None,
+                digest: Callable[[Any, str], str] = event_hash) -> str:
     """Why this one event fails its link or its own hash; "" when it is sound.
 
     `predecessor_hash` is the stored hash of the event just before it in id order (GENESIS
@@ -114,19 +123,20 @@ def check_event(event: StoredEvent, predecessor_hash: str, predecessor_id: int |
         after = f"event {predecessor_id}" if predecessor_id is not None else "the start of the chain"
         return (f"prev_hash does not match the hash of {after} "
                 "(an event before it was removed, inserted or altered and rehashed)")
-    if event_hash(event.entry, event.prev_hash) != event.hash:
+    if digest(event.entry, event.prev_hash) != event.hash:
         return "content does not match its hash (the event was altered)"
     return ""
 
 
-def verify(events: Iterable[StoredEvent], head: ChainHead | None = None) -> ChainReport:
+def verify(events: Iterable[StoredEvent], head: ChainHead | None = None,
+           digest: Callable[[Any, str], str] = event_hash) -> ChainReport:
     """Walk the events in id order and report the first one whose link or content is wrong.
 
     `events` may be a generator over millions of rows: it is consumed once, never stored.
     """
     expected_prev, previous_id, count = GENESIS, None, 0
     for event in events:
-        problem = check_event(event, expected_prev, previous_id)
+        problem = check_event(event, expected_prev, previous_id, digest)
         if problem:
             return ChainReport(count, event.id, problem, expected_prev)
         expected_prev, previous_id, count = event.hash, event.id, count + 1

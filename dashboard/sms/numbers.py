@@ -34,6 +34,9 @@ _LENGTH_REASONS = {
 }
 
 
+E164_MAX_DIGITS = 15
+
+
 class InvalidNumber(ValueError):
     """A number we cannot send to; `reason` is fit to show to the user."""
 
@@ -87,7 +90,12 @@ def normalise(raw: str, default_region: str = "US") -> str:
     number = _parse(raw, default_region)
     if not phonenumbers.is_valid_number(number):
         raise InvalidNumber(_invalid_reason(number))
-    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    if len(e164) - 1 > E164_MAX_DIGITS:
+        # phonenumbers' metadata admits some longer national ranges (+49 20100000000000, found by
+        # tests/sms/test_properties.py), but no network routes a number E.164 cannot write.
+        raise InvalidNumber(f"has {len(e164) - 1} digits; an international number has at most {E164_MAX_DIGITS}")
+    return e164
 
 
 def time_zones(e164: str) -> tuple[str, ...]:
@@ -107,6 +115,20 @@ def country_code(e164: str) -> str:
     if region is None:
         raise InvalidNumber("not a valid number")
     return region
+
+
+# What a person can receive a text on. Premium-rate, shared-cost, satellite (+881…), UAN, pager
+# and the like are refused on the public sign-up page: they are what SMS-pumping fraud targets.
+_MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def is_mobile(e164: str) -> bool:
+    """True for a valid mobile number (or one its numbering plan cannot tell from a landline)."""
+    try:
+        number = _parse(e164, None)
+    except InvalidNumber:
+        return False
+    return phonenumbers.number_type(number) in _MOBILE_TYPES
 
 
 def destination_country(e164: str) -> str | None:

@@ -3,9 +3,13 @@
 A template body is Jinja text limited to what an SMS needs: `{{ placeholders }}`, filters such as
 `{{ first_name | default("there") }}`, and `{% if %}`. It runs in Jinja's SandboxedEnvironment
 with no globals, so `{{ ''.__class__.__mro__ }}`-style walks into Python raise instead of
-rendering. Loops, macros and includes are refused at compile time: an SMS never needs them and a
-nested loop is the easy way to burn a CPU. Autoescape is off — this is SMS text, not HTML; the
-pages that show a preview escape it themselves.
+rendering. Loops, macros, includes and `{% set %}` are refused at compile time: an SMS never
+needs them, and a loop or a value reused through `set` is the easy way to burn a CPU. Every
+intermediate value is bounded before it is computed (text and lists to MAX_RENDERED_CHARS,
+numbers to MAX_INT_BITS), only a short list of filters and string methods exists, and each
+render has a wall-clock budget (RENDER_SECONDS) checked between operations: without loops and
+with each operation bounded, a template cannot stall the web process or the sender. Autoescape
+is off — this is SMS text, not HTML; the pages that show a preview escape it themselves.
 
 Missing values render as the empty string (so a contact without a first name gets "Hi ," unless
 the author wrote a default). The editor *reports* names that are not known contact fields as
@@ -18,23 +22,36 @@ is the per-recipient call. No Flask, no database.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, Undefined, meta, nodes
+from jinja2 import TemplateSyntaxError, Undefined, filters, meta, nodes
+from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError, TemplateError as JinjaTemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 BUILTIN_FIELDS = ("first_name", "last_name", "name", "phone")
 # A rendered SMS beyond this many characters cannot be sent anyway (255 UCS-2 parts ≈ 17,000
-# units); the cap keeps `{{ name * 100000 }}` from building megabytes per recipient.
+# units); the cap keeps `{{ name * 100000 }}` from building megabytes per recipient. It bounds
+# every intermediate string, list and concatenation too, not only the output.
 MAX_RENDERED_CHARS = 5000
+# Integers a template computes stay below 2**128: an SMS needs no bigger number, and one big-int
+# operation (`(10**100)**100`) holds the GIL for seconds, which no time-out can interrupt.
+MAX_INT_BITS = 128
+# Wall-clock budget of one render. With every operation bounded above, a template of at most
+# 1,600 characters and no loops renders in well under a millisecond; the budget is the backstop
+# checked between operations, so no template can hold the web process or the sender.
+RENDER_SECONDS = 0.05
 _FORBIDDEN_NODES = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.Include, nodes.Import, nodes.FromImport,
-                    nodes.Extends, nodes.Block)
+                    nodes.Extends, nodes.Block, nodes.Assign, nodes.AssignBlock, nodes.FilterBlock, nodes.With,
+                    nodes.Scope, nodes.ScopedEvalContextModifier, nodes.EvalContextModifier)
 _NON_IDENTIFIER = re.compile(r"[^0-9a-zA-Z_]+")
 _STOP_WORD = re.compile(r"\bSTOP\b")
+_deadline: ContextVar[float] = ContextVar("template_deadline", default=float("inf"))
 
 
 class TemplateError(ValueError):
@@ -46,30 +63,177 @@ class TemplateError(ValueError):
         self.line = line
 
 
-class _SmsSandbox(SandboxedEnvironment):
-    """The sandbox, stricter in two ways: an unsafe attribute raises at once (Jinja's default
-    renders `{{ ''.__class__ }}` as an empty string, hiding the attempt), and `*`/`**` are
-    checked so a template cannot multiply its way to a huge string or number."""
+class _TooBig(SecurityError):
+    """An intermediate value over the bounds: refused before it is built."""
 
-    intercepted_binops = frozenset({"*", "**"})
+
+def _bounded(value: Any) -> Any:
+    """`value`, if it is within the bounds every intermediate value must keep (and the render is
+    within its time budget); raises _TooBig otherwise."""
+    if time.monotonic() > _deadline.get():
+        raise _TooBig(f"the template takes longer than {RENDER_SECONDS * 1000:g} ms to render")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise _TooBig("a number in the template is too large")
+    if isinstance(value, (str, list, tuple, dict)) and len(value) > MAX_RENDERED_CHARS:
+        raise _TooBig(f"a value in the template would be longer than {MAX_RENDERED_CHARS} characters")
+    return value
+
+
+def _predicted_size(operator: str, left: Any, right: Any) -> None:
+    """Refuse an operation whose result would break the bounds, before Python computes it: the
+    computation itself is what stalls (a big power, a big repetition)."""
+    if operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0:
+        if max(left.bit_length(), 1) * right > MAX_INT_BITS * 2 and abs(left) > 1:
+            raise _TooBig("a number in the template is too large")
+    if operator == "*":
+        for seq, count in ((left, right), (right, left)):
+            if isinstance(seq, (str, list, tuple)) and isinstance(count, int) \
+                    and len(seq) * count > MAX_RENDERED_CHARS:
+                raise _TooBig("repeated text would be too long for an SMS")
+        if isinstance(left, int) and isinstance(right, int) \
+                and left.bit_length() + right.bit_length() > MAX_INT_BITS * 2:
+            raise _TooBig("a number in the template is too large")
+    if operator == "%" and isinstance(left, str):
+        # printf-style formatting takes a width from the template ('%9999999d'): placeholders do it.
+        raise SecurityError("% formatting of text; write placeholders instead")
+    if operator in ("+", "~") and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)) \
+            and len(left) + len(right) > MAX_RENDERED_CHARS:
+        raise _TooBig(f"a value in the template would be longer than {MAX_RENDERED_CHARS} characters")
+
+
+# The string methods a template may call, with nothing that takes a width or a count from the
+# template (ljust, center, zfill, expandtabs, format…): each of those can build gigabytes.
+_SAFE_METHODS = {
+    str: frozenset({"upper", "lower", "title", "capitalize", "casefold", "swapcase", "strip", "lstrip", "rstrip",
+                    "startswith", "endswith", "replace", "split", "rsplit", "splitlines", "count", "find", "rfind",
+                    "removeprefix", "removesuffix", "isdigit", "isalpha", "isalnum", "isupper", "islower",
+                    "isspace", "istitle", "isnumeric", "isdecimal"}),
+    dict: frozenset({"get", "keys", "values", "items"}),
+    list: frozenset({"index", "count"}),
+    tuple: frozenset({"index", "count"}),
+}
+
+
+def _check_replace(text: str, old: Any, new: Any, count: Any = -1) -> None:
+    if isinstance(old, str) and isinstance(new, str):
+        occurrences = text.count(old) if old else len(text) + 1
+        if isinstance(count, int) and count >= 0:
+            occurrences = min(occurrences, count)
+        if len(text) + occurrences * (len(new) - len(old)) > MAX_RENDERED_CHARS:
+            raise _TooBig(f"a value in the template would be longer than {MAX_RENDERED_CHARS} characters")
+
+
+def _replace_filter(value: Any, old: Any, new: Any, count: Any = None) -> str:
+    text = str(value)
+    _check_replace(text, str(old), str(new), -1 if count is None else count)
+    return text.replace(str(old), str(new), -1 if count is None else count)
+
+
+def _join_filter(value: Any, separator: str = "") -> str:
+    items = [str(item) for item in _bounded(list(value) if not isinstance(value, str) else value)]
+    if sum(map(len, items)) + len(separator) * max(len(items) - 1, 0) > MAX_RENDERED_CHARS:
+        raise _TooBig(f"a value in the template would be longer than {MAX_RENDERED_CHARS} characters")
+    return separator.join(items)
+
+
+def _truncate_filter(value: Any, length: int = 255, killwords: bool = False, end: str = "...",
+                     leeway: int = 0) -> str:
+    text = str(value)
+    if not isinstance(length, int) or length < len(end):
+        raise SecurityError("truncate needs a length longer than its ending")
+    if len(text) <= length:
+        return text
+    cut = text[:length - len(end)]
+    if not killwords:
+        cut = cut.rsplit(" ", 1)[0] or cut
+    return cut + end
+
+
+_FILTERS = {
+    # What an SMS template needs, each cheap and bounded by its input; anything else (center,
+    # indent, format, wordwrap, batch, attr, map…) is an unknown filter, refused when compiling.
+    "default": filters.do_default, "d": filters.do_default, "lower": filters.do_lower, "upper": filters.do_upper,
+    "title": filters.do_title, "capitalize": filters.do_capitalize, "trim": filters.do_trim,
+    "first": filters.do_first, "last": filters.do_last, "length": len, "count": len,
+    "int": filters.do_int, "float": filters.do_float, "round": filters.do_round, "abs": abs,
+    "string": str, "wordcount": filters.do_wordcount, "reverse": filters.do_reverse,
+    "replace": _replace_filter, "join": _join_filter, "truncate": _truncate_filter,
+}
+
+
+class _BoundedCodeGenerator(CodeGenerator):
+    """Jinja compiles `a ~ b` into a plain join that no sandbox hook sees; route it through the
+    environment so the concatenation is bounded like every other operation."""
+
+    def visit_Concat(self, node: nodes.Concat, frame) -> None:
+        self.write("environment.bounded_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class _SmsSandbox(SandboxedEnvironment):
+    """The sandbox, stricter: an unsafe attribute raises at once (Jinja's default renders
+    `{{ ''.__class__ }}` as an empty string, hiding the attempt); every arithmetic operation,
+    concatenation, filter and method call is bounded in size before it runs, only a short list
+    of filters and methods exists, and the whole render has a time budget (RENDER_SECONDS)."""
+
+    code_generator_class = _BoundedCodeGenerator
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+    intercepted_unops = frozenset({"-", "+"})
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
         raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} is not allowed")
 
     def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 100:
-            raise SecurityError("exponent too large")
-        if operator == "*":
-            for seq, count in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(count, int) \
-                        and len(seq) * count > MAX_RENDERED_CHARS:
-                    raise SecurityError("repeated text would be too long for an SMS")
-        return super().call_binop(context, operator, left, right)
+        _bounded(left), _bounded(right)
+        _predicted_size(operator, left, right)
+        return _bounded(super().call_binop(context, operator, left, right))
+
+    def call_unop(self, context, operator: str, arg: Any) -> Any:
+        return _bounded(super().call_unop(context, operator, _bounded(arg)))
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        return _bounded(super().getattr(obj, attribute))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        return _bounded(super().getitem(obj, argument))
+
+    def call(__self, __context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (Jinja's signature)
+        owner = getattr(__obj, "__self__", None)
+        name = getattr(__obj, "__name__", "")
+        allowed = next((names for kind, names in _SAFE_METHODS.items() if isinstance(owner, kind)), frozenset())
+        if name not in allowed:
+            raise SecurityError(f"calling {name or type(__obj).__name__!r} is not allowed in a message template")
+        for value in (*args, *kwargs.values()):
+            _bounded(value)
+        if isinstance(owner, str) and name == "replace" and len(args) >= 2:
+            _check_replace(owner, *args[:3])
+        return _bounded(super().call(__context, __obj, *args, **kwargs))
+
+    def bounded_concat(self, values: tuple) -> str:
+        pieces = [str(_bounded(value)) for value in values]
+        if sum(map(len, pieces)) > MAX_RENDERED_CHARS:
+            raise _TooBig(f"a value in the template would be longer than {MAX_RENDERED_CHARS} characters")
+        return "".join(pieces)
+
+
+def _bounded_filter(function):
+    def bounded(*args, **kwargs):
+        for value in (*args, *kwargs.values()):
+            if not isinstance(value, Undefined):
+                _bounded(value)
+        return _bounded(function(*args, **kwargs))
+    return bounded
 
 
 def _environment() -> SandboxedEnvironment:
     env = _SmsSandbox(autoescape=False, undefined=Undefined, keep_trailing_newline=True)
     env.globals.clear()  # no range, lipsum, cycler, namespace…: nothing an SMS needs
+    env.filters = {name: _bounded_filter(function) for name, function in _FILTERS.items()}
     return env
 
 
@@ -86,21 +250,27 @@ class CompiledTemplate:
 
     def render(self, context: Mapping[str, Any]) -> str:
         """The text for one contact. Raises TemplateError on a sandbox violation or a runtime
-        error (e.g. `{{ name + 1 }}`), and when the output grows past MAX_RENDERED_CHARS."""
+        error (e.g. `{{ name + 1 }}`), when a value (the output or any intermediate) grows past
+        MAX_RENDERED_CHARS or MAX_INT_BITS, and when rendering takes over RENDER_SECONDS."""
         out: list[str] = []
         size = 0
+        token = _deadline.set(time.monotonic() + RENDER_SECONDS)
         try:
             for piece in self._template.generate(context):
                 size += len(piece)
                 if size > MAX_RENDERED_CHARS:
                     raise TemplateError(f"the rendered text is longer than {MAX_RENDERED_CHARS} characters")
                 out.append(piece)
+        except _TooBig as exc:
+            raise TemplateError(str(exc)) from None
         except SecurityError as exc:
             raise TemplateError(f"not allowed in a template: {exc}") from None
         except TemplateError:
             raise
-        except (JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        except (JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError, RecursionError) as exc:
             raise TemplateError(f"cannot render: {exc}") from None
+        finally:
+            _deadline.reset(token)
         return "".join(out)
 
 
@@ -113,10 +283,16 @@ def compile_template(body: str) -> CompiledTemplate:
     except TemplateSyntaxError as exc:
         raise TemplateError(_syntax_message(exc), exc.lineno) from None
     for node in tree.find_all(_FORBIDDEN_NODES):
+        # {% set %} is refused with the loops: a value named once and used twice is how a
+        # template doubles its size at every line.
         raise TemplateError(f"{_tag_name(node)} is not allowed in a message template "
                             "(use placeholders, filters and {% if %})", node.lineno)
-    variables = frozenset(meta.find_undeclared_variables(tree))
-    return CompiledTemplate(body=body, variables=variables, _template=_ENV.from_string(tree))
+    try:
+        variables = frozenset(meta.find_undeclared_variables(tree))
+        template = _ENV.from_string(tree)
+    except TemplateSyntaxError as exc:  # an unknown filter or test is found when compiling
+        raise TemplateError(_syntax_message(exc), exc.lineno) from None
+    return CompiledTemplate(body=body, variables=variables, _template=template)
 
 
 def _syntax_message(exc: TemplateSyntaxError) -> str:
@@ -125,13 +301,17 @@ def _syntax_message(exc: TemplateSyntaxError) -> str:
         return "a placeholder is not closed: “{{” without its “}}”"
     if message.startswith("unexpected '}'"):
         return "a “}}” without its opening “{{”"
+    unknown = re.match(r"No (filter|test) named '([^']*)'", message)
+    if unknown:
+        return f"the {unknown.group(1)} “{unknown.group(2)}” is not allowed in message templates"
     return f"syntax error: {message}"
 
 
 def _tag_name(node: nodes.Node) -> str:
     names = {nodes.For: "{% for %}", nodes.Macro: "{% macro %}", nodes.CallBlock: "{% call %}",
              nodes.Include: "{% include %}", nodes.Import: "{% import %}", nodes.FromImport: "{% from %}",
-             nodes.Extends: "{% extends %}", nodes.Block: "{% block %}"}
+             nodes.Extends: "{% extends %}", nodes.Block: "{% block %}", nodes.Assign: "{% set %}",
+             nodes.AssignBlock: "{% set %}", nodes.FilterBlock: "{% filter %}", nodes.With: "{% with %}"}
     return names.get(type(node), type(node).__name__)
 
 

@@ -5,11 +5,15 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from dashboard.web import (auth, binds, campaigns, consent, contacts, home, imports, message_templates, messages,
-                               reports, signup, users)
+    from dashboard.web import (audit, auth, binds, campaigns, consent, contacts, home, imports, message_templates,
+                               messages, reports, signup, users)
     from dashboard.web.access import install_access_handlers
+    from dashboard.web.headers import install_security_headers
+    from dashboard.web.params import IdConverter
 
+    app.url_map.converters["int"] = IdConverter  # ids beyond a 64-bit column are a 404, not a 500
     for module in (auth, home, binds, contacts, campaigns, messages, users, consent, imports, signup,
-                   message_templates, reports):
+                   message_templates, reports, audit):
         app.register_blueprint(module.bp)
     install_access_handlers(app)
+    install_security_headers(app)

@@ -13,6 +13,7 @@ from dashboard.csv_stream import csv_chunks
 from dashboard.extensions import db, htmx
 from dashboard.models import Campaign, ContactList, MessageTemplate
 from dashboard.models.types import utcnow
+from dashboard.services import audit
 from dashboard.services import campaigns as campaign_service
 from dashboard.services.senders import approved_senders
 from dashboard.sms.encoding import analyse, lookalike_advice
@@ -167,7 +168,8 @@ def limits(campaign_id: int):
     form = LimitsForm()
     return _act(campaign, lambda: campaign_service.set_limits(
         campaign, throughput_cap=form.throughput_cap.data, budget=form.budget.data,
-        failure_threshold=form.failure_threshold.data), form, done="Limits saved.")
+        failure_threshold=form.failure_threshold.data,
+        approval_required=current_app.config["CAMPAIGN_APPROVAL_REQUIRED"]), form, done="Limits saved.")
 
 
 def _act(campaign: Campaign, action, form=None, done: str | None = None):
@@ -215,15 +217,20 @@ DRY_RUN_SHOWN = 200
 DRY_RUN_CSV_CHUNK_ROWS = 500
 
 
-@bp.route("/<int:campaign_id>/dry-run.csv")
+@bp.route("/<int:campaign_id>/dry-run.csv", methods=["POST"])
 @roles_required(*STAFF)
 def dry_run_csv(campaign_id: int):
+    """Every recipient's number and name: an audited export, and a POST (a link from another site
+    must not start it in a user's name)."""
     campaign = db.get_or_404(Campaign, campaign_id)
-
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    start = audit.export_started("dry_run_export", fmt="csv", target=campaign, now=utcnow(),
+                                 detail=f"dry run of campaign “{campaign.name}”")
     rows = ([row.phone, row.name, row.route, row.parts, row.price_per_segment, row.cost, row.skipped or ""]
             for row in campaign_service.dry_run(campaign))
     chunks = csv_chunks(["phone", "name", "route", "parts", "price_per_part", "cost", "skipped_because"], rows,
-                        DRY_RUN_CSV_CHUNK_ROWS)
+                        DRY_RUN_CSV_CHUNK_ROWS, lambda count: audit.export_finished(start.id, count))
     return Response(stream_with_context(chunks), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="campaign-{campaign.id}-dry-run.csv"'})
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -11,6 +11,7 @@ from dashboard.services import contacts as contact_service
 from dashboard.services import senders as sender_service
 from dashboard.services import signup as signup_service
 from dashboard.web.access import STAFF, roles_required
+from dashboard.web.params import page_arg
 from dashboard.web.forms import (ContactForm, ContactListForm, RegistrationForm, SenderBrandForm, SenderIdForm,
                                  SignupSettingsForm, choices)
 
@@ -49,7 +50,7 @@ def show_list(list_id: int):
         else:
             flash(f"Added {contact.phone}.", "success")
             return redirect(url_for("contacts.show_list", list_id=list_id))
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     query = (select(Contact, ListMembership.subscribed).join(ListMembership)
              .where(ListMembership.list_id == list_id).order_by(Contact.id))
     rows = db.session.execute(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()

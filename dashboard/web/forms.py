@@ -1,15 +1,35 @@
-"""Flask-WTF forms: CSRF on every one of them comes from FlaskForm."""
+"""Flask-WTF forms: CSRF on every one of them comes from FlaskForm, and text without NUL bytes or
+other control characters from the shared `Meta` below (PostgreSQL refuses NUL in text; SQLite
+would store it and every page, CSV and SMS would carry it)."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
+from flask_wtf import FlaskForm as BaseFlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (BooleanField, DateField, DateTimeLocalField, DecimalField, FloatField, IntegerField,
                      PasswordField, SelectChoice, SelectField, SelectMultipleField, StringField, TextAreaField)
 from wtforms.widgets import CheckboxInput, ListWidget
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from dashboard.models.carrier import BIND_MODES, CONCAT_MODES, MESSAGE_ID_FORMATS
 from dashboard.sms.sender_ids import REGISTRATION_STATUSES
+
+
+def _refuse_control_characters(form, field) -> None:
+    value = field.data
+    if isinstance(value, str) and any(ch == "\x00" or (ord(ch) < 32 and ch not in "\t\r\n") for ch in value):
+        raise ValidationError("contains a control character (such as a NUL byte); remove it")
+
+
+class FlaskForm(BaseFlaskForm):
+    """Every form of the console: text fields refuse NUL bytes and other control characters."""
+
+    class Meta:
+        def bind_field(self, form, unbound_field, options):
+            field = unbound_field.bind(form=form, **options)
+            if isinstance(field, StringField):  # TextAreaField and PasswordField too
+                # A new list: the one given to the field class is shared by every instance.
+                field.validators = [*field.validators, _refuse_control_characters]
+            return field
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -170,6 +190,19 @@ class ConsentSearchForm(FlaskForm):
 
     phone = StringField("Number", validators=[Optional(), Length(max=40)])
     scope = SelectField("List", default="")
+    since = DateField("From", validators=[Optional()])
+    until = DateField("To (inclusive)", validators=[Optional()])
+
+
+class AuditFilterForm(FlaskForm):
+    """A GET filter of the audit trail (no CSRF: it changes nothing); the export posts it."""
+
+    class Meta:
+        csrf = False
+
+    action = SelectField("Action", default="")
+    actor = StringField("Who (email)", validators=[Optional(), Length(max=254)])
+    target_type = SelectField("On", default="")
     since = DateField("From", validators=[Optional()])
     until = DateField("To (inclusive)", validators=[Optional()])
 

@@ -5,16 +5,16 @@ The web request only saves the file and the mapping; the worker imports the rows
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 
 from dashboard.extensions import db
 from dashboard.models import ContactImport, ContactList
 from dashboard.models.types import utcnow
 from dashboard.services import imports as import_service
-from dashboard.sms.contact_csv import Mapping
+from dashboard.sms.contact_csv import HeaderError, Mapping, field_columns
 from dashboard.web.access import STAFF, roles_required
-from dashboard.web.forms import ImportMappingForm, ImportUploadForm, choices
+from dashboard.web.forms import EmptyForm, ImportMappingForm, ImportUploadForm, choices
 
 bp = Blueprint("imports", __name__)
 NO_COLUMN = -1
@@ -69,14 +69,15 @@ def _mapping_form(imp: ContactImport) -> ImportMappingForm:
 
 
 def _mapping(imp: ContactImport, form: ImportMappingForm) -> Mapping:
+    """Raises ImportRefused when two kept columns would be one custom field."""
     phone, name = form.phone_column.data, form.name_column.data
     name = None if name == NO_COLUMN else name
     fields = {}
     if form.extra_fields.data:
-        for i, header in enumerate(imp.header):
-            if i not in (phone, name):
-                label = header.strip() if form.has_header.data else ""
-                fields[label or f"column {i + 1}"] = i
+        try:
+            fields = field_columns(imp.header, (phone, name), form.has_header.data)
+        except HeaderError as exc:
+            raise import_service.ImportRefused(str(exc)) from None
     return Mapping(phone=phone, name=name, fields=fields)
 
 
@@ -87,9 +88,12 @@ def progress(import_id: int):
     return render_template("imports/_progress.html", imp=imp, percent=import_service.progress_percent(imp))
 
 
-@bp.route("/imports/<int:import_id>/issues.csv")
+@bp.route("/imports/<int:import_id>/issues.csv", methods=["POST"])
 @roles_required(*STAFF)
 def issues_csv(import_id: int):
+    """The refused rows (numbers and names): an audited export, and a POST."""
     imp = db.get_or_404(ContactImport, import_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
     return Response(stream_with_context(import_service.issues_csv(imp)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="import-{imp.id}-bad-rows.csv"'})

@@ -81,17 +81,20 @@ def edit(template_id: int):
     return _editor(form, template)
 
 
-@bp.route("/preview")
+@bp.route("/preview", methods=["POST"])
 @roles_required(*STAFF)
 def preview():
     """The editor's live panel: the template rendered for a sample contact, footer included, and
-    what that text costs (encoding, parts, room left, which characters forced UCS-2)."""
-    body = request.args.get("body", "")
-    kind = request.args.get("kind", "marketing")
+    what that text costs (encoding, parts, room left, which characters forced UCS-2). A POST: the
+    sample number and the text stay out of URLs and access logs; it changes nothing."""
+    body = request.form.get("body", "")
+    kind = request.form.get("kind", "marketing")
     sample = _preview_form()
-    sample.validate()
-    context, label = service.sample_contexts(sample.sample_list.data or None, sample.sample_name.data or "",
-                                             sample.sample_phone.data or "", current_app.config["DEFAULT_REGION"])
+    valid = sample.validate()  # an unknown or out-of-range list id is ignored, not queried
+    context, label = service.sample_contexts(sample.sample_list.data if valid else None,
+                                             sample.sample_name.data or "" if valid else "",
+                                             sample.sample_phone.data or "" if valid else "",
+                                             current_app.config["DEFAULT_REGION"])
     result = service.preview(body, kind, context, label, current_app.config)
     culprits, gsm_version = lookalike_advice(result.text or "",
                                              result.rendered.non_gsm_chars if result.rendered else ())

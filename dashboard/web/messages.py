@@ -7,6 +7,7 @@ from dashboard.extensions import db
 from dashboard.models import Message
 from dashboard.sms.lifecycle import MESSAGE_STATES
 from dashboard.web.access import STAFF, roles_required
+from dashboard.web.params import int_arg, page_arg
 
 bp = Blueprint("messages", __name__, url_prefix="/messages")
 PAGE_SIZE = 50
@@ -16,13 +17,13 @@ PAGE_SIZE = 50
 @roles_required(*STAFF)
 def index():
     status = request.args.get("status") or None
-    campaign_id = request.args.get("campaign", type=int)
+    campaign_id = int_arg("campaign")
     query = select(Message).order_by(Message.id.desc())
     if status in MESSAGE_STATES:
         query = query.where(Message.status == status)
     if campaign_id:
         query = query.where(Message.campaign_id == campaign_id)
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg()
     messages = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
     return render_template("messages/index.html", messages=messages[:PAGE_SIZE], has_next=len(messages) > PAGE_SIZE,
                            page=page, status=status, campaign_id=campaign_id, states=MESSAGE_STATES)

@@ -117,7 +117,7 @@ class BindRunner(threading.Thread):
             db.session.remove()
 
     def _connect(self, bind: Bind) -> None:
-        password = decrypt_secret(self.app.config["SECRET_KEY"], bind.password_encrypted)
+        password = decrypt_secret(self.app.config, bind.password_encrypted)
         modes = ["tx", "rx"] if bind.mode == "tx+rx" else [bind.mode]
         self.settings = BindSettings.from_bind(bind, timedelta(hours=self.app.config["VALIDITY_HOURS"]))
         self.bind_version = bind.updated_at

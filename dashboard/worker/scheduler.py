@@ -23,7 +23,7 @@ from sqlalchemy import select
 from dashboard.extensions import db
 from dashboard.models import Bind, Message
 from dashboard.models.types import utcnow
-from dashboard.services import campaigns, imports
+from dashboard.services import campaigns, imports, signup
 from dashboard.services.sending import housekeeping
 from dashboard.services.sending.rows import BindSettings
 from dashboard.sms import lifecycle as lc
@@ -64,6 +64,10 @@ def _imports(worker: "Worker"):
     return imports.process_pending_imports(utcnow(), budget_rows=2000)
 
 
+def _confirmations(worker: "Worker"):
+    return signup.send_confirmations(utcnow(), worker.app.config["DEFAULT_REGION"])
+
+
 def _reroute(worker: "Worker"):
     moved, worker.reroute_pass = housekeeping.reroute_queued(utcnow(), worker.reroute_pass)
     return moved
@@ -80,6 +84,7 @@ JOBS = (
     Job("supervise_binds", 2.0, _supervise),
     Job("reroute_queued", 2.0, _reroute),
     Job("process_imports", 1.0, _imports),
+    Job("signup_confirmations", 1.0, _confirmations),
     Job("reap_expired_claims", 15.0, _reap),
     Job("reconcile_held_receipts", 10.0, _reconcile),
 )

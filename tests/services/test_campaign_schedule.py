@@ -126,7 +126,7 @@ def test_the_dry_run_page_and_csv(app, client, auth, make_user, simulator, make_
     auth.login("ops@example.com")
     page = client.get(f"/campaigns/{campaign.id}/dry-run").data.decode()
     assert 'data-dry="recipients">2<' in page and 'data-dry="skipped">1<' in page and "opted out of all messages" in page
-    csv_rows = client.get(f"/campaigns/{campaign.id}/dry-run.csv").data.decode().splitlines()
+    csv_rows = client.post(f"/campaigns/{campaign.id}/dry-run.csv").data.decode().splitlines()
     assert csv_rows[0].startswith("phone,name,route") and len(csv_rows) == 4
 
 

@@ -96,3 +96,8 @@ def test_it_refuses_an_smpp_address_for_anything_but_e164(bad):
                                            ("+80012345678", "001"), ("hello", None)])
 def test_the_destination_country_falls_back_to_the_calling_codes_main_region(e164, country):
     assert destination_country(e164) == country
+
+
+def test_a_number_longer_than_e164_allows_is_refused_even_where_phonenumbers_takes_it():
+    with pytest.raises(InvalidNumber, match="at most 15"):
+        normalise("+4920100000000000")

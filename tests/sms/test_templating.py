@@ -1,6 +1,8 @@
 """Message templates: placeholders, defaults, custom fields, the sandbox, the opt-out footer."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from dashboard.sms import templating
@@ -173,3 +175,58 @@ def test_rendering_stops_when_the_output_grows_too_long(monkeypatch):
     monkeypatch.setattr(templating, "MAX_RENDERED_CHARS", 10)
     with pytest.raises(TemplateError, match="longer than 10"):
         render("{{ name }}{{ name }}", contact_context("Abcdefgh", "+1", {}))
+
+
+# ----------------------------------------------------------------------------- bounded rendering (issue 11, defect 1)
+
+ADA = contact_context("Ada Lovelace", "+12025550101", {"city": "Paris"})
+
+
+@pytest.mark.parametrize("body", [
+    "{{ (((10**100)**100)**100)**10 }}",  # held the GIL for 12 s: each power is refused before it is computed
+    "{{ 10**100 }}",
+    "{{ (2**100) * (2**100) }}",
+    "{{ -(2**127) - 2**127 }}",
+    "{{ name|center(10000000) }}",  # built 10 MB strings before the output cap applied
+    "{{ '%10000000d'|format(1) }}",
+    "{{ '%10000000d' % 1 }}",
+    "{{ name.ljust(100000000) }}",
+    "{{ name.zfill(100000000) }}",
+    "{{ '{:>100000000}'.format(1) }}",
+    "{{ name|indent(100000000) }}",
+    "{{ name|wordwrap(100000000) }}",
+    "{{ name.replace('', 'x' * 4000) }}",
+    "{{ name|replace('', 'x' * 4000) }}",
+    "{{ (name * 400) ~ (name * 400) }}",
+    "{{ [name] * 100000 }}",
+    "{% set a = name ~ name %}{% set b = a ~ a %}{{ b ~ b }}",
+    "{% with a = name * 400 %}{{ a ~ a }}{% endwith %}",
+])
+def test_a_template_that_would_build_a_huge_value_is_refused_quickly(body):
+    started = time.perf_counter()
+    with pytest.raises(TemplateError):
+        render(body, ADA)
+    assert time.perf_counter() - started < 0.05
+
+
+def test_every_intermediate_value_is_bounded_not_only_the_output():
+    # The output would be short (length is a number), but the string it measures is refused.
+    with pytest.raises(TemplateError, match="longer than 5000"):
+        render("{{ ((name * 400) ~ (name * 400))|length }}", ADA)
+
+
+def test_a_render_over_its_time_budget_stops_with_a_clear_error(monkeypatch):
+    monkeypatch.setattr(templating, "RENDER_SECONDS", -1.0)  # every check is already past the deadline
+    with pytest.raises(TemplateError, match="takes longer than"):
+        render("{{ name.upper() }}", ADA)
+
+
+def test_the_filters_and_methods_an_sms_needs_still_work():
+    body = ("{{ first_name|default('there')|upper }} {{ city|lower }} {{ name|replace('Ada', 'A.') }} "
+            "{{ name.split()|join('-') }} {{ name|truncate(9, true, '…') }} {{ 2 ** 10 }} {{ 7 // 2 }}")
+    assert render(body, ADA) == "ADA paris A. Lovelace Ada-Lovelace Ada Love… 1024 3"
+
+
+def test_check_refuses_what_rendering_would_refuse():
+    result = check("{{ (((10**100)**100)**100)**10 }}")
+    assert not result.ok and "too large" in result.errors[0]

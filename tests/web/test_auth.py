@@ -19,14 +19,14 @@ def test_a_wrong_password_is_refused_with_a_message(client, auth, make_user):
     make_user()
     response = auth.login(password="not the password")
     assert response.status_code == 401
-    assert b"Wrong email or password." in response.data
+    assert b"Wrong email or password" in response.data
     assert client.get("/").status_code == 302  # still logged out
 
 
 def test_an_unknown_email_gets_the_same_message_as_a_wrong_password(client, auth):
     response = auth.login(email="nobody@example.com")
     assert response.status_code == 401
-    assert b"Wrong email or password." in response.data
+    assert b"Wrong email or password" in response.data
 
 
 def test_a_deactivated_user_cannot_log_in(client, auth, make_user):

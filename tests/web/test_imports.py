@@ -72,7 +72,7 @@ def test_the_progress_partial_stops_polling_when_the_import_is_done(client, ops)
     assert fragment.lstrip().startswith('<div id="import-progress"')
     assert "hx-trigger" not in fragment and "Done." in fragment
     assert "<strong>1</strong> imported" in fragment and "<strong>1</strong> refused" in fragment
-    assert f'href="/imports/{imp.id}/issues.csv"' in fragment
+    assert f'action="/imports/{imp.id}/issues.csv"' in fragment
 
 
 def test_the_bad_rows_download_names_each_line_and_reason(client, ops):
@@ -80,7 +80,7 @@ def test_the_bad_rows_download_names_each_line_and_reason(client, ops):
     imp = db.session.scalar(select(ContactImport))
     client.post(f"/imports/{imp.id}", data={"phone_column": 1, "name_column": 0, "has_header": "y"})
     imports.process_pending_imports(utcnow(), 100)
-    response = client.get(f"/imports/{imp.id}/issues.csv")
+    response = client.post(f"/imports/{imp.id}/issues.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert response.data.decode().splitlines() == ["line,reason,row",
                                                    "3,invalid number '12345': too short,\"Bob,12345,silver\""]
@@ -99,8 +99,9 @@ def test_a_compliance_user_cannot_use_the_import_pages(client, auth, make_user, 
     auth.login("compliance@example.com")
     assert client.get(f"/lists/{contact_list.id}/import").status_code == 403
     assert post_file(client, contact_list.id).status_code == 403
-    for url in ("/imports/1", "/imports/1/progress", "/imports/1/issues.csv"):
+    for url in ("/imports/1", "/imports/1/progress"):
         assert client.get(url).status_code == 403, url
+    assert client.post("/imports/1/issues.csv").status_code == 403
 
 
 def test_the_list_page_links_to_the_import(client, ops):

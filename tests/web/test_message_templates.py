@@ -86,7 +86,7 @@ def test_the_editor_shows_the_saved_body(ops):
     template = make_template(body="Hello {{ name }}")
     page = ops.get(f"/templates/{template.id}/edit").data.decode()
     assert "Hello {{ name }}</textarea>" in page
-    assert 'hx-get="/templates/preview"' in page and 'hx-trigger="input delay:200ms, load"' in page
+    assert 'hx-post="/templates/preview"' in page and 'hx-trigger="input delay:200ms, load"' in page
 
 
 def test_archiving_hides_a_template_until_unarchived(ops):
@@ -109,12 +109,12 @@ def test_a_compliance_reviewer_cannot_write_templates(client, auth, make_user):
     make_user("c@example.com", "compliance")
     auth.login("c@example.com")
     assert client.post("/templates/new", data={"name": "x", "kind": "marketing", "body": "x"}).status_code == 403
-    assert client.get("/templates/preview?body=x").status_code == 403
+    assert client.post("/templates/preview", data={"body": "x"}).status_code == 403
 
 
 def preview(client, **params):
-    return client.get("/templates/preview", query_string={"kind": "marketing", **params},
-                      headers={"HX-Request": "true"}).data.decode()
+    return client.post("/templates/preview", data={"kind": "marketing", **params},
+                       headers={"HX-Request": "true"}).data.decode()
 
 
 def test_the_preview_renders_for_the_first_contact_of_a_list_with_the_footer(ops, make_list):
@@ -166,3 +166,12 @@ def test_the_preview_shows_syntax_errors_and_warnings_as_you_type(ops):
 def test_the_preview_escapes_what_it_shows(ops):
     page = preview(ops, body="<b>{{ name }}</b>", kind="transactional", sample_name="<script>")
     assert "&lt;b&gt;&lt;script&gt;&lt;/b&gt;" in page and "<script>" not in page
+
+
+def test_a_huge_power_in_the_live_preview_answers_at_once_with_an_error(ops):
+    import time
+    started = time.perf_counter()
+    response = ops.post("/templates/preview", data={"body": "{{ (((10**100)**100)**100)**10 }}"})
+    assert time.perf_counter() - started < 1.0  # it held the GIL for 12 s
+    assert response.status_code == 200
+    assert "too large" in response.data.decode()
