@@ -77,7 +77,7 @@ def enqueue(*, destinations: Sequence[str], text: str, source: str, now: datetim
         message = Message(destination=number, source=source, source_ton=ton, source_npi=npi, text=text,
                           encoding=info.encoding, segments=info.segments, priority=priority,
                           bind_id=route.bind_id, route_id=route.route_id,
-                          price_per_segment=route.price_per_segment, reason=route.reason,
+                          price_per_segment=route.price_per_segment, currency=route.currency, reason=route.reason,
                           created_at=now, purpose=purpose)
         db.session.add(message)
         messages.append(message)
@@ -142,7 +142,7 @@ _M = Message.__table__
 _P = MessagePart.__table__
 _R = DeliveryReceipt.__table__
 _MESSAGE_COLUMNS = (_M.c.id, _M.c.status, _M.c.reason, _M.c.attempts, _M.c.created_at, _M.c.segments,
-                    _M.c.price_per_segment, _M.c.event_seq, _M.c.submitted_at, _M.c.bind_id,
+                    _M.c.price_per_segment, _M.c.currency, _M.c.event_seq, _M.c.submitted_at, _M.c.bind_id,
                     _M.c.claimed_by, _M.c.possible_duplicate)
 _PART_COLUMNS = (_P.c.id, _P.c.message_id, _P.c.part_no, _P.c.parts_total, _P.c.status,
                  _P.c.smsc_message_id, _P.c.smsc_id_key, _P.c.bind_id)
@@ -774,6 +774,7 @@ def _apply_submit_result(settings: BindSettings, message: _MessageRow, part: _Ro
         # Costs are facts at send time (DESIGN #10): a payload part carries every segment.
         per_part_segments = message.segments if part.parts_total == 1 else 1
         part.price = (message.price_per_segment or Decimal("0")) * per_part_segments
+        part.currency = message.currency
         outcome.submitted += 1
         return True
     part.command_status = result.command_status
