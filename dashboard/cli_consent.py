@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import click
-from flask.cli import AppGroup
 
-consent_group = AppGroup("consent", help="The consent ledger.")
+from dashboard.cli_errors import OneLineGroup
+
+consent_group = OneLineGroup("consent", help="The consent ledger.")
 
 
 @consent_group.command("verify")
