@@ -16,6 +16,7 @@ import argparse
 import logging
 import os
 import secrets
+import signal
 import socket
 import sys
 from decimal import Decimal
@@ -162,8 +163,10 @@ def seed_demo(
     announce: Callable[[str], object] = print,
     contacts: int = 300,
     past_traffic: bool = True,
+    simulator_port: int | None = None,
 ) -> None:
-    """Everything a first look needs, once: what exists already is left as it is."""
+    """Everything a first look needs, once: what exists already is left as it is. The binds point
+    at `simulator_port` (the running simulator's), else at SIMULATOR_PORT."""
     from dashboard.services import binds, users
     from dashboard.services import contacts as contact_service
 
@@ -182,7 +185,8 @@ def seed_demo(
         if db.session.scalar(select(Bind)) is None:
             primary, backup = (
                 binds.create_bind(name=name, host=app.config["SIMULATOR_HOST"],
-                                  port=app.config["SIMULATOR_PORT"], system_id=system_id,
+                                  port=simulator_port or app.config["SIMULATOR_PORT"] or 2775,
+                                  system_id=system_id,
                                   password=password, mode="trx", tps=tps, window=window)
                 for name, system_id, password, tps, window in DEMO_BINDS)
             for prefix, price, backup_price in DEMO_ROUTES:
@@ -357,7 +361,7 @@ def run_demo(app: Flask, host: str | None = None, port: int | None = None) -> No
     try:
         with app.app_context():
             upgrade()
-        seed_demo(app)
+        seed_demo(app, simulator_port=simulator.port)
         point_demo_binds_at(app, app.config["SIMULATOR_HOST"], simulator.port)
         worker = Worker(app).start()
         print(
@@ -366,6 +370,8 @@ def run_demo(app: Flask, host: str | None = None, port: int | None = None) -> No
             f"\n  Lost a password? Reset it with: {PASSWORD_RESET.format(email=DEMO_ADMIN)}\n",
             flush=True,
         )
+        # `kill` stops it as cleanly as Ctrl-C: the sender unbinds, the ports are given back.
+        signal.signal(signal.SIGTERM, _interrupt)
         # One process, no reloader: a reloader would start a second scheduler (STYLE #9).
         server.serve_forever()
     except KeyboardInterrupt:
@@ -375,6 +381,10 @@ def run_demo(app: Flask, host: str | None = None, port: int | None = None) -> No
             worker.stop()
         simulator.stop()
         server.server_close()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(app: Flask, argv: list[str] | None = None) -> int:

@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -139,13 +141,31 @@ def test_the_demo_points_its_binds_at_the_simulator_it_starts_and_says_how_to_re
         assert set(db.session.scalars(select(Bind.port))) == {1}
         db.engine.dispose()
 
+    with _demo(db_path, SIMULATOR_PORT=0) as (web, sim_port, output):
+        assert (
+            "Lost a password? Reset it with: "
+            ".venv/bin/flask --app app user reset-password admin@example.com"
+        ) in output
+        assert "Demo admin:" not in output  # its passwords were shown by the first run
+        with urllib.request.urlopen(f"{web}/login", timeout=10) as response:
+            assert response.status == 200
+        with app.app_context():
+            assert set(db.session.scalars(select(Bind.port))) == {int(sim_port)}
+            db.engine.dispose()
+
+
+@contextmanager
+def _demo(db_path: Path, stop: int = signal.SIGINT, **settings) -> Iterator[tuple[str, str, str]]:
+    """`python app.py --port 0` running until the block ends, then stopped with `stop` (Ctrl-C's
+    SIGINT, or kill's SIGTERM), which it must obey cleanly; yields the console's URL, the
+    simulator's port and what the demo printed up to then."""
     demo = subprocess.Popen(
         [sys.executable, "app.py", "--port", "0"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=_demo_env(db_path, SIMULATOR_PORT=0),
+        env=_demo_env(db_path, **settings),
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(demo.stdout), daemon=True)
@@ -161,21 +181,28 @@ def test_the_demo_points_its_binds_at_the_simulator_it_starts_and_says_how_to_re
             r"127\.0\.0\.1:(\d+)\)",
             output,
         ).groups()
-        assert (
-            "Lost a password? Reset it with: "
-            ".venv/bin/flask --app app user reset-password admin@example.com"
-            in output
-        )
-        with urllib.request.urlopen(f"{web}/login", timeout=10) as response:
-            assert response.status == 200
-        with app.app_context():
-            assert set(db.session.scalars(select(Bind.port))) == {int(sim_port)}
-            db.engine.dispose()
+        yield web, sim_port, output
     finally:
-        demo.send_signal(signal.SIGINT)
+        demo.send_signal(stop)
         assert demo.wait(timeout=30) == 0
         reader.join(timeout=5)
         demo.stdout.close()
+
+
+def test_a_fresh_demo_with_any_free_ports_starts_and_serves(tmp_path):
+    """SIMULATOR_PORT 0 and --port 0: the binds get the port the simulator was given."""
+    db_path = tmp_path / "demo.db"
+    started = time.monotonic()
+    with _demo(db_path, stop=signal.SIGTERM, SIMULATOR_PORT=0) as (web, sim_port, output):
+        ready = time.monotonic() - started
+        assert "Demo admin: admin@example.com  password: " in output
+        with urllib.request.urlopen(f"{web}/login", timeout=10) as response:
+            assert response.status == 200
+        app = create_app(make_config(db_path))
+        with app.app_context():
+            assert set(db.session.scalars(select(Bind.port))) == {int(sim_port)}
+            db.engine.dispose()
+    assert ready < 30  # migrations, seeding and a week of traffic: seconds, on this small machine
 
 
 @pytest.fixture
