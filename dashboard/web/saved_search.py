@@ -1,6 +1,6 @@
 """Searches that carry personal data (a phone number, a name) are posted, then kept in the user's
 session under a short random id: the URL, the browser history and the server's access log see
-only the id, never the number (docs/roles.md)."""
+only the id, never the number."""
 
 from __future__ import annotations
 
