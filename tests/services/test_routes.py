@@ -24,6 +24,22 @@ def _bind(name: str, state: str = "bound") -> Bind:
     return bind
 
 
+def _queued_on_a_priced_route() -> tuple[Route, Message]:
+    acme = _bind("acme")
+    route = routing.create_route(destination="1", bind_id=acme.id, price="0.0075", currency="USD")
+    [message] = enqueue(
+        destinations=["+12025550101"], text="Hello", source="Switchboard", now=utcnow()
+    )
+    return route, message
+
+
+def _recorded(message: Message) -> tuple:
+    """The route, price and currency stored on the message, read again from the database."""
+    db.session.expire_all()
+    stored = db.session.get(Message, message.id)
+    return stored.route_id, stored.price_per_segment, stored.currency
+
+
 def test_a_route_by_country_is_stored_as_its_calling_code_with_price_and_currency(app):
     acme = _bind("acme")
     route = routing.create_route(destination="au", bind_id=acme.id, price="0.045", currency="aud")
@@ -73,19 +89,9 @@ def test_the_options_of_one_prefix_share_a_currency_and_a_bind_appears_once(app)
 def test_a_queued_message_keeps_the_price_and_currency_it_was_given_when_the_price_changes(
     app, sender
 ):
-    acme = _bind("acme")
-    route = routing.create_route(destination="1", bind_id=acme.id, price="0.0075", currency="USD")
-    [message] = enqueue(
-        destinations=["+12025550101"], text="Hello", source="Switchboard", now=utcnow()
-    )
+    route, message = _queued_on_a_priced_route()
     routing.update_route(route, price="0.0200", currency="USD", priority=100, enabled=True)
-    db.session.expire_all()
-    stored = db.session.get(Message, message.id)
-    assert (stored.route_id, stored.price_per_segment, stored.currency) == (
-        route.id,
-        Decimal("0.0075"),
-        "USD",
-    )
+    assert _recorded(message) == (route.id, Decimal("0.0075"), "USD")
     [later] = enqueue(
         destinations=["+12025550102"], text="Hello", source="Switchboard", now=utcnow()
     )
@@ -128,20 +134,11 @@ def test_the_route_tester_names_the_bind_the_price_and_the_failover_order(app):
 
 
 def test_removing_a_route_leaves_the_prices_it_recorded(app, sender):
-    acme = _bind("acme")
-    route = routing.create_route(destination="1", bind_id=acme.id, price="0.0075", currency="USD")
-    [message] = enqueue(
-        destinations=["+12025550101"], text="Hello", source="Switchboard", now=utcnow()
-    )
+    route, message = _queued_on_a_priced_route()
     routing.delete_route(route, utcnow())
-    db.session.expire_all()
-    stored = db.session.get(Message, message.id)
-    assert (stored.route_id, stored.price_per_segment, stored.currency) == (
-        route.id,
-        Decimal("0.0075"),
-        "USD",
-    )
+    assert _recorded(message) == (route.id, Decimal("0.0075"), "USD")
     assert routing.route_table() == [] and not db.session.get(Route, route.id).enabled
-    unused = routing.create_route(destination="44", bind_id=acme.id, price="0.03", currency="USD")
+    unused = routing.create_route(destination="44", bind_id=route.bind_id, price="0.03",
+                                  currency="USD")
     routing.delete_route(unused, utcnow())
     assert db.session.get(Route, unused.id) is None  # nothing named it: gone for good
