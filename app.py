@@ -1,9 +1,13 @@
-"""Entry point. `flask --app app …` uses `app`; `python app.py` runs the demo."""
+"""Entry point. `flask --app app …` uses `app`; `python app.py [--host H] [--port P]` runs the
+demo."""
+
 from dashboard import create_app
 
 app = create_app()
 
 if __name__ == "__main__":
-    from dashboard.demo import run_demo
+    import sys
 
-    run_demo(app)
+    from dashboard.demo import main
+
+    sys.exit(main(app))

@@ -73,12 +73,6 @@ def _secure_session_settings(app: Flask) -> None:
         # Behind N proxies, the client's address is the Nth from the right of X-Forwarded-For.
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-    url = app.config["DATABASE_URL"]
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        # Owner-only from the start: SQLite gives its -wal and -shm files the database file's mode.
-        path = Path(url.removeprefix("sqlite:///"))
-        if not path.exists() and path.parent.is_dir():
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _engine_options(url: str) -> dict[str, Any]:

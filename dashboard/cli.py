@@ -8,14 +8,17 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
 from sqlalchemy import select
 
 from dashboard.cli_consent import consent_group
+from dashboard.cli_errors import OneLineCommand, OneLineGroup
+from dashboard.cli_routes import route_group
 from dashboard.cli_security import as_cli_user, secrets_group, user_group
+from dashboard.cli_senders import sender_group
 from dashboard.extensions import db
 from dashboard.models import Bind, BindStatus, Message
 from dashboard.models.types import MAX_ID, utcnow
+from dashboard.sms.numbers import InvalidNumber, numbers_from_lines
 
 
 def register_cli(app: Flask) -> None:
@@ -30,9 +33,11 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(consent_group)
     app.cli.add_command(user_group)
     app.cli.add_command(secrets_group)
+    app.cli.add_command(route_group)
+    app.cli.add_command(sender_group)
 
 
-@click.command("create-user")
+@click.command("create-user", cls=OneLineCommand)
 @click.argument("email")
 @click.option("--role", type=click.Choice(["admin", "ops", "compliance"]), required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
@@ -51,7 +56,7 @@ def create_user_command(email: str, role: str, password_stdin: bool) -> None:
     click.echo(f"created {user.role} {user.email}")
 
 
-bind_group = AppGroup("bind", help="Carrier SMPP binds.")
+bind_group = OneLineGroup("bind", help="Carrier SMPP binds.")
 
 
 @bind_group.command("add")
@@ -82,7 +87,8 @@ def bind_add(name, host, port, system_id, password_stdin, mode, tps, window, sys
 @bind_group.command("list")
 def bind_list() -> None:
     """One line per bind with its live state."""
-    binds = db.session.scalars(select(Bind).order_by(Bind.name)).all()
+    from dashboard.services.binds import list_binds
+    binds = list_binds()
     if not binds:
         click.echo("no binds")
     for bind in binds:
@@ -92,7 +98,24 @@ def bind_list() -> None:
                    f"{'enabled' if bind.enabled else 'disabled'}\t{status.state}{error}")
 
 
-@click.command("send")
+@bind_group.command("remove")
+@click.argument("name")
+@as_cli_user
+def bind_remove(name: str) -> None:
+    """Delete a bind (refused while messages are in flight on it: disable it first). The messages it
+    carried keep its name."""
+    from dashboard.services.binds import BindError, delete_bind
+    bind = db.session.scalar(select(Bind).where(Bind.name == name, Bind.deleted_at.is_(None)))
+    if bind is None:
+        raise click.ClickException(f"no bind named {name!r}")
+    try:
+        delete_bind(bind, utcnow())
+    except BindError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"deleted bind {name}")
+
+
+@click.command("send", cls=OneLineCommand)
 @click.option("--to", "to", multiple=True, help="Destination number; repeat for several.")
 @click.option("--to-file", type=click.File("r"), help="A file with one number per line.")
 @click.option("--text", required=True)
@@ -103,7 +126,12 @@ def send_command(to, to_file, text, source) -> None:
     from dashboard.services.sending.enqueue import EnqueueError, enqueue
     numbers = list(to)
     if to_file is not None:
-        numbers += [line.strip() for line in to_file if line.strip() and not line.startswith("#")]
+        try:
+            numbers += numbers_from_lines(to_file, current_app.config["DEFAULT_REGION"])
+        except InvalidNumber as exc:
+            raise click.ClickException(f"{to_file.name} {exc.reason}") from None
+        except UnicodeDecodeError:
+            raise click.ClickException(f"{to_file.name}: not a text file of numbers") from None
     if not numbers:
         raise click.ClickException("give at least one --to NUMBER or --to-file FILE")
     if source is None:
@@ -120,7 +148,7 @@ def send_command(to, to_file, text, source) -> None:
         click.echo(message.id)
 
 
-message_group = AppGroup("message", help="Inspect messages.")
+message_group = OneLineGroup("message", help="Inspect messages.")
 
 
 @message_group.command("show")
@@ -146,7 +174,7 @@ def message_show(message_id: int) -> None:
         click.echo(f"  {event.at:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" {event.kind}{part} {event.detail}")
 
 
-@click.command("status")
+@click.command("status", cls=OneLineCommand)
 def status_command() -> None:
     """Message counts by status (`STATUS COUNT` lines), then each bind's state."""
     from dashboard.services.reports import status_counts
@@ -154,14 +182,15 @@ def status_command() -> None:
     counts = status_counts()
     for state in MESSAGE_STATES:
         click.echo(f"{state} {counts.get(state, 0)}")
-    for bind in db.session.scalars(select(Bind).order_by(Bind.name)):
+    from dashboard.services.binds import list_binds
+    for bind in list_binds():
         status = bind.status or BindStatus(state="unknown")
         click.echo(f"bind {bind.name} {status.state}"
                    + (f" in_flight={status.in_flight} tps={status.current_tps:g}" if status.state == "bound" else "")
                    + (f" error={status.last_error}" if status.last_error else ""))
 
 
-@click.command("worker")
+@click.command("worker", cls=OneLineCommand)
 def worker_command() -> None:
     """Run the sender: scheduler jobs and one SMPP session per enabled bind. Exactly one process."""
     import logging
@@ -171,7 +200,7 @@ def worker_command() -> None:
     Worker(current_app._get_current_object()).run_forever()
 
 
-@click.command("simulator")
+@click.command("simulator", cls=OneLineCommand)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=2775, show_default=True)
 @click.option("--account", "accounts", multiple=True, help="SYSTEM_ID:PASSWORD; repeat for several.")
@@ -200,7 +229,7 @@ def simulator_command(host, port, accounts, receipt_delay, undeliverable, thrott
     simulator.serve_forever()
 
 
-@click.command("demo-seed")
+@click.command("demo-seed", cls=OneLineCommand)
 def demo_seed_command() -> None:
     """Create the demo data (admin, bind to the simulator, sender ID, an opt-in list)."""
     from dashboard.demo import seed_demo

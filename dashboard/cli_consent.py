@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import click
-from flask.cli import AppGroup
 
+from dashboard.cli_errors import OneLineGroup
 from dashboard.services import consent
 
-consent_group = AppGroup("consent", help="The consent ledger.")
+consent_group = OneLineGroup("consent", help="The consent ledger.")
 
 
 @consent_group.command("verify")

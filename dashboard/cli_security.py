@@ -12,17 +12,17 @@ import sys
 import click
 from cryptography.fernet import Fernet
 from flask import current_app
-from flask.cli import AppGroup
 from sqlalchemy import select
 
+from dashboard.cli_errors import OneLineGroup
 from dashboard import crypto
 from dashboard.extensions import db
 from dashboard.models import Bind, User
 from dashboard.services import audit
 from dashboard.services import users as user_service
 
-user_group = AppGroup("user", help="Console users: list, deactivate, reactivate, role, password.")
-secrets_group = AppGroup("secrets", help="Keys of the secrets stored encrypted (bind passwords).")
+user_group = OneLineGroup("user", help="Console users: list, deactivate, reactivate, role, password.")
+secrets_group = OneLineGroup("secrets", help="Keys of the secrets stored encrypted (bind passwords).")
 # Every encrypted column: a rotation re-encrypts them all (add webhook secrets here when they come).
 ENCRYPTED_COLUMNS = ((Bind, "password_encrypted"),)
 

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dashboard.sms.money import is_currency_code
+
 ENV_PREFIX = "SWITCHBOARD_"
 
 DEFAULTS: dict[str, Any] = {
@@ -19,6 +21,15 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_REGION": "US",
     "SIMULATOR_HOST": "127.0.0.1",
     "SIMULATOR_PORT": 2775,
+    # Where `python app.py` (the demo) serves the console; `--host`/`--port` override them.
+    "HOST": "127.0.0.1",
+    "PORT": 5000,
+    # ISO 4217 code: pre-filled for new routes, and the currency of budgets and of costs recorded
+    # before routes had one (migration 0011).
+    "DEFAULT_CURRENCY": "USD",
+    # A sender worker writes a heartbeat every few seconds; older than this, every page says that no
+    # sender is running and the binds say so too (dashboard/services/workers.py).
+    "SENDER_STALE_SECONDS": 20,
     "CLAIM_LEASE_SECONDS": 120,
     "RECEIPT_HOLD_HOURS": 24,
     # A message not sent within this many hours (retries, throttling, no bind) expires, visibly.
@@ -89,10 +100,14 @@ CHOICES = {"OPT_OUT_SCOPE": ("global", "brand")}
 
 
 def check_choices(config: dict[str, Any]) -> None:
-    """Settings with a fixed set of values: a typo stops start-up instead of meaning the default."""
+    """Settings with a fixed set of values or a fixed shape: a typo stops start-up instead of
+    meaning the default."""
     for name, allowed in CHOICES.items():
         if config.get(name) not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {config.get(name)!r}")
+    if not is_currency_code(config.get("DEFAULT_CURRENCY")):
+        raise ConfigError(f"DEFAULT_CURRENCY must be an ISO 4217 code such as USD or EUR, "
+                          f"not {config.get('DEFAULT_CURRENCY')!r}")
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:

@@ -1,6 +1,9 @@
 """Database connection settings that must hold for every connection."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from flask import Flask
 from sqlalchemy import event
 
@@ -17,6 +20,18 @@ def install_sqlite_pragmas(app: Flask) -> None:
     if getattr(engine, "_switchboard_pragmas", False):
         return
     engine._switchboard_pragmas = True
+
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+
+    @event.listens_for(engine, "do_connect")
+    def _owner_only(_dialect, _record, _cargs, _cparams) -> None:
+        # Owner-only from the start (SQLite gives its -wal and -shm files the database file's
+        # mode), created at the first connection, not when the app is built: a demo that stops on
+        # a busy port leaves no database behind.
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            path = Path(url.removeprefix("sqlite:///"))
+            if not path.exists() and path.parent.is_dir():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:

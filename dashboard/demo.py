@@ -1,27 +1,98 @@
-"""Demo mode: `python app.py` brings up the whole product on one machine.
+"""Demo mode: `python app.py [--host H] [--port P]` brings up the whole product on one machine.
 
-SQLite in instance/, the SMSC simulator on 127.0.0.1:2775, a bind pointing at it, a demo admin
-whose password is printed once, and an opt-in list of a few hundred fictional numbers
-(the 555-01xx range that North American numbering reserves for fiction).
+SQLite in instance/, the SMSC simulator, two binds pointing at it (the second for failover),
+routes priced for the US, Canada and Australia, a demo admin and a second user whose passwords
+are printed once, opt-in lists of fictional numbers (the 555-01xx range North American numbering
+reserves for fiction, and the range Australia reserves for drama), and a week of past traffic so
+that every report has something to show at the first login (dashboard/demo_traffic.py).
+
+It takes its two ports before it touches the database: a port in use ends the demo with one line
+and the database as it was.
 """
+
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import secrets
+import signal
+import socket
+import sys
+from decimal import Decimal
 from typing import Callable
 
 from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import select
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from dashboard.demo_traffic import seed_past_traffic
 from dashboard.extensions import db
-from dashboard.models import Bind, ContactList, Role, SenderId, SenderRegistration, User
+from dashboard.models import Bind, ContactList, Role, Route, SenderId, SenderRegistration, User
 from dashboard.models.types import utcnow
 
 DEMO_ADMIN = "admin@example.com"
+DEMO_APPROVER = "approver@example.com"
 DEMO_SYSTEM_ID = "switchboard"
 DEMO_BIND_PASSWORD = "secret"
+DEMO_BACKUP_SYSTEM_ID = "backup"
+DEMO_BACKUP_PASSWORD = "secret2"
+PRIMARY_BIND, BACKUP_BIND = "Simulator", "Simulator backup"
+# (name, system_id, password, tps, window): the primary, and a second bind for failover.
+DEMO_BINDS = (
+    (PRIMARY_BIND, DEMO_SYSTEM_ID, DEMO_BIND_PASSWORD, 100, 20),
+    (BACKUP_BIND, DEMO_BACKUP_SYSTEM_ID, DEMO_BACKUP_PASSWORD, 50, 10),
+)
 DEMO_AREA_CODES = ("202", "212", "312", "415", "617", "713", "206", "305")
+CANADA_AREA_CODES = ("416", "604")
+# Australia's numbers for drama (ACMA): valid mobiles that reach no one.
+AUSTRALIA_FICTIONAL = (
+    "0491570006",
+    "0491570156",
+    "0491570157",
+    "0491570158",
+    "0491570159",
+    "0491570110",
+    "0491570313",
+    "0491570737",
+    "0491571266",
+    "0491571491",
+    "0491571804",
+    "0491572549",
+    "0491572665",
+    "0491572983",
+    "0491573770",
+    "0491573087",
+    "0491574118",
+    "0491574632",
+    "0491575254",
+    "0491575789",
+    "0491576398",
+    "0491576801",
+    "0491577426",
+    "0491577644",
+    "0491578957",
+    "0491578148",
+    "0491578888",
+    "0491579212",
+    "0491579760",
+    "0491579455",
+)
+DEMO_CURRENCY = "USD"
+# (destination prefix, price per part on the primary bind, on the backup bind)
+DEMO_ROUTES = (
+    ("1", "0.0075", "0.0090"),
+    ("1416", "0.0110", "0.0125"),
+    ("1604", "0.0110", "0.0125"),
+    ("61", "0.0450", "0.0520"),
+)
+# issue 11's user-management command; printed so that a lost demo password is never a dead end.
+PASSWORD_RESET = ".venv/bin/flask --app app user reset-password {email}"
+
+
+class DemoError(Exception):
+    """Why the demo cannot start, in one line."""
 
 
 def demo_numbers(count: int) -> list[str]:
@@ -34,58 +105,310 @@ def demo_numbers(count: int) -> list[str]:
     return numbers
 
 
-DEMO_APPROVER = "approver@example.com"
+FIRST_NAMES = (
+    "Ada",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonah",
+    "Kemi",
+    "Liam",
+    "Maya",
+    "Noor",
+    "Oscar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tariq",
+)
+LAST_NAMES = (
+    "Alvarez",
+    "Brooks",
+    "Chen",
+    "Dubois",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Haddad",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Lopez",
+    "Murphy",
+    "Nakamura",
+    "Okafor",
+)
 
 
-def seed_demo(app: Flask, announce: Callable[[str], object] = print, contacts: int = 300) -> None:
-    from dashboard.services import binds, contacts as contact_service, users
+def demo_name(index: int) -> str:
+    """A made-up name per contact, so that searching a list by name finds someone."""
+    first = FIRST_NAMES[index % len(FIRST_NAMES)]
+    return f"{first} {LAST_NAMES[(index // len(FIRST_NAMES)) % len(LAST_NAMES)]}"
+
+
+def world_numbers() -> list[str]:
+    """The second demo list: Canadian 555-01xx numbers and Australian drama numbers."""
+    canada = [f"+1{area}555{line:04d}" for area in CANADA_AREA_CODES for line in range(100, 120)]
+    return canada + [f"+61{number[1:]}" for number in AUSTRALIA_FICTIONAL]
+
+
+def seed_demo(
+    app: Flask,
+    announce: Callable[[str], object] = print,
+    contacts: int = 300,
+    past_traffic: bool = True,
+    simulator_port: int | None = None,
+) -> None:
+    """Everything a first look needs, once: what exists already is left as it is. The binds point
+    at `simulator_port` (the running simulator's), else at SIMULATOR_PORT."""
+    from dashboard.services import binds, users
+    from dashboard.services import contacts as contact_service
+
     with app.app_context():
         if db.session.scalar(select(User).where(User.role == Role.ADMIN.value)) is None:
             password = secrets.token_urlsafe(12)
             users.create_user(DEMO_ADMIN, "admin", password)
             approver_password = secrets.token_urlsafe(12)
             users.create_user(DEMO_APPROVER, "ops", approver_password)
-            announce(f"\n  Demo admin: {DEMO_ADMIN}  password: {password}"
-                     f"\n  Second user, to approve campaigns (four eyes): {DEMO_APPROVER}  password: {approver_password}"
-                     f"\n  (shown once; keep them)\n")
+            announce(
+                f"\n  Demo admin: {DEMO_ADMIN}  password: {password}"
+                f"\n  Second user, to approve campaigns (four eyes): {DEMO_APPROVER}"
+                f"  password: {approver_password}"
+                f"\n  (shown once; keep them)\n"
+            )
         if db.session.scalar(select(Bind)) is None:
-            binds.create_bind(name="Simulator", host=app.config["SIMULATOR_HOST"],
-                              port=app.config["SIMULATOR_PORT"], system_id=DEMO_SYSTEM_ID,
-                              password=DEMO_BIND_PASSWORD, mode="trx", tps=100, window=20)
+            primary, backup = (
+                binds.create_bind(name=name, host=app.config["SIMULATOR_HOST"],
+                                  port=simulator_port or app.config["SIMULATOR_PORT"] or 2775,
+                                  system_id=system_id,
+                                  password=password, mode="trx", tps=tps, window=window)
+                for name, system_id, password, tps, window in DEMO_BINDS)
+            for prefix, price, backup_price in DEMO_ROUTES:
+                db.session.add_all(
+                    [
+                        Route(
+                            prefix=prefix,
+                            bind_id=primary.id,
+                            price_per_segment=Decimal(price),
+                            currency=DEMO_CURRENCY,
+                        ),
+                        Route(
+                            prefix=prefix,
+                            bind_id=backup.id,
+                            price_per_segment=Decimal(backup_price),
+                            currency=DEMO_CURRENCY,
+                            priority=200,
+                        ),
+                    ]
+                )
+            db.session.commit()
         if db.session.scalar(select(SenderId)) is None:
-            # The demo list is US 555-01xx numbers: an approved US registration lets campaigns go.
-            db.session.add(SenderId(value="Switchboard", kind="alphanumeric", status="approved", registrations=[
-                SenderRegistration(country="US", status="approved", notes="demo: fictional numbers only")]))
+            # Fictional numbers only: approved registrations let campaigns go to the demo's
+            # countries.
+            db.session.add(
+                SenderId(
+                    value="Switchboard",
+                    kind="alphanumeric",
+                    status="approved",
+                    registrations=[
+                        SenderRegistration(
+                            country=country, status="approved", notes="demo: fictional numbers only"
+                        )
+                        for country in ("US", "CA", "AU")
+                    ],
+                )
+            )
             db.session.commit()
         if db.session.scalar(select(ContactList)) is None:
-            demo_list = contact_service.create_list("Demo subscribers", "Fictional 555-01xx numbers for the demo")
             now = utcnow()
-            for number in demo_numbers(contacts):
-                contact_service.add_contact(demo_list, number, evidence="demo seed data", actor="demo",
-                                            now=now, source="admin", commit=False)
-            db.session.commit()
+            for name, description, numbers in (
+                (
+                    "Demo subscribers",
+                    "Fictional 555-01xx numbers for the demo",
+                    demo_numbers(contacts),
+                ),
+                (
+                    "Canada & Australia",
+                    "Fictional Canadian 555-01xx and Australian drama numbers",
+                    world_numbers(),
+                ),
+            ):
+                demo_list = contact_service.create_list(name, description)
+                for index, number in enumerate(
+                    numbers, len(numbers) if name != "Demo subscribers" else 0
+                ):
+                    contact_service.add_contact(
+                        demo_list,
+                        number,
+                        name=demo_name(index),
+                        evidence="demo seed data",
+                        actor="demo",
+                        now=now,
+                        source="admin",
+                        commit=False,
+                    )
+                db.session.commit()
+            if past_traffic:
+                seed_past_traffic(now)
 
 
-def run_demo(app: Flask, port: int = 5000) -> None:
-    """Migrate, seed, start the simulator and the sender in this process, and serve the console."""
-    from dashboard.simulator import OutcomeRule, Simulator, SimulatorConfig
-    from dashboard.worker.scheduler import Worker
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The demo serves plain http on 127.0.0.1: Secure cookies would never come back (docs/security.md).
-    app.config["SECURE_COOKIES"] = app.config["SESSION_COOKIE_SECURE"] = False
+def point_demo_binds_at(app: Flask, host: str, port: int) -> None:
+    """The demo's binds follow the simulator it starts, wherever a previous run left them."""
+    from dashboard.services.binds import update_bind
+
     with app.app_context():
-        upgrade()
-    seed_demo(app)
-    simulator = Simulator(SimulatorConfig(host=app.config["SIMULATOR_HOST"], port=app.config["SIMULATOR_PORT"],
-                                          accounts={DEMO_SYSTEM_ID: DEMO_BIND_PASSWORD}, receipt_delay=1.0,
-                                          outcomes=[OutcomeRule(r"7$", "UNDELIV")],
-                                          keep_records=10_000)).start()
-    worker = Worker(app).start()
-    print(f"\n  Switchboard demo: http://127.0.0.1:{port}  (SMSC simulator on "
-          f"{app.config['SIMULATOR_HOST']}:{simulator.port})\n")
+        for bind in db.session.scalars(
+            select(Bind).where(Bind.name.in_((PRIMARY_BIND, BACKUP_BIND)))
+        ):
+            if (bind.host, bind.port) != (host, port):
+                update_bind(bind, host=host, port=port)
+
+
+class QuietPollingHandler(WSGIRequestHandler):
+    """The access log without the live panels' polling: a page left open asks for its fragments
+    every second or two, which would bury every other line. Those answers are logged at debug."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        polling = (
+            self.command == "GET"
+            and self.headers.get("HX-Request") == "true"
+            and str(code)[:1] in ("2", "3")
+        )
+        if polling:
+            self.log(
+                "debug",
+                '"%s %s %s" %s %s',
+                self.command,
+                self.path,
+                self.request_version,
+                code,
+                size,
+            )
+            return
+        super().log_request(code, size)
+
+
+def _reason(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def _take_web_port(app: Flask, host: str, port: int) -> BaseWSGIServer:
+    """The console's listening socket, taken here: werkzeug would print two lines and exit itself
+    on a busy port."""
     try:
-        # The reloader would start a second scheduler: it stays off (STYLE #9).
-        app.run(host="127.0.0.1", port=port, use_reloader=False, debug=False, threaded=True)
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listener = socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise DemoError(
+            f"cannot serve the console on {host}:{port}: {_reason(exc)} "
+            "(another demo running? pass --port or set SWITCHBOARD_PORT)"
+        ) from None
+    with listener:
+        return make_server(
+            host,
+            listener.getsockname()[1],
+            app,
+            threaded=True,
+            request_handler=QuietPollingHandler,
+            fd=listener.fileno(),
+        )
+
+
+def _start_simulator(app: Flask):
+    from dashboard.simulator import OutcomeRule, Simulator, SimulatorConfig
+
+    host, port = app.config["SIMULATOR_HOST"], app.config["SIMULATOR_PORT"]
+    config = SimulatorConfig(
+        host=host,
+        port=port,
+        receipt_delay=1.0,
+        keep_records=10_000,
+        accounts={DEMO_SYSTEM_ID: DEMO_BIND_PASSWORD, DEMO_BACKUP_SYSTEM_ID: DEMO_BACKUP_PASSWORD},
+        outcomes=[OutcomeRule(r"7$", "UNDELIV")],
+    )
+    try:
+        return Simulator(config).start()
+    except OSError as exc:
+        raise DemoError(
+            f"cannot start the SMSC simulator on {host}:{port}: {_reason(exc)} "
+            "(set SWITCHBOARD_SIMULATOR_PORT to a free port)"
+        ) from None
+
+
+def run_demo(app: Flask, host: str | None = None, port: int | None = None) -> None:
+    """Take the ports, then migrate, seed, start the simulator and the sender in this process, and
+    serve the console."""
+    from dashboard.worker.scheduler import Worker
+
+    host = host or app.config["HOST"]
+    port = app.config["PORT"] if port is None else port
+    # The demo serves plain http: Secure cookies would never come back (docs/security.md).
+    app.config["SECURE_COOKIES"] = app.config["SESSION_COOKIE_SECURE"] = False
+    server = _take_web_port(app, host, port)
+    try:
+        simulator = _start_simulator(app)
+    except DemoError:
+        server.server_close()
+        raise
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    worker = None
+    try:
+        with app.app_context():
+            upgrade()
+        seed_demo(app, simulator_port=simulator.port)
+        point_demo_binds_at(app, app.config["SIMULATOR_HOST"], simulator.port)
+        worker = Worker(app).start()
+        print(
+            f"\n  Switchboard demo: http://{host}:{server.port}  (SMSC simulator on "
+            f"{app.config['SIMULATOR_HOST']}:{simulator.port})"
+            f"\n  Lost a password? Reset it with: {PASSWORD_RESET.format(email=DEMO_ADMIN)}\n",
+            flush=True,
+        )
+        # `kill` stops it as cleanly as Ctrl-C: the sender unbinds, the ports are given back.
+        signal.signal(signal.SIGTERM, _interrupt)
+        # One process, no reloader: a reloader would start a second scheduler (docs/architecture.md, "Conventions").
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
     finally:
-        worker.stop()
+        if worker is not None:
+            worker.stop()
         simulator.stop()
+        server.server_close()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(app: Flask, argv: list[str] | None = None) -> int:
+    """`python app.py`: the demo, with --host/--port over the HOST/PORT settings."""
+    parser = argparse.ArgumentParser(prog="python app.py", description="Run the Switchboard demo.")
+    parser.add_argument(
+        "--host",
+        default=None,
+        help=f"address to serve on (default {app.config['HOST']}; setting SWITCHBOARD_HOST)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"port to serve on (default {app.config['PORT']}; setting SWITCHBOARD_PORT)",
+    )
+    args = parser.parse_args(argv)
+    if args.port is not None and not 0 <= args.port <= 65535:
+        parser.exit(2, f"switchboard demo: --port must be between 0 and 65535, not {args.port}\n")
+    try:
+        run_demo(app, host=args.host, port=args.port)
+    except DemoError as exc:
+        print(f"switchboard demo: {exc}", file=sys.stderr)
+        return 1
+    return 0

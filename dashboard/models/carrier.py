@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from flask import current_app
 from sqlalchemy import ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -37,6 +38,8 @@ class Bind(db.Model):
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Deleted binds stay (disabled, renamed) so the messages they carried keep naming them.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     status: Mapped[BindStatus | None] = relationship(back_populates="bind", uselist=False,
                                                       cascade="all, delete-orphan")
@@ -72,15 +75,23 @@ class BindStatus(db.Model):
     bind: Mapped[Bind] = relationship(back_populates="status")
 
 
+def _default_currency() -> str:
+    return current_app.config["DEFAULT_CURRENCY"]
+
+
 class Route(db.Model):
-    """Destination prefix → bind, with the price per segment. Several rows may share a prefix:
-    they are the failover options for it, cheapest healthy first."""
+    """Destination prefix → bind, with the price per segment in a currency. Several rows may share
+    a prefix: they are the failover options for it, cheapest healthy first."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     prefix: Mapped[str] = mapped_column(String(16), index=True, default="")
     bind_id: Mapped[int] = mapped_column(ForeignKey("bind.id", ondelete="CASCADE"))
     price_per_segment: Mapped[Decimal] = mapped_column(Numeric(12, 6), default=Decimal("0"))
+    # ISO 4217, copied onto each message it prices; DEFAULT_CURRENCY unless given.
+    currency: Mapped[str] = mapped_column(String(3), default=_default_currency)
     priority: Mapped[int] = mapped_column(default=100)
     enabled: Mapped[bool] = mapped_column(default=True)
+    # A removed route that priced messages stays (disabled) for them to point at.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     bind: Mapped[Bind] = relationship(back_populates="routes")

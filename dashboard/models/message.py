@@ -24,6 +24,8 @@ class Message(db.Model):
         # index alone. Partial: messages outside campaigns (the API's) do not pay for it.
         Index("ix_message_campaign_status", "campaign_id", "status", "next_attempt_at",
               sqlite_where=column("campaign_id").is_not(None), postgresql_where=column("campaign_id").is_not(None)),
+        # "What did we send to this number?": support answers it by number, newest first.
+        Index("ix_message_destination", "destination", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -53,6 +55,7 @@ class Message(db.Model):
     bind_id: Mapped[int | None] = mapped_column(ForeignKey("bind.id"))
     route_id: Mapped[int | None] = mapped_column(ForeignKey("route.id"))
     price_per_segment: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
+    currency: Mapped[str | None] = mapped_column(String(3))  # of price_per_segment, from the route
 
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -97,6 +100,7 @@ class MessagePart(db.Model):
     receipt_stat: Mapped[str | None] = mapped_column(String(10))
     receipt_err: Mapped[str | None] = mapped_column(String(10))
     price: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
+    currency: Mapped[str | None] = mapped_column(String(3))  # of price, written with it (DESIGN 10)
     submitting_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dashboard.crypto import encrypt_secret
 from dashboard.extensions import db
-from dashboard.models import Bind, BindStatus
+from dashboard.models import Bind, BindStatus, Message
 from dashboard.models.carrier import BIND_MODES, CONCAT_MODES, MESSAGE_ID_FORMATS
-from dashboard.services import audit
+from dashboard.services import audit, routing
 from dashboard.settings import app_config
+from dashboard.sms import lifecycle as lc
 
 EDITABLE = ("name", "host", "port", "system_id", "system_type", "mode", "tps", "window",
             "enquire_link_interval", "response_timeout", "use_tls", "default_data_coding",
@@ -97,4 +99,39 @@ def update_bind(bind: Bind, *, password: str | None = None, **values: Any) -> Bi
 
 
 def list_binds() -> list[Bind]:
-    return list(db.session.scalars(select(Bind).order_by(Bind.name)))
+    """The binds in service (enabled or not); deleted ones are kept only for their history."""
+    return list(db.session.scalars(
+        select(Bind).where(Bind.deleted_at.is_(None)).order_by(Bind.name)))
+
+
+def live_bind(bind_id: int) -> Bind | None:
+    bind = db.session.get(Bind, bind_id)
+    return bind if bind is not None and bind.deleted_at is None else None
+
+
+# Messages on their way: waiting for this bind, being submitted, or accepted and awaiting receipts.
+IN_FLIGHT = (lc.QUEUED, lc.SUBMITTING, lc.SUBMITTED)
+
+
+def in_flight_count(bind: Bind) -> int:
+    return db.session.scalar(select(func.count()).select_from(Message).where(
+        Message.bind_id == bind.id, Message.status.in_(IN_FLIGHT))) or 0
+
+
+def delete_bind(bind: Bind, now: datetime) -> None:
+    """Take a bind out of service for good. Refused while messages are in flight on it (disable it
+    instead: queued traffic fails over to other routes, receipts still come back). Its routes go;
+    the row stays, disabled and renamed, because the messages it carried keep naming it."""
+    waiting = in_flight_count(bind)
+    if waiting:
+        raise BindError(f"{waiting} message{'s are' if waiting != 1 else ' is'} in flight on "
+                        f"{bind.name}: "
+                        "disable it instead, and delete it once they have settled")
+    routing.retire_routes_of(bind.id, now)
+    audit.record("bind_delete", target=bind, changes={"name": [bind.name, None]})
+    bind.enabled = False
+    bind.deleted_at = now
+    bind.name = f"{bind.name} (deleted {bind.id})"[:80]
+    if bind.status is not None:
+        bind.status.state = "disabled"
+    db.session.commit()

@@ -41,7 +41,9 @@ from dashboard.settings import setting
 from dashboard.sms import lifecycle as lc
 from dashboard.sms import templating
 from dashboard.sms.encoding import SegmentInfo, analyse
+from dashboard.sms.money import MoneyTotals, format_money
 from dashboard.sms.numbers import InvalidNumber, normalise, time_zones
+from dashboard.sms.routing import describe_prefix
 from dashboard.sms.send_window import ScheduleError, SendWindow, next_fire, recurrence_trigger, zone
 from dashboard.sms.sender_ids import source_addressing
 from dashboard.sms.throttle import refill_tokens
@@ -375,6 +377,7 @@ class EstimateLine:
     recipients: int
     price_per_segment: Decimal
     cost: Decimal
+    currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -389,8 +392,8 @@ class Estimate:
         return self.audience - self.suppressed
 
     @property
-    def total_cost(self) -> Decimal:
-        return sum((line.cost for line in self.lines), Decimal("0"))
+    def total_cost(self) -> MoneyTotals:
+        return MoneyTotals((line.currency, line.cost) for line in self.lines)
 
 
 def estimate(campaign: Campaign) -> Estimate:
@@ -405,20 +408,25 @@ def estimate(campaign: Campaign) -> Estimate:
             suppressed += 1
             continue
         parts_seen[row.parts] += 1
-        line = by_route.setdefault(row.route, [0, row.price_per_segment, Decimal("0")])
+        line = by_route.setdefault(row.route,
+                                   [0, row.price_per_segment, Decimal("0"), row.currency])
         line[0] += 1
         line[2] += row.cost
-    lines = [EstimateLine(route, n, price, cost)
-             for route, (n, price, cost) in sorted(by_route.items(), key=lambda item: -item[1][0])]
+    lines = [EstimateLine(route, n, price, cost, currency)
+             for route, (n, price, cost, currency)
+             in sorted(by_route.items(), key=lambda item: -item[1][0])]
     segments = parts_seen.most_common(1)[0][0] if parts_seen else analyse(campaign.text).segments
     return Estimate(audience=audience, suppressed=suppressed, segments=segments, lines=lines)
 
 
-def cost_so_far(campaign: Campaign) -> Decimal:
-    """What the parts already submitted cost, at the prices recorded when they went (docs/architecture.md #10)."""
-    return db.session.scalar(select(func.coalesce(func.sum(MessagePart.price), 0))
-                             .join(Message, Message.id == MessagePart.message_id)
-                             .where(Message.campaign_id == campaign.id)) or Decimal("0")
+def cost_so_far(campaign: Campaign) -> MoneyTotals:
+    """What the parts already submitted cost, by currency, at the prices recorded when they went
+    (docs/architecture.md #10)."""
+    return MoneyTotals(db.session.execute(
+        select(MessagePart.currency, func.sum(MessagePart.price))
+        .join(Message, Message.id == MessagePart.message_id)
+        .where(Message.campaign_id == campaign.id, MessagePart.price.is_not(None))
+        .group_by(MessagePart.currency)).all())
 
 
 # ----------------------------------------------------------------------------- what the sender asks
@@ -538,12 +546,18 @@ def pause(campaign: Campaign, now: datetime, reason: str | None = None) -> None:
 
 def resume(campaign: Campaign, now: datetime) -> None:
     if campaign.budget is not None and campaign.status == "paused" and _next_message_over_budget(campaign):
-        raise CampaignError(f"the budget of {campaign.budget:.4f} is spent: raise it before resuming")
+        raise CampaignError(f"the budget of {_budget_money(campaign.budget)} is spent: "
+                            "raise it before resuming")
     # Launch picks up at its cursor; a fully launched campaign flips back to running at once. The
     # failure-rate guard starts counting afresh, or it would pause again at once on the same figures.
     if not _move(campaign, ("paused",), "launching" if campaign.launched_at else "scheduled",
                  status_reason=None, guard_since=now, audit_action="campaign_resume"):
         raise CampaignError(f"a {_label(campaign.status)} campaign cannot be resumed")
+
+
+def _budget_money(amount: Decimal) -> str:
+    # Budgets are read in the installation's default currency (docs/campaigns.md).
+    return format_money(amount, setting("DEFAULT_CURRENCY"))
 
 
 def _next_message_over_budget(campaign: Campaign) -> bool:
@@ -564,7 +578,8 @@ def set_limits(campaign: Campaign, *, throughput_cap: float | None, budget: Deci
         raise CampaignError(f"a {campaign.status} campaign has no limits to change")
     _check_limits(throughput_cap, budget, failure_threshold)
     if budget is not None and budget < campaign.committed_cost:
-        raise CampaignError(f"{budget:.4f} is below the {campaign.committed_cost:.4f} already committed")
+        raise CampaignError(f"{_budget_money(budget)} is below the "
+                            f"{_budget_money(campaign.committed_cost)} already committed")
     changes = audit.diff(audit.snapshot(campaign, LIMITS), {"throughput_cap": throughput_cap, "budget": budget,
                                                             "failure_threshold": failure_threshold})
     if not changes:
@@ -705,6 +720,7 @@ class DryRunRow:
     price_per_segment: Decimal
     cost: Decimal
     skipped: str | None  # why this recipient would not get the message
+    currency: str | None = None  # of price_per_segment and cost: the route's
 
 
 def dry_run(campaign: Campaign) -> Iterator[DryRunRow]:
@@ -736,10 +752,12 @@ def _dry_run_rows(campaign: Campaign, recipients, brand: str | None) -> Iterator
             continue
         if route.route_id not in route_labels:
             found = db.session.get(Route, route.route_id) if route.route_id else None
-            route_labels[route.route_id] = (f"{found.prefix or '(default)'} → {found.bind.name}" if found
+            route_labels[route.route_id] = (f"{describe_prefix(found.prefix)} → {found.bind.name}"
+                                            if found
                                             else "no price list: any enabled bind")
         price = route.price_per_segment or Decimal("0")
-        yield DryRunRow(phone, name, route_labels[route.route_id], parts, price, price * parts, None)
+        yield DryRunRow(phone, name, route_labels[route.route_id], parts, price, price * parts,
+                        None, route.currency)
 
 
 def samples(campaign: Campaign, count: int) -> list[tuple[str, str]]:

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from dashboard.extensions import db
 from dashboard.models import Contact, ContactList, ListMembership, SenderId
 from dashboard.services import audit, consent
+from dashboard.services import consent
+from dashboard.services.search import Page, cursor_page, like_escaped
 from dashboard.sms.numbers import InvalidNumber, normalise, region_and_zones
 from dashboard.sms.sender_ids import InvalidSenderId, validate_sender_id
 
@@ -83,3 +85,49 @@ def create_sender_id(raw_value: str, kind: str, default_region: str = "US", bran
     audit.record("sender_create", target=sender, changes=audit.diff({}, audit.snapshot(sender, ("value", "kind", "brand"))))
     db.session.commit()
     return sender
+
+
+def list_members(list_id: int, query: str | None, default_region: str, *, before: int | None = None,
+                 after: int | None = None, size: int = 50) -> Page:
+    """A list's contacts, newest first, a page at a time: all of them, the one with a number
+    typed in any format, or those whose name (or number, for four digits or more) contains the
+    text."""
+    rows = (select(Contact, ListMembership.subscribed).join(ListMembership)
+            .where(ListMembership.list_id == list_id))
+    text = (query or "").strip()
+    if text:
+        try:
+            rows = rows.where(Contact.phone == normalise(text, default_region))
+        except InvalidNumber:
+            pattern = "%" + like_escaped(text.lower()) + "%"
+            matches = func.lower(Contact.name).like(pattern, escape="\\")
+            digits = "".join(ch for ch in text if ch.isdigit())
+            if len(digits) >= 4:
+                matches = matches | Contact.phone.contains(digits)
+            rows = rows.where(matches)
+    return cursor_page(rows, Contact.id, before=before, after=after, size=size,
+                       row_id=lambda row: row[0].id)
+
+
+def opt_out(contact_list: ContactList, contact: Contact, *, everything: bool, actor: str, note: str,
+            now: datetime) -> None:
+    """A person asked us (by phone, by mail…) to stop: an opt-out in the consent ledger, of this
+    list or of everything we send, with the acting user as evidence."""
+    evidence = f"opted out in the console by {actor}"
+    if note.strip():
+        evidence += f": {note.strip()}"
+    consent.record(contact, consent.OPT_OUT, source="admin", evidence=evidence, actor=actor,
+                   now=now, list_id=None if everything else contact_list.id)
+    db.session.commit()
+
+
+def remove_from_list(contact_list: ContactList, contact: Contact, *, actor: str,
+                     now: datetime) -> None:
+    """Take a contact off a list (a wrong number, a duplicate). The ledger records it as an opt-out
+    of the list by this user, so the list's consent history still explains why they are gone."""
+    consent.record(contact, consent.OPT_OUT, source="admin",
+                   evidence=f"removed from the list by {actor}", actor=actor, now=now,
+                   list_id=contact_list.id)
+    db.session.execute(delete(ListMembership).where(ListMembership.list_id == contact_list.id,
+                                                    ListMembership.contact_id == contact.id))
+    db.session.commit()

@@ -200,7 +200,7 @@ def delete_stale_uploads(now: datetime) -> int:
 
 
 def _claim(imp: ContactImport, now: datetime) -> bool:
-    # A conditional UPDATE (STYLE #10): a second worker by mistake cannot run it twice.
+    # A conditional UPDATE (docs/architecture.md, "Conventions"): a second worker by mistake cannot run it twice.
     claimed = db.session.execute(update(ContactImport).where(
         ContactImport.id == imp.id, ContactImport.status == "queued").values(status="running", started_at=now),
         execution_options={"synchronize_session": False}).rowcount

@@ -1,7 +1,7 @@
 """Message templates: save with checks, archive, delete when unused, and the editor's live preview."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -120,15 +120,21 @@ def delete_template(template: MessageTemplate) -> None:
     db.session.commit()
 
 
-def sample_contexts(list_id: int | None, name: str, phone: str, default_region: str) -> tuple[dict[str, Any], str]:
-    """The preview's sample contact and a label for it: the first subscribed contact of a list,
-    or the name and number typed in the editor (the demo number when none is typed)."""
+def sample_contexts(list_id: int | None, name: str, phone: str, default_region: str,
+                    footer_countries: Collection[str] = ()) -> tuple[dict[str, Any], str]:
+    """The preview's sample contact and a label for it: the first subscribed contact of a list —
+    the first in one of `footer_countries` if the list has any there, since the footer makes their
+    message the longest — or the name and number typed in the editor (the demo number when none
+    is typed)."""
     if list_id:
-        row = db.session.execute(
-            select(Contact.name, Contact.phone, Contact.fields)
-            .join(ListMembership, ListMembership.contact_id == Contact.id)
-            .where(ListMembership.list_id == list_id, ListMembership.subscribed.is_(True))
-            .order_by(Contact.id).limit(1)).first()
+        query = (select(Contact.name, Contact.phone, Contact.fields)
+                 .join(ListMembership, ListMembership.contact_id == Contact.id)
+                 .where(ListMembership.list_id == list_id, ListMembership.subscribed.is_(True)))
+        row = None
+        if footer_countries:
+            row = db.session.execute(query.where(Contact.country.in_(footer_countries))
+                                     .order_by(Contact.id).limit(1)).first()
+        row = row or db.session.execute(query.order_by(Contact.id).limit(1)).first()
         list_name = db.session.scalar(select(ContactList.name).where(ContactList.id == list_id))
         if row is not None:
             return templating.contact_context(row.name, row.phone, row.fields), \

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 
 from sqlalchemy import ColumnElement, case, func, literal, or_, select
@@ -21,16 +21,18 @@ from dashboard.extensions import db
 from dashboard.models import AuditLog, Bind, Campaign, Message, MessagePart
 from dashboard.services import audit
 from dashboard.sms import lifecycle as lc
+from dashboard.sms.money import MoneyTotals
 from dashboard.sms.regions import SHARED_CALLING_CODES, SHARED_PREFIX_CHARS, SINGLE_PREFIX_CHARS, RegionCache
 
 EXPORT_BATCH = 1000  # rows fetched per round trip (yield_per)
 CHUNK_ROWS = 500  # CSV rows per chunk written to the socket
 EXPORT_COLUMNS = ("message_id", "destination", "country", "status", "reason", "error", "bind", "parts", "price",
-                  "submitted_at", "done_at", "possible_duplicate")
+                  "currency", "submitted_at", "done_at", "possible_duplicate")
 # Messages that reached the SMSC and ended: the denominator of the delivery rate. Cancelled and
 # skipped messages were never attempted; queued and in-flight ones have no outcome yet.
 OUTCOMES = tuple(sorted(lc.OUTCOMES))
 FAILED_STATES = tuple(sorted(lc.FAILED_OUTCOMES))
+WAITING = (lc.QUEUED, lc.SUBMITTING, lc.SUBMITTED)  # no outcome yet
 
 
 def _pct(part: int, whole: int) -> float | None:
@@ -46,7 +48,7 @@ class Breakdown:
     delivered: int
     failed: int
     parts: int
-    cost: Decimal
+    cost: MoneyTotals
 
     @property
     def delivered_pct(self) -> float | None:
@@ -83,7 +85,7 @@ class CampaignReport:
     by_status: dict[str, int]
     segments: int  # parts the messages need, counted at launch
     parts_submitted: int  # parts the SMSC accepted (and bills)
-    cost: Decimal
+    cost: MoneyTotals  # by currency, at the prices recorded when the parts went
     failures: list[FailureLine]
     by_country: list[Breakdown]
     by_carrier: list[Breakdown]
@@ -118,6 +120,8 @@ def _parts_per_message(campaign_id: int):
     return (select(MessagePart.message_id.label("message_id"),
                    func.count(MessagePart.submitted_at).label("parts"),
                    func.sum(MessagePart.price).label("cost"),
+                   # One message's parts share its route's currency (written with each price).
+                   func.max(MessagePart.currency).label("currency"),
                    func.max(case((not_delivered, MessagePart.receipt_stat))).label("stat"),
                    func.max(case((not_delivered, MessagePart.receipt_err))).label("err"),
                    func.max(case((not_delivered, MessagePart.error_name))).label("part_error"))
@@ -147,19 +151,20 @@ def _breakdowns(campaign_id: int, parts, key, label_of) -> list[Breakdown]:
     """Messages grouped by `key`: counts, delivered, failed, parts and cost per group. `label_of`
     turns a group's (key, sample destination) into its label; groups with one label are merged."""
     rows = db.session.execute(
-        select(key.label("key"), func.min(Message.destination).label("sample"), func.count().label("messages"),
+        select(key.label("key"), parts.c.currency, func.min(Message.destination).label("sample"),
+               func.count().label("messages"),
                _count_where(Message.status == lc.DELIVERED).label("delivered"),
                _count_where(Message.status.in_(FAILED_STATES)).label("failed"),
                func.coalesce(func.sum(parts.c.parts), 0).label("parts"),
-               func.coalesce(func.sum(parts.c.cost), 0).label("cost"))
+               func.sum(parts.c.cost).label("cost"))
         .select_from(Message).outerjoin(parts, parts.c.message_id == Message.id)
-        .where(Message.campaign_id == campaign_id).group_by(key)).all()
-    merged: dict[str, list] = defaultdict(lambda: [0, 0, 0, 0, Decimal("0")])
+        .where(Message.campaign_id == campaign_id).group_by(key, parts.c.currency)).all()
+    merged: dict[str, list] = defaultdict(lambda: [0, 0, 0, 0, MoneyTotals()])
     for row in rows:
         totals = merged[label_of(row.key, row.sample)]
         for i, value in enumerate((row.messages, row.delivered, row.failed, row.parts)):
             totals[i] += int(value)
-        totals[4] += Decimal(row.cost or 0)
+        totals[4].add(row.currency, row.cost)
     lines = [Breakdown(label, *values) for label, values in merged.items()]
     return sorted(lines, key=lambda line: (-line.messages, line.label))
 
@@ -171,9 +176,13 @@ def campaign_report(campaign: Campaign) -> CampaignReport:
     by_status = dict(db.session.execute(select(Message.status, func.count()).where(of_campaign)
                                         .group_by(Message.status)).all())
     totals = db.session.execute(
-        select(func.coalesce(func.sum(Message.segments), 0), func.coalesce(func.sum(parts.c.parts), 0),
-               func.coalesce(func.sum(parts.c.cost), 0))
+        select(func.coalesce(func.sum(Message.segments), 0),
+               func.coalesce(func.sum(parts.c.parts), 0))
         .select_from(Message).outerjoin(parts, parts.c.message_id == Message.id).where(of_campaign)).one()
+    cost = MoneyTotals(db.session.execute(
+        select(parts.c.currency, func.sum(parts.c.cost)).select_from(Message)
+        .join(parts, parts.c.message_id == Message.id).where(of_campaign)
+        .group_by(parts.c.currency)).all())
 
     error = func.coalesce(Message.error_name, parts.c.part_error, parts.c.stat, literal(""))
     failures = [FailureLine(status, _error_label(err, stat, receipt_err), reason or "", count)
@@ -191,7 +200,7 @@ def campaign_report(campaign: Campaign) -> CampaignReport:
     by_carrier = _breakdowns(campaign.id, parts, Message.bind_id,
                              lambda bind_id, _sample: bind_names.get(bind_id, "(no bind)"))
     return CampaignReport(campaign_id=campaign.id, by_status=by_status, segments=int(totals[0]),
-                          parts_submitted=int(totals[1]), cost=Decimal(totals[2] or 0), failures=failures,
+                          parts_submitted=int(totals[1]), cost=cost, failures=failures,
                           by_country=by_country, by_carrier=by_carrier, timings=_timings(campaign.id))
 
 
@@ -222,7 +231,8 @@ def _export_rows(campaign_id: int) -> Iterator[dict]:
     parts = _parts_per_message(campaign_id)
     query = (select(Message.id, Message.destination, Message.status, Message.reason, Message.error_name,
                     parts.c.part_error, parts.c.stat, parts.c.err, Bind.name.label("bind"), Message.segments,
-                    parts.c.cost, Message.submitted_at, Message.done_at, Message.possible_duplicate)
+                    parts.c.cost, parts.c.currency, Message.submitted_at, Message.done_at,
+                    Message.possible_duplicate)
              .select_from(Message).outerjoin(parts, parts.c.message_id == Message.id)
              .outerjoin(Bind, Bind.id == Message.bind_id)
              .where(Message.campaign_id == campaign_id).order_by(Message.id)
@@ -234,6 +244,7 @@ def _export_rows(campaign_id: int) -> Iterator[dict]:
                "status": row.status, "reason": row.reason or "", "error": _error_label(error, row.stat, row.err),
                "bind": row.bind or "", "parts": row.segments,
                "price": "" if row.cost is None else f"{Decimal(row.cost):f}",
+               "currency": row.currency or "",
                "submitted_at": _iso(row.submitted_at), "done_at": _iso(row.done_at),
                "possible_duplicate": "yes" if row.possible_duplicate else "no"}
 
@@ -257,3 +268,66 @@ def status_counts() -> dict[str, int]:
     """Every message by status: `flask status`."""
     rows = db.session.execute(select(Message.status, func.count()).group_by(Message.status)).all()
     return {status: count for status, count in rows}
+# --- Traffic over days (the overview page) ---------------------------------------------------
+
+@dataclass(frozen=True)
+class DayTraffic:
+    day: str  # YYYY-MM-DD, UTC
+    messages: int
+    delivered: int
+    failed: int
+    waiting: int  # queued or on its way, no outcome yet
+    parts: int
+    cost: MoneyTotals
+
+    @property
+    def delivered_pct(self) -> float | None:
+        return _pct(self.delivered, self.delivered + self.failed)
+
+
+def _day(column) -> ColumnElement:
+    return func.date(column)
+
+
+def daily_traffic(now: datetime, days: int = 7) -> list[DayTraffic]:
+    """Messages created on each of the last `days` UTC days (today included), with their outcomes,
+    parts and cost by currency: two GROUP BY queries, whatever the traffic."""
+    first = (now - timedelta(days=days - 1)).date()
+    start = datetime.combine(first, time.min, tzinfo=timezone.utc)
+    day = _day(Message.created_at)
+    counts = {str(row.day)[:10]: row for row in db.session.execute(
+        select(day.label("day"), func.count().label("messages"),
+               _count_where(Message.status == lc.DELIVERED).label("delivered"),
+               _count_where(Message.status.in_(FAILED_STATES)).label("failed"),
+               _count_where(Message.status.in_(WAITING)).label("waiting"))
+        .where(Message.created_at >= start).group_by(day)).all()}
+    costs: dict[str, MoneyTotals] = defaultdict(MoneyTotals)
+    parts: dict[str, int] = defaultdict(int)
+    for row in db.session.execute(
+            select(day.label("day"), MessagePart.currency, func.count(MessagePart.submitted_at),
+                   func.sum(MessagePart.price))
+            .join(Message, Message.id == MessagePart.message_id)
+            .where(Message.created_at >= start).group_by(day, MessagePart.currency)).all():
+        key = str(row[0])[:10]
+        parts[key] += int(row[2] or 0)
+        costs[key].add(row[1], row[3])
+    result = []
+    for offset in range(days):
+        key = (first + timedelta(days=offset)).isoformat()
+        row = counts.get(key)
+        figures = [int(getattr(row, name)) if row else 0
+                   for name in ("messages", "delivered", "failed", "waiting")]
+        result.append(DayTraffic(key, *figures, parts[key], costs[key]))
+    return result
+
+
+def traffic_since(start: datetime) -> dict[str, int]:
+    """Today's figures on the overview: sent, delivered, failed, still on their way."""
+    rows = dict(db.session.execute(
+        select(Message.status, func.count()).where(Message.created_at >= start)
+        .group_by(Message.status)).all())
+    not_sent = (lc.QUEUED, lc.SUBMITTING, lc.SKIPPED, lc.CANCELLED)
+    return {"sent": sum(n for s, n in rows.items() if s not in not_sent),
+            "delivered": rows.get(lc.DELIVERED, 0),
+            "failed": sum(rows.get(s, 0) for s in lc.FAILED_OUTCOMES),
+            "waiting": sum(rows.get(s, 0) for s in WAITING)}

@@ -8,6 +8,7 @@ with region US would happily format as "+112345".
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult, timezone
@@ -167,3 +168,18 @@ def from_smpp_address(address: str) -> str:
     """An MO's source as received (international digits, usually without "+"), ready for
     `normalise`: the "+" makes it read as international, not in the default region."""
     return address if address.startswith("+") else f"+{address}"
+
+
+def numbers_from_lines(lines: Iterable[str], default_region: str = "US") -> list[str]:
+    """A file of numbers, one per line, as E.164; blank lines and lines starting with # are skipped.
+    The first bad line raises InvalidNumber naming its line number, so it can be found and fixed."""
+    numbers = []
+    for line_no, line in enumerate(lines, 1):
+        raw = line.strip()
+        if not raw or raw.startswith("#"):
+            continue
+        try:
+            numbers.append(normalise(raw, default_region))
+        except InvalidNumber as exc:
+            raise InvalidNumber(f"line {line_no}: {raw!r}: {exc.reason}") from None
+    return numbers

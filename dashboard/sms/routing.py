@@ -1,10 +1,14 @@
-"""Choosing the bind a message leaves on: longest prefix, then price, then priority."""
+"""Choosing the bind a message leaves on: longest prefix, then price, then priority; and the
+destinations a prefix stands for, as people type and read them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+
+import phonenumbers
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,7 @@ class RouteOption:
     bind_id: int
     priority: int
     price_per_segment: Decimal
+    currency: str = ""
 
 
 def _digits(number: str) -> str:
@@ -48,3 +53,84 @@ def choose_route(
         if option.bind_id in healthy_bind_ids:
             return option
     return None
+
+
+class PrefixError(ValueError):
+    pass
+
+
+DEFAULT_ROUTE_WORDS = ("*", "default", "all")
+_DIGITS = re.compile(r"\d{1,15}")
+# Padding tried after a prefix to find a valid number that shows which region it is in: the
+# 555-01xx style first (valid in NANP), then plain digits.
+_SAMPLE_TAILS = ("5550123456789", "2345678901234", "0000000000000")
+
+
+def destination_prefix(raw: str) -> str:
+    """The stored prefix for what a person typed: digits of a prefix ("+44 7", "0044" is not a
+    prefix but a dialling habit: refused), a country code ("GB", "au") or "*" for every
+    destination (""). PrefixError says why not."""
+    value = (raw or "").strip()
+    if value.lower() in DEFAULT_ROUTE_WORDS:
+        return ""
+    if value.isalpha():
+        code = phonenumbers.country_code_for_region(value.upper())
+        if not code:
+            raise PrefixError(f"{value!r} is not a country code: "
+                              "use two letters such as US, GB or AU")
+        return str(code)
+    digits = re.sub(r"[\s().-]", "", value).removeprefix("+")
+    if not _DIGITS.fullmatch(digits):
+        raise PrefixError(f"{value!r} is neither a number prefix (+44, +1 416) nor a country (GB)")
+    if digits.startswith("0"):
+        raise PrefixError(f"{value!r}: a prefix starts with the country calling code, not 0 or 00")
+    if calling_code(digits) is None:
+        raise PrefixError(f"{value!r} does not start with a country calling code")
+    return digits
+
+
+def calling_code(digits: str) -> int | None:
+    """The country calling code a prefix starts with (calling codes are prefix-free)."""
+    for length in (1, 2, 3):
+        code = int(digits[:length]) if len(digits) >= length else None
+        if code and phonenumbers.region_codes_for_country_code(code) not in ((), ("ZZ",)):
+            return code
+    return None
+
+
+def prefix_regions(prefix: str) -> tuple[str, ...]:
+    """The regions (ISO codes) a prefix reaches, main one first: every region of a shared calling
+    code for the code alone (1 → US, AG, …, CA, …), or the one a longer prefix narrows it to
+    (1416 → CA). Empty for the default route."""
+    digits = prefix.lstrip("+")
+    code = calling_code(digits) if digits else None
+    if code is None:
+        return ()
+    regions = tuple(r for r in phonenumbers.region_codes_for_country_code(code) if r != "001")
+    if len(digits) == len(str(code)) or len(regions) <= 1:
+        return regions or ("001",)
+    for tail in _SAMPLE_TAILS:
+        for length in range(len(digits) + 4, 16):
+            candidate = "+" + (digits + tail)[:length]
+            try:
+                number = phonenumbers.parse(candidate, None)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(number):
+                return (phonenumbers.region_code_for_number(number),)
+    return regions
+
+
+def describe_prefix(prefix: str, shown_regions: int = 3) -> str:
+    """"+44 (GB)", "+1 (US, CA, AG and 22 more)", "every destination" for the default route."""
+    if not prefix:
+        return "every destination (default route)"
+    regions = prefix_regions(prefix)
+    code = str(calling_code(prefix) or "")
+    shown = f"+{code} {prefix[len(code):]}".rstrip()
+    if not regions:
+        return shown
+    ordered = sorted(regions, key=lambda r: (r not in ("US", "CA", "GB"), regions.index(r)))
+    named = ", ".join(ordered[:shown_regions])
+    more = len(regions) - shown_regions
+    return f"{shown} ({named}{f' and {more} more' if more > 0 else ''})"

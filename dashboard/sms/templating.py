@@ -420,6 +420,12 @@ def footer_required(*, sender_country_codes: Iterable[str], kind: str, config: M
     return "*" in required or bool(required & {c.upper() for c in sender_country_codes})
 
 
+def footer_countries(config: Mapping[str, Any]) -> frozenset[str]:
+    """The countries FOOTER_REQUIRED_COUNTRIES names; empty when it is "*" (every country)."""
+    required = {c.upper() for c in _as_set(config.get("FOOTER_REQUIRED_COUNTRIES", ""))}
+    return frozenset() if "*" in required else frozenset(required)
+
+
 def with_opt_out_footer(text: str, *, sender_country_codes: Iterable[str], kind: str,
                         config: Mapping[str, Any]) -> str:
     """`text` with the configured OPT_OUT_FOOTER on a new line, when `footer_required`.

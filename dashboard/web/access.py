@@ -60,7 +60,7 @@ def load_user(session_id: str) -> User | None:
 def unauthorized():
     target = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
     if htmx:
-        # A fragment request must not get the login page swapped into it (STYLE #8).
+        # A fragment request must not get the login page swapped into it (docs/architecture.md, "Conventions").
         return "", 401, {"HX-Redirect": target}
     return redirect(target)
 

@@ -11,15 +11,21 @@ from sqlalchemy import select
 
 from dashboard.csv_stream import csv_chunks
 from dashboard.extensions import db, htmx
-from dashboard.models import Campaign, ContactList, MessageTemplate
+from dashboard.models import Campaign, ContactList, MessageTemplate, SenderId
+from dashboard.models.campaign import CAMPAIGN_STATES, KINDS
 from dashboard.models.types import utcnow
 from dashboard.services import audit
 from dashboard.services import campaigns as campaign_service
 from dashboard.services.senders import approved_senders
+from dashboard.services import message_templates as template_service
+from dashboard.services import search
+from dashboard.sms import templating
 from dashboard.sms.encoding import analyse, lookalike_advice
+from dashboard.sms.money import MoneyTotals
 from dashboard.sms.send_window import ScheduleError, SendWindow, fire_times, local_to_utc, parse_hhmm
 from dashboard.web.access import STAFF, roles_required
-from dashboard.web.forms import CampaignForm, EmptyForm, LimitsForm, RejectForm, TestSendForm, choices
+from dashboard.web.forms import (CampaignForm, CampaignSearchForm, EmptyForm, LimitsForm,
+                                 RejectForm, TestSendForm, choices)
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -31,8 +37,18 @@ ACTIONS = {"pause": lambda campaign, now: campaign_service.pause(campaign, now, 
 @bp.route("/")
 @roles_required(*STAFF)
 def index():
-    campaigns = db.session.scalars(select(Campaign).order_by(Campaign.id.desc())).all()
-    return render_template("campaigns/index.html", campaigns=campaigns)
+    """Campaigns, newest first: by state, by a part of their name, a page at a time."""
+    form = CampaignSearchForm(request.args)
+    form.status.choices = choices([("", "any state")]
+                                  + [(s, s.replace("_", " ")) for s in CAMPAIGN_STATES])
+    if not form.validate():
+        form.status.data, form.q.data = "", ""
+    page = search.search_campaigns(text=form.q.data or None, status=form.status.data or None,
+                                   before=_bounded_id(request.args.get("before")),
+                                   after=_bounded_id(request.args.get("after")))
+    args = {k: v for k, v in (("q", form.q.data), ("status", form.status.data)) if v}
+    return render_template("campaigns/index.html", page=page, form=form, pager_args=args,
+                           filtered=bool(args))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -44,6 +60,7 @@ def new():
     form.template_id.choices = choices([(0, "— none —")] + [(t.id, t.name) for t in db.session.scalars(
         select(MessageTemplate).where(MessageTemplate.archived_at.is_(None)).order_by(MessageTemplate.name))])
     form.time_zone.choices = choices((z, z) for z in all_time_zones())
+    _budget_in_currency(form)
     if request.method == "GET":
         form.time_zone.data = current_app.config["DEFAULT_TIME_ZONE"]
     if form.validate_on_submit():
@@ -57,6 +74,12 @@ def new():
             flash(f"Campaign “{campaign.name}” {STATUS_WORDS[campaign.status]}.", "success")
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     return render_template("campaigns/form.html", form=form), 400 if form.errors or request.method == "POST" else 200
+
+
+def _budget_in_currency(form: CampaignForm | LimitsForm) -> CampaignForm | LimitsForm:
+    # Budgets add up recorded prices; they are read in the installation's default currency.
+    form.budget.label.text = f"Budget ({current_app.config['DEFAULT_CURRENCY']})"
+    return form
 
 
 STATUS_WORDS = {"draft": "saved as a draft", "awaiting_approval": "sent for approval", "scheduled": "scheduled"}
@@ -89,19 +112,35 @@ def all_time_zones() -> list[str]:
 @bp.route("/segments")
 @roles_required(*STAFF)
 def segments():
-    """The live counter under the message box: encoding, room left, parts, what forced UCS-2."""
+    """The live counter under the message box: the text as a contact of the chosen list gets it
+    (placeholders, opt-out footer), counted like the template editor counts: encoding, room left,
+    parts, what forced UCS-2."""
     text = request.args.get("text", "")
-    info = analyse(text)
-    culprits, gsm_version = lookalike_advice(text, info.non_gsm_chars)
-    return render_template("campaigns/_segments.html", text=text, info=info, culprits=culprits,
+    kind = request.args.get("kind", "marketing")
+    config = current_app.config
+    context, label = template_service.sample_contexts(
+        _bounded_id(request.args.get("list_id")), "", "", config["DEFAULT_REGION"],
+        footer_countries=templating.footer_countries(config))
+    kind = kind if kind in KINDS else "marketing"
+    preview = template_service.preview(text, kind, context, label, config)
+    info = preview.rendered or preview.body
+    culprits, gsm_version = lookalike_advice(preview.text or text, info.non_gsm_chars)
+    return render_template("campaigns/_segments.html", text=text, preview=preview,
+                           culprits=culprits,
                            gsm_version=gsm_version)
+
+
+def _bounded_id(raw: str | None) -> int | None:
+    """An id from a query string; anything that is not a plausible id is no id."""
+    return int(raw) if raw and raw.isdigit() and len(raw) < 12 else None
 
 
 @bp.route("/<int:campaign_id>")
 @roles_required(*STAFF)
 def show(campaign_id: int):
     campaign = db.get_or_404(Campaign, campaign_id)
-    return render_template("campaigns/show.html", campaign=campaign, **_panels(campaign))
+    return render_template("campaigns/show.html", campaign=campaign, now=utcnow(),
+                           **_panels(campaign))
 
 
 def _panels(campaign: Campaign) -> dict:
@@ -115,7 +154,7 @@ def _panels(campaign: Campaign) -> dict:
                 samples=campaign_service.samples(campaign, 3) if before_launch else [],
                 can_approve=(campaign.status == "awaiting_approval" and current_user.id != campaign.created_by_id),
                 test_send_required=config["TEST_SEND_REQUIRED"], test_form=TestSendForm(), reject_form=RejectForm(),
-                limits_form=LimitsForm(obj=campaign), empty_form=EmptyForm())
+                limits_form=_budget_in_currency(LimitsForm(obj=campaign)), empty_form=EmptyForm())
 
 
 @bp.route("/<int:campaign_id>/estimate")
@@ -193,7 +232,7 @@ def _act(campaign: Campaign, action, form=None, done: str | None = None):
 def dry_run(campaign_id: int):
     """Every recipient routed and priced, nothing sent: totals, and who would be skipped and why."""
     campaign = db.get_or_404(Campaign, campaign_id)
-    totals = {"recipients": 0, "skipped": 0, "parts": 0, "cost": Decimal("0")}
+    totals = {"recipients": 0, "skipped": 0, "parts": 0, "cost": MoneyTotals()}
     by_route: dict[str, list] = {}
     skipped = []
     for row in campaign_service.dry_run(campaign):
@@ -204,8 +243,8 @@ def dry_run(campaign_id: int):
             continue
         totals["recipients"] += 1
         totals["parts"] += row.parts
-        totals["cost"] += row.cost
-        line = by_route.setdefault(row.route, [0, 0, Decimal("0")])
+        totals["cost"].add(row.currency, row.cost)
+        line = by_route.setdefault(row.route, [0, 0, Decimal("0"), row.currency])
         line[0] += 1
         line[1] += row.parts
         line[2] += row.cost
@@ -227,10 +266,10 @@ def dry_run_csv(campaign_id: int):
         abort(400)
     start = audit.export_started("dry_run_export", fmt="csv", target=campaign, now=utcnow(),
                                  detail=f"dry run of campaign “{campaign.name}”")
-    rows = ([row.phone, row.name, row.route, row.parts, row.price_per_segment, row.cost, row.skipped or ""]
-            for row in campaign_service.dry_run(campaign))
-    chunks = csv_chunks(["phone", "name", "route", "parts", "price_per_part", "cost", "skipped_because"], rows,
-                        DRY_RUN_CSV_CHUNK_ROWS, lambda count: audit.export_finished(start.id, count))
+    rows = ([row.phone, row.name, row.route, row.parts, row.price_per_segment, row.cost,
+             row.currency or "", row.skipped or ""] for row in campaign_service.dry_run(campaign))
+    columns = ["phone", "name", "route", "parts", "price_per_part", "cost", "currency", "skipped_because"]
+    chunks = csv_chunks(columns, rows, DRY_RUN_CSV_CHUNK_ROWS, lambda count: audit.export_finished(start.id, count))
     return Response(stream_with_context(chunks), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="campaign-{campaign.id}-dry-run.csv"'})
 
@@ -239,8 +278,13 @@ def dry_run_csv(campaign_id: int):
 @roles_required(*STAFF)
 def progress(campaign_id: int):
     campaign = db.get_or_404(Campaign, campaign_id)
-    return render_template("campaigns/_progress.html", campaign=campaign, cost=campaign_service.cost_so_far(campaign),
-                           progress=campaign_service.progress(campaign), live=campaign.status in LIVE_STATES)
+    # The page says which status it shows: when that changed, notices written for it are cleared.
+    shown = request.args.get("shown")
+    return render_template("campaigns/_progress.html", campaign=campaign,
+                           cost=campaign_service.cost_so_far(campaign),
+                           progress=campaign_service.progress(campaign),
+                           live=campaign.status in LIVE_STATES,
+                           status_changed=shown is not None and shown != campaign.status)
 
 
 @bp.route("/<int:campaign_id>/<any(pause, resume, cancel):action>", methods=["POST"])

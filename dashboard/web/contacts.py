@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -10,13 +10,14 @@ from dashboard.models.types import utcnow
 from dashboard.services import contacts as contact_service
 from dashboard.services import senders as sender_service
 from dashboard.services import signup as signup_service
+from dashboard.web import saved_search
 from dashboard.web.access import STAFF, roles_required
-from dashboard.web.params import page_arg
-from dashboard.web.forms import (ContactForm, ContactListForm, RegistrationForm, SenderBrandForm, SenderIdForm,
+from dashboard.web.forms import (ContactForm, ContactListForm, ContactSearchForm, EmptyForm,
+                                 OptOutForm, RegistrationForm, SenderBrandForm, SenderIdForm,
                                  SignupSettingsForm, choices)
+from dashboard.web.responses import go_to
 
 bp = Blueprint("contacts", __name__)
-PAGE_SIZE = 50
 
 
 @bp.route("/lists/", methods=["GET", "POST"])
@@ -50,15 +51,96 @@ def show_list(list_id: int):
         else:
             flash(f"Added {contact.phone}.", "success")
             return redirect(url_for("contacts.show_list", list_id=list_id))
-    page = page_arg()
-    query = (select(Contact, ListMembership.subscribed).join(ListMembership)
-             .where(ListMembership.list_id == list_id).order_by(Contact.id))
-    rows = db.session.execute(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    search_form = ContactSearchForm(formdata=None)
+    token = request.args.get("search")
+    query = None
+    if token:
+        saved = saved_search.recall("contacts", token)
+        if saved is None or saved.get("list") != list_id:
+            flash("That search has expired: search again.", "error")
+            return redirect(url_for("contacts.show_list", list_id=list_id), 303)
+        query = search_form.q.data = saved["q"]
+    return _list_page(contact_list, form, search_form, query, {"search": token} if token else {},
+                      400 if form.errors else 200)
+
+
+def _list_page(contact_list: ContactList, form: ContactForm, search_form: ContactSearchForm,
+               query: str | None, pager_args: dict, status: int):
+    page = contact_service.list_members(contact_list.id, query, _region(), before=_cursor("before"),
+                                        after=_cursor("after"))
     total = db.session.scalar(select(func.count()).select_from(ListMembership)
-                              .where(ListMembership.list_id == list_id))
-    return render_template("contacts/list.html", contact_list=contact_list, rows=rows, form=form, page=page,
-                           pages=max(1, -(-total // PAGE_SIZE)), total=total,
-                           signup_form=_signup_form(contact_list)), 400 if form.errors else 200
+                              .where(ListMembership.list_id == contact_list.id))
+    subscribed = contact_service.list_sizes().get(contact_list.id, 0)
+    return render_template("contacts/list.html", contact_list=contact_list, page=page, form=form,
+                           search_form=search_form, query=query, pager_args=pager_args, total=total,
+                           subscribed=subscribed, signup_form=_signup_form(contact_list),
+                           opt_out_form=OptOutForm(formdata=None), action_form=EmptyForm()), status
+
+
+def _cursor(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 12 else None
+
+
+@bp.route("/lists/<int:list_id>/search", methods=["POST"])
+@roles_required(*STAFF)
+def search_list(list_id: int):
+    """A number or a name is posted, kept in the session, and the list shown under its id."""
+    contact_list = db.get_or_404(ContactList, list_id)
+    search_form = ContactSearchForm()
+    if not search_form.validate():
+        return _list_page(contact_list, ContactForm(formdata=None), search_form, None, {}, 400)
+    text = (search_form.q.data or "").strip()
+    if not text:
+        return redirect(url_for("contacts.show_list", list_id=list_id), 303)
+    token = saved_search.remember("contacts", {"list": list_id, "q": text})
+    return redirect(url_for("contacts.show_list", list_id=list_id, search=token), 303)
+
+
+def _member_or_404(list_id: int, contact_id: int) -> tuple[ContactList, Contact]:
+    contact_list = db.get_or_404(ContactList, list_id)
+    contact = db.get_or_404(Contact, contact_id)
+    member = select(ListMembership.id).where(ListMembership.list_id == list_id,
+                                             ListMembership.contact_id == contact_id)
+    if db.session.scalar(member) is None:
+        abort(404)
+    return contact_list, contact
+
+
+@bp.route("/lists/<int:list_id>/contacts/<int:contact_id>/opt-out", methods=["POST"])
+@roles_required(*STAFF)
+def opt_out(list_id: int, contact_id: int):
+    contact_list, contact = _member_or_404(list_id, contact_id)
+    form = OptOutForm()
+    if not form.validate_on_submit():
+        problems = "; ".join(e for errors in form.errors.values() for e in errors)
+        flash(f"Could not record the opt-out: {problems}", "error")
+    else:
+        everything = form.scope.data == "global"
+        contact_service.opt_out(contact_list, contact, everything=everything,
+                                actor=current_user.email, note=form.note.data or "", now=utcnow())
+        scope = "everything we send" if everything else contact_list.name
+        flash(f"{contact.phone} opted out of {scope}; "
+              "recorded in the consent ledger with your name.", "success")
+    return go_to(_back_to(list_id))
+
+
+@bp.route("/lists/<int:list_id>/contacts/<int:contact_id>/remove", methods=["POST"])
+@roles_required(*STAFF)
+def remove(list_id: int, contact_id: int):
+    contact_list, contact = _member_or_404(list_id, contact_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    contact_service.remove_from_list(contact_list, contact, actor=current_user.email, now=utcnow())
+    flash(f"{contact.phone} removed from {contact_list.name}; "
+          "the consent ledger records who removed it.", "success")
+    return go_to(_back_to(list_id))
+
+
+def _back_to(list_id: int) -> str:
+    """Back where the action was pressed: the same search and page."""
+    args = {k: v for k, v in request.args.items() if k in ("search", "before", "after")}
+    return url_for("contacts.show_list", list_id=list_id, **args)
 
 
 def _signup_form(contact_list: ContactList) -> SignupSettingsForm:

@@ -64,6 +64,74 @@ class BindForm(FlaskForm):
     enabled = BooleanField("Enabled", default=True)
 
 
+class RouteForm(FlaskForm):
+    destination = StringField("Destination", validators=[DataRequired(), Length(max=24)],
+                              description="A number prefix (+44, +1 416), a country (GB) "
+                                          "or * for every destination")
+    bind_id = SelectField("Bind", coerce=int)
+    price = StringField("Price per part", validators=[DataRequired(), Length(max=24)],
+                        description="e.g. 0.0075")
+    currency = StringField("Currency", validators=[DataRequired(), Length(max=3)],
+                           description="ISO code: USD, EUR…")
+    priority = IntegerField("Priority", default=100, validators=[NumberRange(0, 10000)],
+                            description="Among equal prices, the lower number is tried first")
+
+
+class RouteChangeForm(FlaskForm):
+    price = StringField("Price per part", validators=[DataRequired(), Length(max=24)],
+                        description="From now on: messages already queued or sent keep their price")
+    currency = StringField("Currency", validators=[DataRequired(), Length(max=3)])
+    priority = IntegerField("Priority", validators=[NumberRange(0, 10000)])
+    enabled = BooleanField("Enabled")
+
+
+class RouteTestForm(FlaskForm):
+    """Posted, not a query string: numbers stay out of URLs and access logs."""
+    number = StringField("Phone number", validators=[DataRequired(), Length(max=40)])
+
+
+class MessageSearchForm(FlaskForm):
+    """Posted (the number must stay out of URLs); also read from a query string for the filters
+    without personal data. CSRFProtect still guards every POST."""
+
+    class Meta:
+        csrf = False
+
+    number = StringField("Number", validators=[Optional(), Length(max=40)])
+    status = SelectField("Status", default="")
+    campaign = SelectField("Campaign", default="")
+    bind = SelectField("Bind", default="")
+    sender = StringField("Sender", validators=[Optional(), Length(max=20)])
+    since = DateField("From", validators=[Optional()])
+    until = DateField("To (inclusive)", validators=[Optional()])
+
+
+class CampaignSearchForm(FlaskForm):
+    """A GET filter: campaign names are not personal data."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField("Name contains", validators=[Optional(), Length(max=120)])
+    status = SelectField("Status", default="")
+
+
+class ContactSearchForm(FlaskForm):
+    """Posted: a number or a name is personal data, kept out of the URL."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField("Number or name", validators=[Optional(), Length(max=120)])
+
+
+class OptOutForm(FlaskForm):
+    scope = SelectField("Opt out of", default="list",
+                        choices=choices([("list", "this list"), ("global", "everything we send")]))
+    note = StringField("Why (kept with the consent record)",
+                       validators=[Optional(), Length(max=300)])
+
+
 class ContactListForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
@@ -174,7 +242,11 @@ class TemplatePreviewForm(FlaskForm):
 
 class UserForm(FlaskForm):
     email = StringField("Email", validators=[DataRequired(), Length(max=254)])
-    role = SelectField("Role", choices=choices((r, r) for r in ("admin", "ops", "compliance")))
+    # The least powerful role first and by default: a slip of the mouse must not make an admin.
+    role = SelectField("Role", default="compliance",
+                       choices=choices([("compliance", "compliance (reads consent and reports)"),
+                                        ("ops", "ops (lists, campaigns, messages)"),
+                                        ("admin", "admin (everything, binds, routes, users)")]))
     password = PasswordField("Password", validators=[DataRequired(), Length(min=10, max=200)])
 
 

@@ -28,7 +28,7 @@ def index():
             return redirect(url_for("users.index"))
     users = db.session.scalars(select(User).order_by(User.email)).all()
     return render_template("users/index.html", users=users, form=form, action_form=EmptyForm(), now=utcnow(),
-                           roles=[r.value for r in Role]), 400 if form.errors else 200
+                           roles=[r.value for r in reversed(Role)]), 400 if form.errors else 200  # least first
 
 
 @bp.route("/<int:user_id>", methods=["POST"])

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from dashboard.extensions import db
 from dashboard.models import Bind, Message
 from dashboard.models.types import utcnow
-from dashboard.services import campaigns, imports, signup
+from dashboard.services import campaigns, imports, signup, workers
 from dashboard.services.sending import housekeeping
 from dashboard.services.sending.rows import BindSettings
 from dashboard.sms import lifecycle as lc
@@ -77,7 +77,13 @@ def _supervise(worker: "Worker"):
     return worker.supervise_binds()
 
 
+def _heartbeat(worker: "Worker"):
+    # Every page reads it to say whether a sender runs (dashboard/services/workers.py).
+    return workers.beat(worker.worker_id, socket.gethostname(), os.getpid(), utcnow())
+
+
 JOBS = (
+    Job("heartbeat", 5.0, _heartbeat),
     Job("launch_due_campaigns", 1.0, _launch),
     Job("complete_campaigns", 2.0, _complete),
     Job("guard_campaigns", 1.0, _guard),

@@ -4,8 +4,10 @@ The served app is its own create_app() with CSRF on, pointed at the same SQLite 
 fixture, so the factories in tests/conftest.py seed what the browser then sees."""
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class LiveConsole:
     url: str
     email: str
-    password: str  # every test user's
+    password: str  # every test user's (the demo's: its admin's, as the demo printed it)
     audience: list[str]
 
     def log_in(self, page, email: str | None = None) -> None:
@@ -54,18 +56,51 @@ def live_console(request, app, database_url, make_simulator, make_bind, make_lis
     worker()
 
     marker = request.node.get_closest_marker("console_config")
-    served = create_app(make_config(database_url, WTF_CSRF_ENABLED=True, **(marker.kwargs if marker else {})))
+    config = make_config(database_url, WTF_CSRF_ENABLED=True, **(marker.kwargs if marker else {}))
+    with _served(config) as url:
+        yield LiveConsole(url, user.email, PASSWORD, audience)
+
+
+@contextmanager
+def _served(config: dict) -> Iterator[str]:
+    """Its own create_app() with `config`, served over HTTP on loopback; yields the base URL."""
+    served = create_app(config)
     server = make_server("127.0.0.1", 0, served, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-console", daemon=True)
     thread.start()
     try:
-        yield LiveConsole(f"http://127.0.0.1:{server.server_port}", user.email, PASSWORD, audience)
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         thread.join(timeout=5)
         server.server_close()
         with served.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture
+def demo_console(app, database_url, make_simulator, worker) -> Iterator[LiveConsole]:
+    """The seeded demo as `python app.py` brings it up — its data, its simulator accounts and
+    outcomes, its sender — served over HTTP on loopback."""
+    from dashboard.demo import (
+        DEMO_ADMIN,
+        DEMO_BACKUP_PASSWORD,
+        DEMO_BACKUP_SYSTEM_ID,
+        DEMO_BIND_PASSWORD,
+        DEMO_SYSTEM_ID,
+        point_demo_binds_at,
+        seed_demo,
+    )
+    printed: list[str] = []
+    seed_demo(app, announce=printed.append)
+    password = re.search(r"Demo admin: \S+  password: (\S+)", "".join(printed)).group(1)
+    accounts = {DEMO_SYSTEM_ID: DEMO_BIND_PASSWORD, DEMO_BACKUP_SYSTEM_ID: DEMO_BACKUP_PASSWORD}
+    simulator = make_simulator(accounts=accounts, outcomes=[OutcomeRule(r"7$", "UNDELIV")],
+                               receipt_delay=0.3)
+    point_demo_binds_at(app, "127.0.0.1", simulator.port)
+    worker()
+    with _served(make_config(database_url, WTF_CSRF_ENABLED=True)) as url:
+        yield LiveConsole(url, DEMO_ADMIN, password, audience=[])
 
 
 @pytest.fixture(scope="session")

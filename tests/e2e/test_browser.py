@@ -71,6 +71,10 @@ def test_the_part_counter_changes_live_when_an_emoji_is_typed(page, live_console
     box = page.locator("textarea[name=text]")
     box.fill("a" * 150)
     expect(page.locator("#segment-info [data-encoding]")).to_have_text("GSM-7")
+    # Sent as 2 parts: the US recipients of this marketing text get the opt-out footer, counted too.
+    expect(page.locator("#segment-info [data-parts]")).to_have_text("2 parts")
+    expect(page.locator("#segment-info [data-footer]")).to_contain_text("without it, 1 part")
+    page.select_option("select[name=kind]", "transactional")  # no footer: the counter follows
     expect(page.locator("#segment-info [data-parts]")).to_have_text("1 part")
 
     box.press("End")

@@ -28,7 +28,7 @@ def test_no_page_of_the_console_trips_the_content_security_policy(page, live_con
     assert violations == []
 
 
-def test_the_delete_confirmation_and_the_status_filter_run_without_inline_handlers(page, live_console):
+def test_the_delete_confirmation_and_the_message_search_run_without_inline_handlers(page, live_console):
     create_template(name="Old", body="Bye", kind="marketing", created_by_id=None, now=utcnow())
     live_console.log_in(page)
     page.goto(f"{live_console.url}/templates/")
@@ -41,4 +41,5 @@ def test_the_delete_confirmation_and_the_status_filter_run_without_inline_handle
 
     page.goto(f"{live_console.url}/messages/")
     page.select_option("select[name=status]", "queued")
+    page.get_by_role("button", name="Search").click()
     expect(page).to_have_url(re.compile(r"/messages/\?status=queued$"))

@@ -15,6 +15,7 @@ from dashboard.services import reports
 from dashboard.services.campaigns import create_campaign
 from dashboard.services.reports import campaign_report
 from dashboard.simulator import OutcomeRule
+from dashboard.sms.money import MoneyTotals
 from tests.conftest import numbers, wait_for
 
 US = numbers(10)  # +12025550100 … 0109
@@ -58,15 +59,17 @@ def test_the_report_counts_rates_failures_countries_carriers_and_cost_exactly(fi
     assert report.segments == 26  # 13 messages × 2 parts
     assert report.parts_submitted == 24  # the refused message's parts were never accepted
     # 9 accepted US messages × 2 × 0.01 + 1 GB × 2 × 0.03 + 2 DE × 2 × 0.02
-    assert report.cost == Decimal("0.3200")
+    assert report.cost == MoneyTotals([("USD", Decimal("0.3200"))])
 
     assert [(f.status, f.error, f.reason, f.count) for f in report.failures] == [
         ("failed", "ESME_RINVDSTADR", "refused by the SMSC: ESME_RINVDSTADR", 1),
         ("undeliverable", "UNDELIV err 001", UNDELIVERED_REASON, 1)]
-    assert [(b.label, b.messages, b.delivered, b.failed, b.parts, b.cost) for b in report.by_country] == [
+    assert [(b.label, b.messages, b.delivered, b.failed, b.parts, b.cost.amount("USD"))
+            for b in report.by_country] == [
         ("US", 10, 8, 2, 18, Decimal("0.18")), ("DE", 2, 2, 0, 4, Decimal("0.08")),
         ("GB", 1, 1, 0, 2, Decimal("0.06"))]
-    assert [(b.label, b.messages, b.delivered, b.parts, b.cost) for b in report.by_carrier] == [
+    assert [(b.label, b.messages, b.delivered, b.parts, b.cost.amount("USD"))
+            for b in report.by_carrier] == [
         ("us-carrier", 10, 8, 18, Decimal("0.18")), ("eu-carrier", 3, 3, 6, Decimal("0.14"))]
     assert report.by_country[0].delivered_pct == 80.0
 
@@ -93,13 +96,15 @@ def test_the_csv_has_one_exact_row_per_message(client, auth, make_user, finished
     def picked(number):
         r = by_number[number]
         return (r["country"], r["status"], r["reason"], r["error"], r["bind"], r["parts"], r["price"],
-                r["possible_duplicate"])
-    assert picked("+12025550100") == ("US", "delivered", "", "", "us-carrier", "2", "0.020000", "no")
-    assert picked("+12025550107") == ("US", "undeliverable", UNDELIVERED_REASON, "UNDELIV err 001", "us-carrier", "2",
-                                      "0.020000", "no")
+                r["currency"], r["possible_duplicate"])
+    assert picked("+12025550100") == ("US", "delivered", "", "", "us-carrier", "2", "0.020000", "USD",
+                                      "no")
+    assert picked("+12025550107") == ("US", "undeliverable", UNDELIVERED_REASON, "UNDELIV err 001", "us-carrier",
+                                      "2", "0.020000", "USD", "no")
     assert picked("+12025550103") == ("US", "failed", "refused by the SMSC: ESME_RINVDSTADR", "ESME_RINVDSTADR",
-                                      "us-carrier", "2", "", "no")
-    assert picked("+447400123456") == ("GB", "delivered", "", "", "eu-carrier", "2", "0.060000", "no")
+                                      "us-carrier", "2", "", "", "no")
+    assert picked("+447400123456") == ("GB", "delivered", "", "", "eu-carrier", "2", "0.060000", "USD",
+                                       "no")
     assert picked("+4915112345678")[:2] == ("DE", "delivered")
     delivered = messages["+12025550100"]
     assert by_number["+12025550100"]["submitted_at"] == delivered.submitted_at.isoformat().replace("+00:00", "Z")
@@ -118,8 +123,9 @@ def test_the_report_page_shows_the_figures(client, auth, make_user, finished_cam
     auth.login()
     page = client.get(f"/campaigns/{finished_campaign.id}/report").data.decode()
     assert '<strong data-figure="delivered-pct">84.6 %</strong>' in page
-    assert '<strong data-figure="cost">0.3200</strong>' in page
-    assert '<tr data-row="US"><td>US</td><td>10</td><td>8</td><td>2</td>' in page
+    assert '<strong data-figure="cost">0.3200 USD</strong>' in page
+    assert ('<tr data-row="US"><td>US</td><td class="num">10</td><td class="num">8</td>'
+            '<td class="num">2</td>') in page
     assert '<tr data-failure="UNDELIV err 001">' in page
     assert f'action="/campaigns/{finished_campaign.id}/messages.csv"' in page
 
@@ -185,5 +191,6 @@ def test_a_campaign_without_messages_has_an_empty_report(app, make_list, sender)
     campaign = create_campaign(name="Later", list_id=contact_list.id, sender_id_id=sender.id, text="hi",
                                scheduled_at=utcnow(), created_by_id=None, now=utcnow())
     report = campaign_report(campaign)
-    assert (report.total, report.delivered_pct, report.cost, report.by_country) == (0, None, Decimal("0"), [])
+    assert (report.total, report.delivered_pct, report.cost, report.by_country) == (
+        0, None, MoneyTotals(), [])
     assert db.session.scalar(select(func.count()).select_from(Message)) == 0

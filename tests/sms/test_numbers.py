@@ -98,6 +98,19 @@ def test_the_destination_country_falls_back_to_the_calling_codes_main_region(e16
     assert destination_country(e164) == country
 
 
+
 def test_a_number_longer_than_e164_allows_is_refused_even_where_phonenumbers_takes_it():
     with pytest.raises(InvalidNumber, match="at most 15"):
         normalise("+4920100000000000")
+
+
+def test_a_numbers_file_is_read_skipping_blanks_and_comments():
+    from dashboard.sms.numbers import numbers_from_lines
+    assert numbers_from_lines(["# customers\n", "+12025550101\n", "\n", "(202) 555-0102\n"]) == [
+        "+12025550101", "+12025550102"]
+
+
+def test_a_bad_line_in_a_numbers_file_is_named_by_its_line_number():
+    from dashboard.sms.numbers import InvalidNumber, numbers_from_lines
+    with pytest.raises(InvalidNumber, match=r"^line 3: '12345': "):
+        numbers_from_lines(["+12025550101\n", "# ok\n", "12345\n", "+12025550102\n"])

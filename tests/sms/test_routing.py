@@ -72,3 +72,29 @@ def test_matching_options_lists_the_failover_order():
 def test_a_prefix_written_with_a_plus_still_matches():
     plus = option(30, "+44", bind_id=2)
     assert choose_route("+447911123456", [DEFAULT, plus], ALL_BINDS) == plus
+
+
+@pytest.mark.parametrize(("typed", "prefix"), [
+    ("GB", "44"), ("au", "61"), ("+44", "44"), ("+1 416", "1416"), ("1 (604)", "1604"), ("*", ""),
+    ("default", "")])
+def test_a_destination_is_a_prefix_a_country_or_everything(typed, prefix):
+    from dashboard.sms.routing import destination_prefix
+    assert destination_prefix(typed) == prefix
+
+
+@pytest.mark.parametrize(("typed", "reason"), [
+    ("0044", "not 0 or 00"), ("XX", "not a country code"), ("999", "calling code"),
+    ("+4a", "neither")])
+def test_a_destination_that_is_none_of_those_is_refused_with_the_reason(typed, reason):
+    from dashboard.sms.routing import PrefixError, destination_prefix
+    with pytest.raises(PrefixError, match=reason):
+        destination_prefix(typed)
+
+
+@pytest.mark.parametrize(("prefix", "label"), [
+    ("44", "+44 (GB, GG, IM and 1 more)"), ("1416", "+1 416 (CA)"),
+    ("1", "+1 (US, CA, AG and 22 more)"),
+    ("61", "+61 (AU, CC, CX)"), ("", "every destination (default route)")])
+def test_a_prefix_is_shown_with_the_countries_it_reaches(prefix, label):
+    from dashboard.sms.routing import describe_prefix
+    assert describe_prefix(prefix) == label

@@ -37,14 +37,23 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("signup.join", "POST"): Expect("/join/{token}", PUBLIC),
     ("home.index", "GET"): Expect("/", ALL),
     ("home.stats", "GET"): Expect("/stats", ALL),
-    ("binds.index", "GET"): Expect("/binds/", (ADMIN,)),
-    ("binds.states", "GET"): Expect("/binds/states", (ADMIN,)),
+    ("home.sender_banner", "GET"): Expect("/sender-status", ALL),
+    # Ops read the binds' live state and the price list; only admins change them (docs/roles.md).
+    ("binds.index", "GET"): Expect("/binds/", STAFF),
+    ("binds.states", "GET"): Expect("/binds/states", STAFF),
     ("binds.new", "GET"): Expect("/binds/new", (ADMIN,)),
     ("binds.new", "POST"): Expect("/binds/new", (ADMIN,)),
-    ("binds.show", "GET"): Expect("/binds/{bind}", (ADMIN,)),
-    ("binds.state", "GET"): Expect("/binds/{bind}/state", (ADMIN,)),
+    ("binds.show", "GET"): Expect("/binds/{bind}", STAFF),
+    ("binds.state", "GET"): Expect("/binds/{bind}/state", STAFF),
     ("binds.edit", "GET"): Expect("/binds/{bind}/edit", (ADMIN,)),
     ("binds.edit", "POST"): Expect("/binds/{bind}/edit", (ADMIN,)),
+    ("binds.delete", "POST"): Expect("/binds/{bind}/delete", (ADMIN,)),
+    ("routes.index", "GET"): Expect("/routes/", STAFF),
+    ("routes.create", "POST"): Expect("/routes/", (ADMIN,)),
+    ("routes.test", "POST"): Expect("/routes/test", STAFF),
+    ("routes.edit", "GET"): Expect("/routes/{route}/edit", (ADMIN,)),
+    ("routes.edit", "POST"): Expect("/routes/{route}/edit", (ADMIN,)),
+    ("routes.delete", "POST"): Expect("/routes/{route}/delete", (ADMIN,)),
     ("users.index", "GET"): Expect("/users/", (ADMIN,)),
     ("users.index", "POST"): Expect("/users/", (ADMIN,)),
     ("users.change", "POST"): Expect("/users/{user}", (ADMIN,)),
@@ -54,6 +63,9 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("contacts.lists", "POST"): Expect("/lists/", STAFF),
     ("contacts.show_list", "GET"): Expect("/lists/{list}", STAFF),
     ("contacts.show_list", "POST"): Expect("/lists/{list}", STAFF),
+    ("contacts.search_list", "POST"): Expect("/lists/{list}/search", STAFF),
+    ("contacts.opt_out", "POST"): Expect("/lists/{list}/contacts/{contact}/opt-out", STAFF),
+    ("contacts.remove", "POST"): Expect("/lists/{list}/contacts/{contact}/remove", STAFF),
     ("contacts.signup_settings", "POST"): Expect("/lists/{list}/signup", STAFF),
     ("contacts.senders", "GET"): Expect("/senders/", STAFF),
     ("contacts.senders", "POST"): Expect("/senders/", STAFF),
@@ -85,6 +97,7 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("reports.report", "GET"): Expect("/campaigns/{campaign}/report", ALL),
     ("reports.messages_csv", "POST"): Expect("/campaigns/{campaign}/messages.csv", ALL),
     ("messages.index", "GET"): Expect("/messages/", STAFF),
+    ("messages.index", "POST"): Expect("/messages/", STAFF),
     ("messages.show", "GET"): Expect("/messages/{message}", STAFF),
     ("consent.index", "GET"): Expect("/consent/", REVIEWERS),
     ("consent.index", "POST"): Expect("/consent/", REVIEWERS),
@@ -136,7 +149,9 @@ def objects(app, make_bind, make_list, sender, simulator, runner, make_user):
     from dashboard.services import signup
     from dashboard.services.campaigns import create_campaign
     from dashboard.services.message_templates import create_template
+    from dashboard.services.routing import create_route
     bind = make_bind(simulator)
+    route = create_route(destination="US", bind_id=bind.id, price="0.0075", currency="USD")
     contact_list = make_list(["+12025550101"])
     signup.configure(contact_list, enabled=True, sender_id=sender.id)
     campaign = create_campaign(name="c", list_id=contact_list.id, sender_id_id=sender.id, text="hi",
@@ -151,7 +166,7 @@ def objects(app, make_bind, make_list, sender, simulator, runner, make_user):
     db.session.add(imp)
     db.session.commit()
     contact_id = db.session.get(ContactList, contact_list.id).memberships[0].contact_id
-    return {"bind": bind.id, "list": contact_list.id, "campaign": campaign.id, "sender": sender.id,
+    return {"bind": bind.id, "route": route.id, "list": contact_list.id, "campaign": campaign.id, "sender": sender.id,
             "message": int(result.output.split()[0]), "template": template.id, "user": other.id,
             "import": imp.id, "contact": contact_id, "token": contact_list.signup_token}
 
@@ -182,10 +197,10 @@ def test_each_route_answers_each_role_as_the_table_says(client, auth, make_user,
     assert failures == []
 
 
-def test_an_ops_user_gets_403_on_the_binds_admin_page(client, auth, make_user):
+def test_an_ops_user_gets_403_on_the_new_bind_page(client, auth, make_user):
     make_user("ops@example.com", Role.OPS.value)
     auth.login("ops@example.com")
-    response = client.get("/binds/")
+    response = client.get("/binds/new")
     assert response.status_code == 403
     assert b"Not allowed" in response.data
 
@@ -202,11 +217,12 @@ def test_the_navigation_shows_admin_links_only_to_admins(client, auth, make_user
     make_user("ops@example.com", "ops")
     auth.login("ops@example.com")
     page = client.get("/").data
-    assert b'href="/campaigns/"' in page
-    assert b'href="/binds/"' not in page
+    assert b'href="/campaigns/"' in page and b'href="/binds/"' in page  # binds: read-only for ops
+    assert b'href="/users/"' not in page
 
 
-@pytest.mark.parametrize("url", ["/binds/999", "/binds/999/edit", "/campaigns/999", "/campaigns/999/progress",
+@pytest.mark.parametrize("url", ["/binds/999", "/binds/999/edit", "/routes/999/edit", "/campaigns/999",
+                                 "/campaigns/999/progress",
                                  "/messages/999", "/templates/999/edit", "/campaigns/999/report",
                                  "/consent/contacts/999"])
 def test_an_unknown_object_is_a_404_not_an_error(client, auth, make_user, url):

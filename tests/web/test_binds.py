@@ -88,3 +88,75 @@ def test_a_wrong_bind_password_shows_the_bind_error_without_stopping_the_sender(
     message_id = int(result.output.split()[0])
     wait_for(lambda: (db.session.expire_all(), db.session.get(Message, message_id).status)[1] == "delivered",
              message="message delivered through the good bind")
+
+
+def test_ops_see_the_bind_states_read_only(client, auth, make_user, make_bind, simulator):
+    bind = make_bind(simulator, name="acme")
+    make_user("ops@example.com", "ops")
+    auth.login("ops@example.com")
+    listing = client.get("/binds/").data.decode()
+    assert 'data-bind="acme"' in listing and "Read-only: admins change binds." in listing
+    assert "Add a bind" not in listing
+    page = client.get(f"/binds/{bind.id}").data.decode()
+    assert 'id="bind-state"' in page and "/edit" not in page and "delete-bind" not in page
+    assert client.post(f"/binds/{bind.id}/delete").status_code == 403
+
+
+def test_a_bind_with_messages_in_flight_cannot_be_deleted(
+    client, auth, make_user, make_bind, simulator, sender, runner
+):
+    _admin(client, auth, make_user)
+    bind = make_bind(simulator, name="acme")
+    runner.invoke(args=["send", "--to", numbers(1)[0], "--text", "queued", "--from", "Switchboard"])
+    page = client.get(f"/binds/{bind.id}").data.decode()
+    assert "1 message in flight on this bind" in page
+    response = client.post(f"/binds/{bind.id}/delete", follow_redirects=True)
+    assert "1 message is in flight on acme: disable it instead" in response.data.decode()
+    assert db.session.get(Bind, bind.id).deleted_at is None
+
+
+def test_a_deleted_bind_leaves_the_console_but_its_messages_keep_its_name(
+    client, auth, make_user, make_bind, simulator, sender, runner
+):
+    from dashboard.models.types import utcnow
+    from dashboard.services import routing
+
+    _admin(client, auth, make_user)
+    bind = make_bind(simulator, name="acme")
+    routing.create_route(destination="1", bind_id=bind.id, price="0.0075", currency="USD")
+    result = runner.invoke(
+        args=["send", "--to", numbers(1)[0], "--text", "sent", "--from", "Switchboard"]
+    )
+    message = db.session.get(Message, int(result.output.split()[0]))
+    message.status, message.done_at = "delivered", utcnow()
+    db.session.commit()
+
+    response = client.post(f"/binds/{bind.id}/delete", headers={"HX-Request": "true"})
+    assert response.headers["HX-Redirect"] == "/binds/"
+    assert 'data-bind="acme"' not in client.get("/binds/").data.decode()
+    assert client.get(f"/binds/{bind.id}").status_code == 404
+    db.session.expire_all()
+    assert not db.session.get(Bind, bind.id).enabled
+    assert routing.route_table() == []
+    assert f"acme (deleted {bind.id})" in client.get(f"/messages/{message.id}").data.decode()
+    # The name is free again for a new bind.
+    assert client.post("/binds/new", data=FORM | {"name": "acme"}).status_code == 302
+
+
+def test_the_bind_states_say_no_sender_running_when_its_heartbeat_is_stale(
+    client, auth, make_user, make_bind, simulator
+):
+    from datetime import timedelta
+
+    from dashboard.models.types import utcnow
+    from dashboard.services import workers
+
+    _admin(client, auth, make_user)
+    bind = make_bind(simulator, name="acme")  # "connecting" until a sender drives it
+    workers.beat("gone:1", "gone", 1, utcnow() - timedelta(minutes=5))
+    for url in ("/binds/", "/binds/states", f"/binds/{bind.id}/state", "/"):
+        page = client.get(url).data.decode()
+        assert 'data-bind-state="no_sender_running"' in page, url
+        assert 'data-bind-state="connecting"' not in page, url
+    workers.beat("here:2", "here", 2, utcnow())
+    assert 'data-bind-state="connecting"' in client.get("/binds/states").data.decode()

@@ -146,3 +146,129 @@ def test_the_campaign_form_says_which_countries_the_sender_is_not_approved_for(c
                                                    "text": "hi"}, follow_redirects=True)
     page = response.data.decode()
     assert "sender Acme is not approved for DE (no registration); sender Acme is not approved for US" in page
+
+
+def _contacts(page: str) -> list[str]:
+    import re
+
+    return re.findall(
+        r'<td class="nowrap"><a href="/consent/contacts/\d+" title="Consent history">([^<]+)</a>',
+        page,
+    )
+
+
+def _list_with_names(make_list):
+    from dashboard.models import Contact
+
+    contact_list = make_list(["+12025550101", "+12025550102", "+13125550103"], name="VIP")
+    for phone, name in (
+        ("+12025550101", "Ada Lovelace"),
+        ("+12025550102", "Alan Turing"),
+        ("+13125550103", "Grace Hopper"),
+    ):
+        db.session.scalar(select(Contact).where(Contact.phone == phone)).name = name
+    db.session.commit()
+    return contact_list
+
+
+def test_a_list_is_searched_by_number_or_name_posted_and_never_in_the_url(
+    client, auth, make_user, make_list
+):
+    contact_list = _list_with_names(make_list)
+    _ops(auth, make_user)
+    response = client.post(f"/lists/{contact_list.id}/search", data={"q": "(202) 555-0102"})
+    location = response.headers["Location"]
+    assert response.status_code == 303 and "555" not in location and "search=" in location
+    assert _contacts(client.get(location).data.decode()) == ["+12025550102"]
+
+    location = client.post(f"/lists/{contact_list.id}/search", data={"q": "grace"}).headers[
+        "Location"
+    ]
+    assert "grace" not in location.lower()
+    assert _contacts(client.get(location).data.decode()) == ["+13125550103"]
+    location = client.post(f"/lists/{contact_list.id}/search", data={"q": "5550"}).headers[
+        "Location"
+    ]
+    assert (
+        len(_contacts(client.get(location).data.decode())) == 3
+    )  # four digits or more: part of a number
+    location = client.post(f"/lists/{contact_list.id}/search", data={"q": "nobody"}).headers[
+        "Location"
+    ]
+    assert "No contact matches." in client.get(location).data.decode()
+
+
+def test_a_long_list_is_paged_by_cursor(client, auth, make_user, make_list):
+    from tests.conftest import numbers
+
+    contact_list = make_list(numbers(60), name="Long")
+    _ops(auth, make_user)
+    first = client.get(f"/lists/{contact_list.id}").data.decode()
+    assert len(_contacts(first)) == 50
+    import re
+
+    older = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
+    second = client.get(older).data.decode()
+    assert len(_contacts(second)) == 10 and not set(_contacts(first)) & set(_contacts(second))
+
+
+def test_an_opt_out_from_the_list_page_goes_through_the_ledger_with_the_user_as_evidence(
+    client, auth, make_user, make_list
+):
+    from dashboard.models import ConsentEvent, Contact, ListMembership
+    from dashboard.services.consent import verify_chain
+
+    contact_list = _list_with_names(make_list)
+    _ops(auth, make_user)
+    contact = db.session.scalar(select(Contact).where(Contact.phone == "+12025550101"))
+    response = client.post(
+        f"/lists/{contact_list.id}/contacts/{contact.id}/opt-out",
+        data={"scope": "list", "note": "asked by phone"},
+    )
+    assert response.status_code == 303
+    event = db.session.scalar(select(ConsentEvent).order_by(ConsentEvent.id.desc()))
+    assert (event.kind, event.list_id, event.actor, event.source) == (
+        "opt_out",
+        contact_list.id,
+        "ops@example.com",
+        "admin",
+    )
+    assert event.evidence == "opted out in the console by ops@example.com: asked by phone"
+    assert not db.session.scalar(
+        select(ListMembership.subscribed).where(ListMembership.contact_id == contact.id)
+    )
+
+    other = db.session.scalar(select(Contact).where(Contact.phone == "+12025550102"))
+    client.post(f"/lists/{contact_list.id}/contacts/{other.id}/opt-out", data={"scope": "global"})
+    db.session.expire_all()
+    assert db.session.get(Contact, other.id).global_opt_out
+    assert db.session.scalar(select(ConsentEvent).order_by(ConsentEvent.id.desc())).list_id is None
+    assert verify_chain().intact
+    page = client.get(f"/lists/{contact_list.id}").data.decode()
+    assert (
+        "opted out of everything" in page
+        and "recorded in the consent ledger with your name" in page
+    )
+
+
+def test_removing_a_contact_takes_it_off_the_list_and_the_ledger_says_who(
+    client, auth, make_user, make_list
+):
+    from dashboard.models import ConsentEvent, Contact, ListMembership
+
+    contact_list = _list_with_names(make_list)
+    _ops(auth, make_user)
+    contact = db.session.scalar(select(Contact).where(Contact.phone == "+13125550103"))
+    response = client.post(
+        f"/lists/{contact_list.id}/contacts/{contact.id}/remove", headers={"HX-Request": "true"}
+    )
+    assert response.headers["HX-Redirect"] == f"/lists/{contact_list.id}"
+    assert (
+        db.session.scalar(select(ListMembership).where(ListMembership.contact_id == contact.id))
+        is None
+    )
+    event = db.session.scalar(select(ConsentEvent).order_by(ConsentEvent.id.desc()))
+    assert (event.kind, event.evidence) == ("opt_out", "removed from the list by ops@example.com")
+    assert "+13125550103" not in _contacts(client.get(f"/lists/{contact_list.id}").data.decode())
+    # Only members of this list can be acted on from it.
+    assert client.post(f"/lists/{contact_list.id}/contacts/{contact.id}/remove").status_code == 404

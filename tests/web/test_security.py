@@ -333,6 +333,10 @@ def test_keys_and_a_new_database_are_created_owner_only(tmp_path):
             SECRET_KEY_FILE=str(tmp_path / "secret"),
         )
     )
+    assert not (tmp_path / "new.db").exists()  # building the app touches no database (docs/architecture.md)
+    with served.app_context():
+        db.engine.connect().close()
+        db.engine.dispose()
     for name in ("keys", "secret", "new.db"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
     assert served.config["SECRET_KEY"] == (tmp_path / "secret").read_text().strip()

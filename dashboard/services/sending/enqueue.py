@@ -78,7 +78,7 @@ def message_values(*, destination: str, text: str, info: SegmentInfo, source: st
     return dict(destination=destination, source=source, source_ton=ton, source_npi=npi, text=text,
                 encoding=info.encoding, segments=info.segments, priority=priority, status=lc.QUEUED,
                 bind_id=route.bind_id, route_id=route.route_id, price_per_segment=route.price_per_segment,
-                reason=route.reason, created_at=now, attempts=0, event_seq=0, possible_duplicate=False,
+                currency=route.currency, reason=route.reason, created_at=now, attempts=0, event_seq=0, possible_duplicate=False,
                 **columns)
 
 

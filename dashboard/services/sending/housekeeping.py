@@ -140,12 +140,14 @@ def reroute_queued(now: datetime, state: ReroutePass | None, batch: int = 2000) 
         if choice.bind_id is None or choice.bind_id == bind_id or choice.bind_id not in healthy:
             continue
         moves.append({"b_id": message_id, "bind_id": choice.bind_id, "route_id": choice.route_id,
-                      "price_per_segment": choice.price_per_segment, "reason": reason})
+                      "price_per_segment": choice.price_per_segment, "currency": choice.currency,
+                      "reason": reason})
     if moves:
         # Still queued: a message claimed meanwhile keeps the bind that claimed it.
         conn().execute(update(M).where(M.c.id == bindparam("b_id"), M.c.status == lc.QUEUED)
                        .values(bind_id=bindparam("bind_id"), route_id=bindparam("route_id"),
-                               price_per_segment=bindparam("price_per_segment"), reason=bindparam("reason")),
+                               price_per_segment=bindparam("price_per_segment"), currency=bindparam("currency"),
+                               reason=bindparam("reason")),
                        moves)
     commit()
     if len(page) < batch:

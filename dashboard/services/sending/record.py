@@ -156,6 +156,7 @@ def _apply_submit_result(settings: BindSettings, message: MessageRow, part: Row,
         # Costs are facts at send time (#10): a payload part carries every segment.
         per_part_segments = message.segments if part.parts_total == 1 else 1
         part.price = (message.price_per_segment or Decimal("0")) * per_part_segments
+        part.currency = message.currency
         outcome.submitted += 1
         return True
     part.command_status = result.command_status
