@@ -34,9 +34,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Job:
+    """A periodic job of the sender process. `singleton`: with several workers (PostgreSQL), it runs
+    on the one elected leader only; False declares it safe to run on every worker at once
+    (idempotent by construction). docs/scaling.md says which is which, and why."""
     name: str
     seconds: float
     run: Callable[["Worker"], object]
+    singleton: bool = True
 
 
 def _launch(worker: "Worker"):
