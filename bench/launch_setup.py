@@ -161,6 +161,7 @@ def serving(app) -> Iterator[str]:
     from werkzeug.serving import make_server
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    server.daemon_threads, server.block_on_close = False, True  # close waits for running requests
     thread = threading.Thread(target=server.serve_forever, name="console", daemon=True)
     thread.start()
     try:

@@ -66,6 +66,9 @@ def _served(config: dict) -> Iterator[str]:
     """Its own create_app() with `config`, served over HTTP on loopback; yields the base URL."""
     served = create_app(config)
     server = make_server("127.0.0.1", 0, served, threaded=True)
+    # server_close() waits for requests still running (a poll the browser sent last), so that none
+    # holds a database connection after the engine is disposed.
+    server.daemon_threads, server.block_on_close = False, True
     thread = threading.Thread(target=server.serve_forever, name="live-console", daemon=True)
     thread.start()
     try:
