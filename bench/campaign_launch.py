@@ -62,7 +62,7 @@ def set_up(db_path: Path, n: int, port: int, window: int) -> dict:
     with app.app_context():
         upgrade()
         bind = create_bind(name="simulator", host="127.0.0.1", port=port, system_id=SYSTEM_ID, password=PASSWORD,
-                           mode="trx", tps=1_000_000, window=window, response_timeout=30)
+                           mode="trx", tps=100_000, window=window, response_timeout=30)
         db.session.add(Route(prefix="1", bind_id=bind.id, price_per_segment=Decimal("0.0075")))
         db.session.commit()
         approved_sender()

@@ -86,7 +86,7 @@ def run_engine(n: int, window: int, binds: int, port: int, mixed: bool = False) 
     with app.app_context():
         upgrade()
         bind_ids = [create_bind(name=f"bind{i}", host="127.0.0.1", port=port, system_id=SYSTEM_ID,
-                                password=PASSWORD, mode="trx", tps=1_000_000, window=window,
+                                password=PASSWORD, mode="trx", tps=100_000, window=window,
                                 response_timeout=30).id for i in range(binds)]
         pdus = queue_messages(n, bind_ids, mixed)
 
