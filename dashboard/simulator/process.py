@@ -12,7 +12,7 @@ from typing import Any
 from dashboard.simulator.config import SimulatorConfig
 
 # Only what makes sense across a process boundary: figures, not live objects.
-_ALLOWED = {"rate", "cpu_time", "submit_count", "reset", "bound_sessions", "pending_deliveries"}
+_ALLOWED = {"rate", "cpu_time", "submit_count", "submit_times", "reset", "bound_sessions", "pending_deliveries"}
 
 
 class SimulatorProcess:
@@ -71,6 +71,9 @@ class SimulatorProcess:
 
     def submit_count(self, destination: str | None = None) -> int:
         return self._ask("submit_count", destination)
+
+    def submit_times(self) -> list[tuple[float, int]]:
+        return self._ask("submit_times")
 
     def reset(self) -> None:
         self._ask("reset")

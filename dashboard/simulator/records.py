@@ -26,6 +26,7 @@ class SubmitRecord:
     command_status: int  # of the submit_sm_resp; 0 for a dropped submit (no response was sent)
     received_at: float  # time.monotonic()
     dropped: bool = False  # drop_response_ratio swallowed it: no response, no receipt
+    peer_port: int = 0  # the sender's local port: tells one ESME process's connections from another's
 
     @property
     def accepted(self) -> bool:

@@ -68,6 +68,7 @@ class _Session(asyncio.Protocol):
         self.mode: str | None = None  # "tx" | "rx" | "trx" once bound
         self.closed = False
         self.out: list[bytes] = []
+        self.peer_port = 0  # the ESME's side of the connection: which process sent what
         self.sequence = 0
         # deliver_sm sent and not yet answered: sequence -> (delivery, sent_at)
         self.unacked: dict[int, tuple[tuple, float]] = {}
@@ -75,6 +76,8 @@ class _Session(asyncio.Protocol):
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer_port = peer[1] if peer else 0
         sock = transport.get_extra_info("socket")
         if sock is not None:
             # Small PDUs must not wait for Nagle; writes are coalesced per read instead.
@@ -252,6 +255,12 @@ class Simulator:
         """Every submit_sm received (accepted, rejected, throttled or dropped), in order."""
         with self._lock:
             return list(self._submits)
+
+    def submit_times(self) -> list[tuple[float, int]]:
+        """(received at, command status of the answer) of every submit_sm, in order: the pace of a
+        run, small enough to ask a simulator in another process for."""
+        with self._lock:
+            return [(record.received_at, record.command_status) for record in self._submits]
 
     def submit_count(self, destination: str | None = None, *, accepted_only: bool = True) -> int:
         """How many submit_sm were accepted (given a message_id), optionally to one number.
@@ -578,7 +587,7 @@ class Simulator:
             session.system_id, fields.source_addr, fields.source_addr_ton,
             fields.source_addr_npi, fields.destination_addr, fields.esm_class,
             fields.data_coding, fields.registered_delivery, fields.short_message, fields.udh,
-            fields.message_payload, message_id, status, now, dropped,
+            fields.message_payload, message_id, status, now, dropped, session.peer_port,
         ))
 
     def _decide(self, system_id: str, destination: str, now: float) -> tuple[int, bool, str]:
