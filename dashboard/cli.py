@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from dashboard.cli_consent import consent_group
 from dashboard.cli_errors import OneLineCommand, OneLineGroup
+from dashboard.cli_postgres import postgres_group
 from dashboard.cli_routes import route_group
 from dashboard.cli_security import as_cli_user, secrets_group, user_group
 from dashboard.cli_senders import sender_group
@@ -31,6 +32,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(simulator_command)
     app.cli.add_command(demo_seed_command)
     app.cli.add_command(consent_group)
+    app.cli.add_command(postgres_group)
     app.cli.add_command(user_group)
     app.cli.add_command(secrets_group)
     app.cli.add_command(route_group)
@@ -176,17 +178,20 @@ def message_show(message_id: int) -> None:
 
 @click.command("status", cls=OneLineCommand)
 def status_command() -> None:
-    """Message counts by status (`STATUS COUNT` lines), then each bind's state."""
-    from dashboard.services.reports import status_counts
+    """Message counts by status (`STATUS COUNT` lines), the possible duplicates, then each bind's
+    state and which worker drives it."""
+    from dashboard.services.reports import possible_duplicates, status_counts
     from dashboard.sms.lifecycle import MESSAGE_STATES
     counts = status_counts()
     for state in MESSAGE_STATES:
         click.echo(f"{state} {counts.get(state, 0)}")
+    click.echo(f"possible_duplicates {possible_duplicates()}")
     from dashboard.services.binds import list_binds
     for bind in list_binds():
         status = bind.status or BindStatus(state="unknown")
         click.echo(f"bind {bind.name} {status.state}"
                    + (f" in_flight={status.in_flight} tps={status.current_tps:g}" if status.state == "bound" else "")
+                   + (f" worker={status.worker_id}" if status.worker_id else "")
                    + (f" error={status.last_error}" if status.last_error else ""))
 
 

@@ -31,6 +31,13 @@ DEFAULTS: dict[str, Any] = {
     # sender is running and the binds say so too (dashboard/services/workers.py).
     "SENDER_STALE_SECONDS": 20,
     "CLAIM_LEASE_SECONDS": 120,
+    # Several sender workers (PostgreSQL): how long a worker's lease on a bind (and on the jobs that
+    # run once) lasts unrenewed; another worker takes over this long after the holder dies
+    # (docs/scaling.md).
+    "LEASE_SECONDS": 15,
+    # `flask --app app postgres start`: the port of the local PostgreSQL it starts for trying several
+    # workers (not 5432, where a system PostgreSQL may listen).
+    "LOCAL_POSTGRES_PORT": 5433,
     "RECEIPT_HOLD_HOURS": 24,
     # A message not sent within this many hours (retries, throttling, no bind) expires, visibly.
     "VALIDITY_HOURS": 48,

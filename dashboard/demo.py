@@ -18,6 +18,7 @@ import os
 import secrets
 import signal
 import socket
+import subprocess
 import sys
 from decimal import Decimal
 from typing import Callable
@@ -27,6 +28,7 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from dashboard import PROJECT_ROOT
 from dashboard.demo_traffic import seed_past_traffic
 from dashboard.extensions import db
 from dashboard.models import Bind, ContactList, Role, Route, SenderId, SenderRegistration, User
@@ -341,11 +343,15 @@ def _start_simulator(app: Flask):
         ) from None
 
 
-def run_demo(app: Flask, host: str | None = None, port: int | None = None) -> None:
-    """Take the ports, then migrate, seed, start the simulator and the sender in this process, and
-    serve the console."""
+def run_demo(app: Flask, host: str | None = None, port: int | None = None, workers: int = 0) -> None:
+    """Take the ports, then migrate, seed, start the simulator and the sender, and serve the
+    console. The sender runs in this process, or, with `workers`, as that many `flask worker`
+    processes sharing the bind (several need PostgreSQL: docs/scaling.md)."""
     from dashboard.worker.scheduler import Worker
 
+    if workers > 1 and not app.config["DATABASE_URL"].startswith("postgresql"):
+        raise DemoError("several sender workers share a PostgreSQL database: run `.venv/bin/flask --app app "
+                        "postgres start` and set SWITCHBOARD_DATABASE_URL as it says")
     host = host or app.config["HOST"]
     port = app.config["PORT"] if port is None else port
     # The demo serves plain http: Secure cookies would never come back (docs/security.md).
@@ -360,12 +366,18 @@ def run_demo(app: Flask, host: str | None = None, port: int | None = None) -> No
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     worker = None
+    processes: list[subprocess.Popen] = []
     try:
         with app.app_context():
             upgrade()
         seed_demo(app, simulator_port=simulator.port)
         point_demo_binds_at(app, app.config["SIMULATOR_HOST"], simulator.port)
-        worker = Worker(app).start()
+        if workers:
+            # The production shape: each sender its own process, the web app none of them.
+            processes = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"], cwd=PROJECT_ROOT)
+                         for _ in range(workers)]
+        else:
+            worker = Worker(app).start()
         print(
             f"\n  Switchboard demo: http://{host}:{server.port}  (SMSC simulator on "
             f"{app.config['SIMULATOR_HOST']}:{simulator.port})"
@@ -381,6 +393,13 @@ def run_demo(app: Flask, host: str | None = None, port: int | None = None) -> No
     finally:
         if worker is not None:
             worker.stop()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
         simulator.stop()
         server.server_close()
 
@@ -403,11 +422,20 @@ def main(app: Flask, argv: list[str] | None = None) -> int:
         default=None,
         help=f"port to serve on (default {app.config['PORT']}; setting SWITCHBOARD_PORT)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run the sender as this many `flask worker` processes instead of in this one "
+             "(more than one needs PostgreSQL: docs/scaling.md)",
+    )
     args = parser.parse_args(argv)
     if args.port is not None and not 0 <= args.port <= 65535:
         parser.exit(2, f"switchboard demo: --port must be between 0 and 65535, not {args.port}\n")
+    if not 0 <= args.workers <= 16:
+        parser.exit(2, f"switchboard demo: --workers must be between 0 and 16, not {args.workers}\n")
     try:
-        run_demo(app, host=args.host, port=args.port)
+        run_demo(app, host=args.host, port=args.port, workers=args.workers)
     except DemoError as exc:
         print(f"switchboard demo: {exc}", file=sys.stderr)
         return 1

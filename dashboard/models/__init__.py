@@ -8,11 +8,11 @@ from dashboard.models.imports import ContactImport, ImportedNumber, ImportIssue
 from dashboard.models.message import DeliveryReceipt, InboundMessage, Message, MessageEvent, MessagePart
 from dashboard.models.template import MessageTemplate
 from dashboard.models.user import Role, User
-from dashboard.models.worker import SenderWorker
+from dashboard.models.worker import SenderWorker, WorkerLease
 
 __all__ = [
     "AuditChainHead", "AuditLog", "Bind", "BindStatus", "BrandOptOut", "Campaign", "ConsentChainHead", "ConsentEvent", "Contact",
     "ContactImport", "ContactList", "DeliveryReceipt", "ImportedNumber", "ImportIssue", "InboundMessage", "ListMembership",
     "Message", "MessageEvent", "MessagePart", "MessageTemplate", "Role", "Route", "SenderId", "SenderRegistration",
-    "SenderWorker", "SignupRequest", "User",
+    "SenderWorker", "WorkerLease", "SignupRequest", "User",
 ]

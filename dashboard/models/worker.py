@@ -21,3 +21,16 @@ class SenderWorker(db.Model):
     pid: Mapped[int]
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class WorkerLease(db.Model):
+    """A lease: the right of one sender worker to something only one may do at a time — drive a
+    bind ("bind:<id>") or run the jobs that run once ("leader"). Held while renewed before
+    `expires_at`; taken over by another worker once it passes. Each change of owner raises
+    `epoch`, and the writes that lead to a send carry it (docs/scaling.md, "Fencing")."""
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(80))
+    epoch: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acquired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -14,7 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+
+from dashboard.extensions import db
 
 
 @dataclass(frozen=True)
@@ -115,3 +118,10 @@ def update_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
         types.update({f"g_{c}": table.c[c].type for c in guard})
         return update(table).where(condition).values({c: bindparam(f"v_{c}") for c in columns}), types
     return _run(conn, _prepare(conn, ("update", table.name, columns, guard), build), rows)
+
+
+def on_conflict_do_nothing(table, *unique_columns: str):
+    """INSERT … ON CONFLICT (unique_columns) DO NOTHING, in this database's dialect: a row that is
+    there already (a retried batch, a racing worker) is skipped by the database."""
+    dialect_insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(unique_columns))

@@ -26,6 +26,7 @@ from dashboard.models import (
 )
 from dashboard.models.campaign import KINDS
 from dashboard.services import audit, suppression
+from dashboard.services.bulk import on_conflict_do_nothing
 from dashboard.services.message_templates import check_body
 from dashboard.services.routing import Router
 from dashboard.services.senders import approval_problems
@@ -35,7 +36,6 @@ from dashboard.services.sending.enqueue import (
     enqueue,
     insert_unless_present,
     message_values,
-    on_conflict_do_nothing,
 )
 from dashboard.settings import setting
 from dashboard.sms import lifecycle as lc

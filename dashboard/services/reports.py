@@ -268,6 +268,14 @@ def status_counts() -> dict[str, int]:
     """Every message by status: `flask status`."""
     rows = db.session.execute(select(Message.status, func.count()).group_by(Message.status)).all()
     return {status: count for status, count in rows}
+
+
+def possible_duplicates() -> int:
+    """Messages retried after a part may already have reached the SMSC (a crash, a lost link, a
+    worker that lost its bind): the number a person should know when judging a run."""
+    return db.session.scalar(select(func.count()).select_from(Message).where(Message.possible_duplicate.is_(True)))
+
+
 # --- Traffic over days (the overview page) ---------------------------------------------------
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dashboard.crypto import decrypt_secret
 from dashboard.extensions import db
 from dashboard.models import Bind, BindStatus
 from dashboard.models.types import utcnow
-from dashboard.services import health, inbound
+from dashboard.services import health, inbound, leases
 from dashboard.services.sending import claim, housekeeping, record
 from dashboard.services.sending.rows import BindSettings, OwnedRows
 from dashboard.sms.backoff import backoff_delay
@@ -52,12 +52,31 @@ class Reconfigure(Exception):
     """The bind's settings changed: reconnect with the new ones."""
 
 
+class LeaseGrant:
+    """The worker's lease on this bind, as the runner needs it: renewed by the worker's supervising
+    job, read by the runner's thread before it claims and before it writes bytes. `valid_until` is
+    on this process's monotonic clock, a margin short of the lease's expiry: a process that was
+    paused (SIGSTOP, a long GC, a VM freeze) finds it passed the moment it wakes, before another
+    worker can have taken the bind (docs/scaling.md, "Fencing")."""
+
+    def __init__(self, lease: leases.Lease, valid_until: float) -> None:
+        self.lease = lease
+        self.valid_until = valid_until
+        self.lost = False
+
+    def valid(self, now_m: float) -> bool:
+        return not self.lost and now_m < self.valid_until
+
+
 class BindRunner(threading.Thread):
-    def __init__(self, app: Flask, bind_id: int, worker_id: str):
+    def __init__(self, app: Flask, bind_id: int, worker_id: str, grant: LeaseGrant | None = None):
         super().__init__(name=f"bind-{bind_id}", daemon=True)
         self.app = app
         self.bind_id = bind_id
         self.worker_id = worker_id
+        self.grant = grant  # None: no lease to keep (a single worker in tests of the loop itself)
+        self.draining = False  # handing the bind over: no new claims, the window settles, then stop
+        self.drain_deadline = 0.0
         self.stop_event = threading.Event()
         self.sessions: list[SmppSession] = []
         self.in_flight: dict[tuple[int, int], InFlight] = {}
@@ -77,12 +96,21 @@ class BindRunner(threading.Thread):
     def stop(self) -> None:
         self.stop_event.set()
 
+    def drain(self, timeout: float) -> None:
+        """Hand the bind over gently: claim nothing more, give back what is claimed but unwritten,
+        wait up to `timeout` for the answers to what is in flight, then stop — so a rebalance
+        marks no message as a possible duplicate."""
+        self.drain_deadline = time.monotonic() + timeout
+        self.draining = True
+
     # ------------------------------------------------------------------ lifecycle
 
     def run(self) -> None:
         with self.app.app_context():
             failures = 0
             while not self.stop_event.is_set():
+                if self.grant is not None and not self.grant.valid(time.monotonic()):
+                    break  # the lease ran out while this runner backed off: the worker decides what next
                 bind = db.session.get(Bind, self.bind_id)
                 if bind is None or not bind.enabled:
                     self._set_state("disabled")
@@ -99,6 +127,13 @@ class BindRunner(threading.Thread):
                 except Reconfigure:
                     self._drop_link("settings changed")
                     continue
+                except leases.LeaseLost:
+                    # Another worker drives this bind now, or will in a moment: stop at once.
+                    log.warning("bind %s: lease lost, stopping", self.bind_id)
+                    self.last_error = "lease lost: another worker drives this bind"
+                    self._drop_link("lease lost")
+                    self.stop_event.set()
+                    break
                 except SessionError as exc:
                     failures += 1
                     self._drop_link(exc.reason)
@@ -184,6 +219,11 @@ class BindRunner(threading.Thread):
         enquire_pending: dict[int, tuple[SmppSession, float]] = {}
         while not self.stop_event.is_set():
             now_m = time.monotonic()
+            if self.grant is not None and not self.grant.valid(now_m):
+                raise leases.LeaseLost(self.grant.lease.name)
+            if self.draining and (not self.in_flight or now_m > self.drain_deadline):
+                self.stop_event.set()  # handed over: what was in flight has settled (or timed out)
+                break
             busy = bool(self.in_flight or self.ready)
             pdus = self._read_all(0.005 if busy else 0.05)
 
@@ -317,6 +357,13 @@ class BindRunner(threading.Thread):
 
     def _submit(self, lease: timedelta) -> bool:
         """Claim and write as much as the window and the rate allow. False when the queue was empty."""
+        if self.draining:
+            if self.ready:
+                claim.release_unsent(list(self.ready), utcnow(), "handed over to another worker")
+                self.owned.forget({p.message_id for p in self.ready})
+                self.ready.clear()
+            return False
+        bind_lease = self.grant.lease if self.grant is not None else None
         submitters = [s for s in self.sessions if s.can_submit]
         if not submitters:
             return False
@@ -326,7 +373,8 @@ class BindRunner(threading.Thread):
             return True
         found = True
         if len(self.ready) < room:
-            claimed = claim.claim_messages(self.settings, self.worker_id, room, utcnow(), lease, self.owned)
+            claimed = claim.claim_messages(self.settings, self.worker_id, room, utcnow(), lease, self.owned,
+                                           bind_lease)
             self.ready.extend(claimed)
             found = bool(claimed) or bool(self.ready)
         now_m = time.monotonic()
@@ -336,10 +384,14 @@ class BindRunner(threading.Thread):
             batch.append((self.ready.popleft(), session.next_sequence()))
         if not batch:
             return found
-        claim.mark_parts_submitting(batch, session.session_id, utcnow(), self.owned)
+        claim.mark_parts_submitting(batch, session.session_id, utcnow(), self.owned, bind_lease)
         pdus = [session.make_submit(seq, **submit_sm_fields(part)) for part, seq in batch]
         for (part, seq) in batch:
             self.in_flight[(id(session), seq)] = InFlight(part, session, now_m)
+        if self.grant is not None and not self.grant.valid(time.monotonic()):
+            # Paused between the fenced commit and here: the parts stay marked as submitting, and the
+            # next holder retries them as possible duplicates; no byte leaves after the lease.
+            raise leases.LeaseLost(self.grant.lease.name)
         session.write(pdus)
         self._count_sent(now_m, len(batch))
         return True

@@ -11,8 +11,9 @@ import os
 import signal
 import socket
 import threading
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Callable
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -23,11 +24,12 @@ from sqlalchemy import select
 from dashboard.extensions import db
 from dashboard.models import Bind, Message
 from dashboard.models.types import utcnow
-from dashboard.services import campaigns, imports, signup, workers
+from dashboard.services import campaigns, imports, leases, signup, workers
 from dashboard.services.sending import housekeeping
 from dashboard.services.sending.rows import BindSettings
+from dashboard.sms import balance
 from dashboard.sms import lifecycle as lc
-from dashboard.worker.bind_runner import BindRunner
+from dashboard.worker.bind_runner import BindRunner, LeaseGrant
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +40,12 @@ class Job:
     on the one elected leader only; False declares it safe to run on every worker at once
     (idempotent by construction). docs/scaling.md says which is which, and why."""
     name: str
-    seconds: float
+    seconds: float | Callable[[dict], float]  # or, from the settings, for the lease's own jobs
     run: Callable[["Worker"], object]
     singleton: bool = True
+
+    def period(self, config) -> float:
+        return self.seconds(config) if callable(self.seconds) else self.seconds
 
 
 def _launch(worker: "Worker"):
@@ -86,12 +91,18 @@ def _heartbeat(worker: "Worker"):
     return workers.beat(worker.worker_id, socket.gethostname(), os.getpid(), utcnow())
 
 
+# Which jobs run once (on the elected leader) and which on every worker, and why: docs/scaling.md.
+# Every job but the two a worker does for itself runs once: each would be safe twice over (their
+# writes are conditional, launch is idempotent by its unique constraint), but not all are free
+# twice over (two reconcilers, two failover passes, two confirmations texted for one sign-up).
 JOBS = (
-    Job("heartbeat", 5.0, _heartbeat),
+    # A worker's heartbeat and lease renewals come several times within a lease (LEASE_SECONDS), so
+    # that one late round never makes it look dead or lose a lease it still holds.
+    Job("heartbeat", lambda config: min(5.0, config["LEASE_SECONDS"] / 3), _heartbeat, singleton=False),
+    Job("supervise_binds", lambda config: min(2.0, config["LEASE_SECONDS"] / 6), _supervise, singleton=False),
     Job("launch_due_campaigns", 1.0, _launch),
     Job("complete_campaigns", 2.0, _complete),
     Job("guard_campaigns", 1.0, _guard),
-    Job("supervise_binds", 2.0, _supervise),
     Job("reroute_queued", 2.0, _reroute),
     Job("process_imports", 1.0, _imports),
     Job("signup_confirmations", 1.0, _confirmations),
@@ -104,11 +115,22 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+# A lease is trusted on this worker's own clock for this share of its length only: the rest is the
+# margin by which it stops before another worker may take over (docs/scaling.md, "Fencing").
+LEASE_TRUST = 0.8
+# How long a bind handed over to another worker waits for the answers to what it has in flight.
+HANDOVER_SECONDS = 5.0
+
+
 class Worker:
+    """One sender process: its scheduler jobs, and a runner for each bind it holds a lease on.
+    Any number of them may share one PostgreSQL database (docs/scaling.md)."""
+
     def __init__(self, app: Flask, worker_id: str | None = None, tick_scale: float = 1.0):
         self.app = app
         self.worker_id = worker_id or default_worker_id()
         self.runners: dict[int, BindRunner] = {}
+        self.leadership: LeaseGrant | None = None
         self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(4)},
                                              job_defaults={"coalesce": True, "max_instances": 1},
                                              timezone="UTC")
@@ -117,11 +139,20 @@ class Worker:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
 
+    @property
+    def lease_ttl(self) -> timedelta:
+        return timedelta(seconds=self.app.config["LEASE_SECONDS"])
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leadership is not None and self.leadership.valid(time.monotonic())
+
     def start(self) -> "Worker":
         with self.app.app_context():
             self._release_dead_claims()
+            self._keep_leadership(utcnow())  # before the jobs' first run, which asks for it
         for job in JOBS:
-            self.scheduler.add_job(self._wrap(job), "interval", seconds=job.seconds * self.tick_scale,
+            self.scheduler.add_job(self._wrap(job), "interval", seconds=job.period(self.app.config) * self.tick_scale,
                                    id=job.name, name=job.name, next_run_time=utcnow())
         self.scheduler.start()
         log.info("worker %s started: %s", self.worker_id, ", ".join(j.name for j in JOBS))
@@ -129,6 +160,8 @@ class Worker:
 
     def _wrap(self, job: Job) -> Callable[[], None]:
         def run() -> None:
+            if job.singleton and not self.is_leader:
+                return  # another worker is the leader and runs it
             with self.app.app_context():
                 try:
                     job.run(self)
@@ -151,35 +184,89 @@ class Worker:
                 housekeeping.release_worker_claims(owner, utcnow())
 
     def supervise_binds(self) -> None:
-        """Start a runner for each enabled bind; reap runners whose bind went away."""
+        """Keep this worker's share of the binds (docs/scaling.md): renew the leases it holds and
+        stop at once the runner of any it lost; hand over, gently, the binds the balance now gives
+        to another worker (one joined) or to nobody (disabled); take, and recover from their last
+        holder, the binds it should drive that are free or expired (one left or died)."""
         with self._lock:
             if self._stopped.is_set():
                 return
-            enabled = set(db.session.scalars(select(Bind.id).where(Bind.enabled.is_(True))))
+            now, ttl = utcnow(), self.lease_ttl
+            self._keep_leadership(now)
             for bind_id, runner in list(self.runners.items()):
                 if not runner.is_alive():
                     del self.runners[bind_id]
-                elif bind_id not in enabled:
+                    if not runner.grant.lost:
+                        leases.release(runner.grant.lease)  # stopped or handed over: free it at once
+                    continue
+                self._renew(runner.grant, now)
+                if runner.grant.lost:
                     runner.stop()
-            for bind_id in enabled - set(self.runners):
-                runner = BindRunner(self.app, bind_id, self.worker_id)
+            enabled = set(db.session.scalars(select(Bind.id).where(Bind.enabled.is_(True))))
+            live = [w.worker_id for w in workers.live_workers(now, stale_after=ttl)]
+            held = {bind_id for bind_id, runner in self.runners.items() if not runner.draining}
+            plan = balance.plan(self.worker_id, enabled, live, held)
+            for bind_id in plan.hand_over:
+                runner = self.runners[bind_id]
+                runner.drain(timeout=HANDOVER_SECONDS)
+            for bind_id in plan.take:
+                if bind_id in self.runners:
+                    continue  # still draining from a hand-over that is now undone: it ends, then is retaken
+                started = time.monotonic()
+                lease = leases.acquire(leases.bind_lease(bind_id), self.worker_id, now, ttl)
+                if lease is None:
+                    continue  # its holder hands it over, or its lease expires: a later round takes it
+                housekeeping.release_bind_claims(bind_id, self.worker_id, now)
+                grant = LeaseGrant(lease, started + ttl.total_seconds() * LEASE_TRUST)
+                runner = BindRunner(self.app, bind_id, self.worker_id, grant)
                 self.runners[bind_id] = runner
                 runner.start()
+
+    def _renew(self, grant: LeaseGrant, now: datetime) -> None:
+        started = time.monotonic()
+        renewed = leases.renew(grant.lease, now, self.lease_ttl)
+        if renewed is None:
+            grant.lost = True
+        else:
+            grant.lease = renewed
+            grant.valid_until = started + self.lease_ttl.total_seconds() * LEASE_TRUST
+
+    def _keep_leadership(self, now: datetime) -> None:
+        """Renew the leadership, or take it when nobody holds it: the jobs that run once run here."""
+        if self.leadership is not None:
+            self._renew(self.leadership, now)
+            if not self.leadership.lost:
+                return
+            log.warning("worker %s lost the leadership", self.worker_id)
+            self.leadership = None
+        started = time.monotonic()
+        lease = leases.acquire(leases.LEADER, self.worker_id, now, self.lease_ttl)
+        if lease is not None:
+            self.leadership = LeaseGrant(lease, started + self.lease_ttl.total_seconds() * LEASE_TRUST)
 
     def bind_settings(self, bind_id: int | None) -> BindSettings:
         return BindSettings.for_bind_id(bind_id, timedelta(hours=self.app.config["VALIDITY_HOURS"]))
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the jobs, then unbind every session cleanly."""
+        """Stop the jobs; let what is in flight settle and unbind every session cleanly; give the
+        leases up so that other workers take over at once instead of after they expire."""
         with self._lock:
             self._stopped.set()
             runners = list(self.runners.values())
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         for runner in runners:
-            runner.stop()
+            runner.drain(timeout=min(timeout / 2, 5.0))
         for runner in runners:
             runner.join(timeout)
+            runner.stop()
+        with self.app.app_context():
+            try:
+                for grant in [r.grant for r in runners if r.grant is not None] + [self.leadership]:
+                    if grant is not None and not grant.lost:
+                        leases.release(grant.lease)
+            finally:
+                db.session.remove()
 
     def run_forever(self) -> None:
         """For `flask worker`: block until SIGTERM or SIGINT, then shut down cleanly."""

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, true, update
 
 from dashboard.models.types import unindexed
-from dashboard.services import bulk, campaigns, suppression
+from dashboard.services import bulk, campaigns, leases, suppression
 from dashboard.services.sending.rows import (
     MESSAGE_COLUMNS,
     BindSettings,
@@ -31,6 +31,7 @@ from dashboard.services.sending.rows import (
     event_row,
     finish,
     requeue,
+    rollback,
 )
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.encoding import EncodedMessage, encode_message
@@ -43,19 +44,25 @@ _NEW_PART_COLUMNS = ("message_id", "part_no", "parts_total", "status", "bind_id"
 
 
 def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: datetime,
-                   lease: timedelta, owned: OwnedRows | None = None) -> list[OutgoingPart]:
+                   lease: timedelta, owned: OwnedRows | None = None,
+                   bind_lease: leases.Lease | None = None) -> list[OutgoingPart]:
     """Claim up to `limit` queued messages for this bind and return their unsent parts, in queue
     order (priority, then age). The rows of the messages going out are kept in `owned`, for
-    recording their responses without reading them again."""
+    recording their responses without reading them again. `lease` is how long the claim lasts;
+    `bind_lease` the worker's lease on the bind: the claim takes nothing unless it is still this
+    worker's at its epoch (the fence, docs/scaling.md)."""
     if limit <= 0:
         return []
-    claimed = MessageRow.all_from(conn().execute(_main_claim(), {
-        "p_bind": settings.bind_id, "p_now": now, "p_limit": limit, "p_worker": worker_id, "p_expires": now + lease}))
+    params = {"p_bind": settings.bind_id, "p_now": now, "p_limit": limit, "p_worker": worker_id,
+              "p_expires": now + lease}
+    if bind_lease is not None:
+        params |= {"p_lease": bind_lease.name, "p_epoch": bind_lease.epoch}
+    claimed = MessageRow.all_from(conn().execute(_main_claim(bind_lease is not None), params))
     if len(claimed) < limit:
         claimed += campaigns.claim_within_allowances(
             limit - len(claimed), now,
             due=lambda campaign_id, n: _due_in_campaign(settings.bind_id, campaign_id, n, now),
-            take=lambda ids: _claim(ids, worker_id, now, lease))
+            take=lambda ids: _claim(ids, worker_id, now, lease, bind_lease))
     if not claimed:
         commit()
         return []
@@ -105,16 +112,20 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
     return outgoing
 
 
-@lru_cache(maxsize=1)
-def _main_claim():
+@lru_cache(maxsize=2)
+def _main_claim(fenced: bool):
     """The claim of every message not in a separately claimed campaign, built once: it runs
-    several times a second per bind. Parameters: p_bind, p_now, p_limit, p_worker, p_expires (not
-    named after columns of the table it updates, which SQLAlchemy reserves)."""
+    several times a second per bind. Parameters: p_bind, p_now, p_limit, p_worker, p_expires, and
+    when `fenced` p_lease, p_epoch (not named after columns of the table it updates, which
+    SQLAlchemy reserves)."""
     now = bindparam("p_now")
+    fence = (leases.held_clause(bindparam("p_lease"), bindparam("p_worker"), bindparam("p_epoch"), now)
+             if fenced else true())
     due = (select(M.c.id)
            .where(M.c.status == lc.QUEUED, M.c.bind_id == bindparam("p_bind"),
                   or_(M.c.next_attempt_at.is_(None), M.c.next_attempt_at <= now),
-                  or_(M.c.campaign_id.is_(None), M.c.campaign_id.not_in(campaigns.separately_claimed_campaign_ids())))
+                  or_(M.c.campaign_id.is_(None), M.c.campaign_id.not_in(campaigns.separately_claimed_campaign_ids())),
+                  fence)
            .order_by(M.c.priority, M.c.id)
            .limit(bindparam("p_limit"))
            .with_for_update(skip_locked=True)  # dropped by SQLAlchemy on SQLite, where writes serialise
@@ -138,10 +149,13 @@ def _due_in_campaign(bind_id: int, campaign_id: int, limit: int, now: datetime) 
     return [campaigns.Candidate(*row) for row in rows]
 
 
-def _claim(ids: Sequence[int], worker_id: str, now: datetime, lease: timedelta) -> list[MessageRow]:
+def _claim(ids: Sequence[int], worker_id: str, now: datetime, lease: timedelta,
+           bind_lease: leases.Lease | None) -> list[MessageRow]:
+    fence = (leases.held_clause(bind_lease.name, worker_id, bind_lease.epoch, now)
+             if bind_lease is not None else true())
     return MessageRow.all_from(conn().execute(
         update(M)
-        .where(M.c.id.in_(ids), unindexed(M.c.status) == lc.QUEUED)
+        .where(M.c.id.in_(ids), unindexed(M.c.status) == lc.QUEUED, fence)
         .values(status=lc.SUBMITTING, claimed_by=worker_id, claim_expires_at=now + lease,
                 submitting_at=now, attempts=M.c.attempts + 1, reason=None)
         .returning(*MESSAGE_COLUMNS, *_CLAIM_COLUMNS)))
@@ -188,9 +202,16 @@ def _outgoing_parts(message: MessageRow, settings: BindSettings, encoded: Encode
 
 
 def mark_parts_submitting(assignments: Sequence[tuple[OutgoingPart, int]], session_id: str, now: datetime,
-                          owned: OwnedRows | None = None) -> None:
+                          owned: OwnedRows | None = None, bind_lease: leases.Lease | None = None) -> None:
     """Record each part as being submitted, with its session and sequence number, and commit —
-    before the bytes leave (#1). A crash after this leaves the part visibly uncertain."""
+    before the bytes leave (#1). A crash after this leaves the part visibly uncertain. With
+    `bind_lease`, nothing is recorded (and LeaseLost raised) unless the lease is still ours: a
+    worker that lost its bind sends nothing more on it (docs/scaling.md, "Fencing")."""
+    if bind_lease is not None and not leases.check_held(bind_lease, now):
+        rollback()
+        if owned is not None:
+            owned.clear()
+        raise leases.LeaseLost(bind_lease.name)
     bulk.update_many(conn(), P, ("status", "session_id", "sequence_number", "submitting_at"), [
         {"b_id": part.part_id, "status": lc.SUBMITTING, "session_id": session_id, "sequence_number": seq,
          "submitting_at": now} for part, seq in assignments])

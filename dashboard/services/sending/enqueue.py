@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from dashboard.extensions import db
 from dashboard.models import Message, SenderId
 from dashboard.models.message import HELP_REPLY
 from dashboard.services import senders
+from dashboard.services.bulk import on_conflict_do_nothing
 from dashboard.services.routing import RouteChoice, Router
 from dashboard.services.sending.rows import commit, event
 from dashboard.sms import lifecycle as lc
@@ -92,9 +92,3 @@ def insert_unless_present(rows: Sequence[dict], *unique_columns: str) -> None:
     already (a retried batch, a racing launcher) is skipped by the database, not by a check in
     Python: launch is idempotent (docs/architecture.md #8)."""
     db.session.execute(on_conflict_do_nothing(Message.__table__, *unique_columns), list(rows))
-
-
-def on_conflict_do_nothing(table, *unique_columns: str):
-    """INSERT … ON CONFLICT (unique_columns) DO NOTHING, in this database's dialect."""
-    dialect_insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
-    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(unique_columns))

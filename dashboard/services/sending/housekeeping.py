@@ -3,6 +3,7 @@
 
   reap_expired_claims      messages whose owner died go back to the queue; parts that may have
                            left are retried under the possible-duplicate mark (docs/architecture.md #1, #2)
+  release_bind_claims      the same at once for one bind, when a worker takes it over
   reconcile_held_receipts  receipts that came before their response are matched once it is recorded (#3)
   reroute_queued           failover: queued traffic moves off an unhealthy bind and back when it recovers
   cancel_queued            a cancelled campaign's queued messages end as cancelled, never waiting forever
@@ -54,6 +55,17 @@ def reap_expired_claims(now: datetime) -> int:
 def release_worker_claims(worker_id: str, now: datetime) -> int:
     """On a clean shutdown or a restart of the same worker: its claims are known dead now."""
     conn().execute(update(M).where(M.c.claimed_by == worker_id, M.c.status == lc.SUBMITTING)
+                   .values(claim_expires_at=now - timedelta(seconds=1)))
+    commit()
+    return reap_expired_claims(now)
+
+
+def release_bind_claims(bind_id: int, new_owner: str, now: datetime) -> int:
+    """A worker took over a bind whose lease expired: what the previous holder had claimed on it
+    goes back to the queue now, not when each claim's own lease runs out, and parts it may have
+    written are retried under the possible-duplicate mark (#1; docs/scaling.md, "Takeover")."""
+    conn().execute(update(M).where(M.c.bind_id == bind_id, M.c.status == lc.SUBMITTING,
+                                   M.c.claimed_by != new_owner)
                    .values(claim_expires_at=now - timedelta(seconds=1)))
     commit()
     return reap_expired_claims(now)

@@ -1,0 +1,153 @@
+"""Scale-out: messages per second with 1, 2 and 4 sender workers (`flask worker` processes) sharing
+one PostgreSQL database and 4 binds, and one worker on SQLite, in one run.
+
+Each run queues N one-part messages over the 4 binds while the workers are already up and hold
+their leases, and times from the commit of the queue to the last receipt recorded. The SMSC
+simulator runs in its own process; PostgreSQL is a throwaway cluster on this machine started from
+initdb/pg_ctl (dashboard/local_postgres.py). Everything shares the machine's cores: the figures
+say what the design gives here, docs/scaling.md what more cores would give.
+
+    python bench/scale_out.py [--n 20000] [--workers 1,2,4] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BINDS = 4
+PASSWORD = "secret"
+TEXT = "Your code is 482913. It expires in 10 minutes."
+
+
+def run(url: str, n: int, workers: int, sim_port: int, keys: Path) -> dict:
+    """One timed run on a fresh database at `url` with `workers` worker processes."""
+    from flask_migrate import upgrade
+    from sqlalchemy import func, select
+
+    from dashboard import create_app
+    from dashboard.extensions import db
+    from dashboard.models import Message
+    from dashboard.models.types import utcnow
+    from dashboard.services import leases
+    from dashboard.services.binds import create_bind
+    from dashboard.services.routing import RouteChoice
+    from dashboard.services.sending.enqueue import insert_messages, message_values
+    from dashboard.sms.encoding import analyse
+
+    config = {"SECRET_KEY": "bench", "DATABASE_URL": url, "ENCRYPTION_KEY_FILE": str(keys)}
+    app = create_app(config)
+    with app.app_context():
+        upgrade()
+        bind_ids = [create_bind(name=f"carrier{i}", host="127.0.0.1", port=sim_port, system_id=f"c{i}",
+                                password=PASSWORD, mode="trx", tps=100_000, window=100,
+                                response_timeout=30).id for i in range(BINDS)]
+        env = {**os.environ, "SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_SECRET_KEY": "bench",
+               "SWITCHBOARD_ENCRYPTION_KEY_FILE": str(keys)}
+        processes = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"], cwd=ROOT, env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                     for _ in range(workers)]
+        try:
+            # Up, bound and balanced before the clock starts: this measures sending, not start-up.
+            deadline = time.monotonic() + 120
+            while True:
+                db.session.expire_all()
+                owners = [owner for owner, _epoch, expires in leases.holders("bind:").values()
+                          if owner and expires and expires > utcnow()]
+                db.session.commit()
+                if len(owners) == BINDS and len(set(owners)) == min(workers, BINDS):
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{workers} workers did not share the binds: {owners}")
+                time.sleep(0.2)
+            time.sleep(1.0)  # the last runners bind their sessions
+            info = analyse(TEXT)
+            now = utcnow()
+            rows = [message_values(destination=f"+1415{i:07d}", text=TEXT, info=info, source="Switchboard", ton=5,
+                                   npi=0, route=RouteChoice(bind_ids[i % BINDS], None, None), priority=100, now=now,
+                                   udh_ref=i % 256) for i in range(n)]
+            for start in range(0, n, 5000):
+                insert_messages(rows[start:start + 5000])
+            db.session.commit()
+            started = time.monotonic()
+            while True:
+                time.sleep(0.25)
+                delivered = db.session.scalar(select(func.count()).select_from(Message)
+                                              .where(Message.status == "delivered"))
+                db.session.commit()
+                if delivered >= n:
+                    break
+                if time.monotonic() - started > max(180, n / 50):
+                    raise SystemExit(f"{workers} workers did not finish: {delivered} of {n} delivered")
+            elapsed = time.monotonic() - started
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        db.session.remove()
+        db.engine.dispose()
+    return {"workers": workers, "msgs_per_s": round(n / elapsed, 1), "seconds": round(elapsed, 2)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--workers", default="1,2,4", help="comma-separated worker counts on PostgreSQL")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    from dashboard.local_postgres import LocalPostgres
+    from dashboard.simulator import SimulatorConfig
+    from dashboard.simulator.process import SimulatorProcess
+
+    work = Path(tempfile.mkdtemp(prefix="switchboard-scale-"))
+    keys = work / "keys"
+    config = SimulatorConfig(port=0, receipt_delay=0, keep_records=1000,
+                             accounts={f"c{i}": PASSWORD for i in range(BINDS)})
+    cluster = LocalPostgres.throwaway().start()
+    figures: dict = {"n": args.n, "binds": BINDS, "cpus": os.cpu_count()}
+    runs = []
+    try:
+        with SimulatorProcess(config) as sim:
+            sqlite = run(f"sqlite:///{work}/bench.db", args.n, 1, sim.port, keys)
+            print(f"SQLite, 1 worker: {sqlite['msgs_per_s']:,.0f} msgs/s")
+            runs.append({"database": "sqlite", **sqlite})
+            for workers in (int(w) for w in args.workers.split(",")):
+                sim.reset()
+                url = cluster.create_database(f"scale_{uuid.uuid4().hex[:8]}")
+                result = run(url, args.n, workers, sim.port, keys)
+                print(f"PostgreSQL, {workers} worker(s): {result['msgs_per_s']:,.0f} msgs/s")
+                runs.append({"database": "postgresql", **result})
+                figures[f"msgs_per_s_{workers}"] = result["msgs_per_s"]
+    finally:
+        cluster.stop(remove=True)
+    figures["sqlite_msgs_per_s_1"] = sqlite["msgs_per_s"]
+    if "msgs_per_s_1" in figures:
+        figures["postgresql_share_of_sqlite"] = round(figures["msgs_per_s_1"] / sqlite["msgs_per_s"], 2)
+        for workers in (2, 4):
+            if f"msgs_per_s_{workers}" in figures:
+                figures[f"speedup_{workers}"] = round(figures[f"msgs_per_s_{workers}"] / figures["msgs_per_s_1"], 2)
+    figures["runs"] = runs
+    print(", ".join(f"{k} {v}" for k, v in figures.items() if k.startswith(("speedup", "postgresql_share"))))
+    if args.json:
+        print(json.dumps(figures))
+    return figures
+
+
+if __name__ == "__main__":
+    main()

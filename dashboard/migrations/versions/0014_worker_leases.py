@@ -1,0 +1,34 @@
+"""worker leases: the bind each sender worker drives and the leader of the jobs that run once,
+held by heartbeat, with an epoch that fences a worker that lost its lease
+
+Revision ID: 0014_worker_leases
+Revises: 0011_console_currency_workers
+Create Date: 2026-11-30 23:30:00
+
+"""
+import sqlalchemy as sa
+from alembic import op
+
+from dashboard.models.types import UTCDateTime
+
+# revision identifiers, used by Alembic.
+revision = '0014_worker_leases'
+down_revision = '0011_console_currency_workers'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        'worker_lease',
+        sa.Column('name', sa.String(length=40), nullable=False),
+        sa.Column('owner', sa.String(length=80), nullable=True),
+        sa.Column('epoch', sa.Integer(), nullable=False),
+        sa.Column('expires_at', UTCDateTime(), nullable=True),
+        sa.Column('acquired_at', UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint('name', name=op.f('pk_worker_lease')),
+    )
+
+
+def downgrade():
+    op.drop_table('worker_lease')
