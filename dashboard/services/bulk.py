@@ -7,13 +7,17 @@ is compiled once per dialect by SQLAlchemy — so the SQL text, quoting and para
 SQLAlchemy's, never built from strings — and each row becomes one tuple (or dict, for named
 paramstyles), its values converted by the columns' own type processors: the same conversions
 SQLAlchemy would apply, just without the machinery around them.
+
+On PostgreSQL a batch is one statement whatever its size: the rows travel as one array per column
+and the statement reads them with `unnest`, so the server plans once and the driver adapts a few
+lists instead of building and parsing a statement per row (docs/performance.md, "PostgreSQL").
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Integer, Table, bindparam, cast, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -30,7 +34,7 @@ class _Prepared:
 _prepared: dict[tuple, _Prepared] = {}
 
 
-def _prepare(conn: Connection, key: tuple, build: Callable[[], tuple]) -> _Prepared:
+def _prepare(conn: Connection, key: tuple, build: Callable[[], tuple], binary: bool = False) -> _Prepared:
     """`build` returns the statement and the type of each of its bind parameters, by name; a row's
     key is the parameter's name without the "v_" that SQLAlchemy needs on bind parameters named
     after columns. Types are taken in the dialect's own implementation: the generic DateTime
@@ -43,10 +47,11 @@ def _prepare(conn: Connection, key: tuple, build: Callable[[], tuple]) -> _Prepa
         compiled = statement.compile(dialect=dialect)
         names = tuple(compiled.positiontup) if compiled.positional else None
         params = names if names is not None else tuple(compiled.binds)
-        found = _prepared[cache_key] = _Prepared(
+        found = _Prepared(
             sql=compiled.string, order=names,
             convert=tuple((name, name.removeprefix("v_"), types[name].dialect_impl(dialect).bind_processor(dialect))
                           for name in params))
+        found = _prepared[cache_key] = _binary(found) if binary else found
     return found
 
 
@@ -63,11 +68,60 @@ def _run(conn: Connection, prepared: _Prepared, rows: Sequence[dict]) -> int:
     return conn.exec_driver_sql(prepared.sql, _parameters(prepared, rows)).rowcount
 
 
+def _arrays(prepared: _Prepared, rows: Sequence[dict]) -> dict[str, list]:
+    """One list per parameter, its values converted by the column's type processor: the arrays of
+    an `unnest` statement."""
+    return {name: [row[key] if process is None else process(row[key]) for row in rows]
+            for name, key, process in prepared.convert}
+
+
+def _unnest(table: Table, names: dict[str, str]):
+    """The rows of a batch as a table, from one array parameter per column: `names` maps each
+    parameter to the column whose type its elements have."""
+    arrays = [cast(bindparam(name), postgresql.ARRAY(_element_type(table.c[column].type)))
+              for name, column in names.items()]
+    return func.unnest(*arrays).table_valued(*names).render_derived(name="v")
+
+
+def _element_type(column_type):
+    # A TypeDecorator (our UTC datetimes) is stored as its implementation; the values given are
+    # already converted by the decorator's processor.
+    return getattr(column_type, "impl_instance", None) or getattr(column_type, "impl", None) or column_type
+
+
+def _types(table: Table, names: dict[str, str]) -> dict:
+    return {name: table.c[column].type for name, column in names.items()}
+
+
 def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[dict]) -> None:
     """INSERT one row per dict; every dict has exactly `columns`."""
     if not rows:
         return
+    if conn.dialect.name == "postgresql":
+        prepared = _prepare_pg_insert(conn, table, columns)
+        conn.exec_driver_sql(prepared.sql, _arrays(prepared, rows))
+        return
     _run(conn, _prepare_insert(conn, table, columns), rows)
+
+
+def _prepare_pg_insert(conn: Connection, table: Table, columns: tuple[str, ...]) -> _Prepared:
+    def build():
+        names = {f"v_{c}": c for c in columns}
+        rows = _unnest(table, names)
+        return (insert(table).from_select(list(columns), select(*(rows.c[name] for name in names))),
+                _types(table, names))
+    return _prepare(conn, ("pg-insert", table.name, columns), build, binary=True)
+
+
+def _binary(prepared: _Prepared) -> _Prepared:
+    """The statement with its array parameters sent in PostgreSQL's binary format: psycopg writes
+    a text array by quoting and escaping every element (each JSON of the timeline, each id), and
+    that was most of the sender's time on PostgreSQL. Only the placeholders SQLAlchemy compiled
+    change, `%(name)s` to psycopg's `%(name)b`."""
+    sql = prepared.sql
+    for name, _key, _process in prepared.convert:
+        sql = sql.replace(f"%({name})s", f"%({name})b")
+    return _Prepared(sql=sql, order=prepared.order, convert=prepared.convert)
 
 
 def _prepare_insert(conn: Connection, table: Table, columns: tuple[str, ...]) -> _Prepared:
@@ -86,6 +140,12 @@ def insert_returning_ids(conn: Connection, table: Table, columns: tuple[str, ...
     """
     if not rows:
         return []
+    if conn.dialect.name == "postgresql":
+        # The ids are taken from the table's sequence first, in order, and inserted with the rows:
+        # one statement, and no question of the order RETURNING would give them in.
+        ids = list(conn.execute(_reserve_ids(table), {"n": len(rows)}).scalars())
+        insert_many(conn, table, ("id", *columns), [{**row, "id": row_id} for row, row_id in zip(rows, ids)])
+        return ids
     if conn.dialect.name != "sqlite":
         statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         return list(conn.execute(statement, [{c: row[c] for c in columns} for row in rows]).scalars())
@@ -101,13 +161,22 @@ def insert_returning_ids(conn: Connection, table: Table, columns: tuple[str, ...
     return ids
 
 
+def _reserve_ids(table: Table):
+    sequence = func.pg_get_serial_sequence(table.name, "id")
+    return select(func.nextval(sequence)).select_from(func.generate_series(1, bindparam("n", type_=Integer)))
+
+
 def update_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[dict],
                 guard: tuple[str, ...] = ()) -> int:
     """UPDATE … SET columns WHERE id = :b_id [AND guard column = :g_<column> …], once per dict.
     Returns how many rows changed in all, so that a guarded caller can tell whether any row had
-    moved under it (sqlite3 and psycopg both sum rowcount over an executemany)."""
+    moved under it (sqlite3 and psycopg both sum rowcount over an executemany; on PostgreSQL the
+    one UPDATE … FROM unnest(…) counts the rows it matched)."""
     if not rows:
         return 0
+    if conn.dialect.name == "postgresql":
+        prepared = _prepare_pg_update(conn, table, columns, guard)
+        return conn.exec_driver_sql(prepared.sql, _arrays(prepared, rows)).rowcount
 
     def build():
         condition = table.c.id == bindparam("b_id")
@@ -125,3 +194,15 @@ def on_conflict_do_nothing(table, *unique_columns: str):
     there already (a retried batch, a racing worker) is skipped by the database."""
     dialect_insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
     return dialect_insert(table).on_conflict_do_nothing(index_elements=list(unique_columns))
+
+
+def _prepare_pg_update(conn: Connection, table: Table, columns: tuple[str, ...], guard: tuple[str, ...]) -> _Prepared:
+    def build():
+        names = {"b_id": "id", **{f"v_{c}": c for c in columns}, **{f"g_{c}": c for c in guard}}
+        rows = _unnest(table, names)
+        condition = table.c.id == rows.c.b_id
+        for column in guard:
+            condition = condition & (table.c[column] == rows.c[f"g_{column}"])
+        return (update(table).where(condition).values({c: rows.c[f"v_{c}"] for c in columns}),
+                _types(table, names))
+    return _prepare(conn, ("pg-update", table.name, columns, guard), build, binary=True)
