@@ -235,6 +235,15 @@ def sender(app):
     return approved_sender()
 
 
+def campaign_for(contact_list, sender, **overrides):
+    """A campaign to `contact_list` from `sender`, scheduled now and approved unless told otherwise;
+    any setting of create_campaign may be overridden."""
+    from dashboard.services.campaigns import create_campaign
+    values = dict(name="Campaign", list_id=contact_list.id, sender_id_id=sender.id, text="hi",
+                  scheduled_at=utcnow(), created_by_id=None, now=utcnow())
+    return create_campaign(**{**values, **overrides})
+
+
 @pytest.fixture
 def make_list(app):
     from dashboard.services import contacts

@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, Sequence, Table, bindparam, cast, func, insert, select, update
+from sqlalchemy import Integer, Table, bindparam, cast, func, insert, select, update
+from sqlalchemy import Sequence as DatabaseSequence
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -164,7 +165,7 @@ def insert_returning_ids(conn: Connection, table: Table, columns: tuple[str, ...
 def _reserve_ids(table: Table):
     # The serial column's own sequence, by PostgreSQL's name for it (looking it up with
     # pg_get_serial_sequence() for every row cost as much as the insert).
-    sequence = Sequence(f"{table.name}_id_seq")
+    sequence = DatabaseSequence(f"{table.name}_id_seq")
     return select(sequence.next_value()).select_from(func.generate_series(1, bindparam("n", type_=Integer)))
 
 

@@ -8,7 +8,6 @@ from sqlalchemy import delete, func, select
 from dashboard.extensions import db
 from dashboard.models import Contact, ContactList, ListMembership, SenderId
 from dashboard.services import audit, consent
-from dashboard.services import consent
 from dashboard.services.search import Page, cursor_page, like_escaped
 from dashboard.sms.numbers import InvalidNumber, normalise, region_and_zones
 from dashboard.sms.sender_ids import InvalidSenderId, validate_sender_id

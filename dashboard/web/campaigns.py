@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from dashboard.csv_stream import csv_chunks
 from dashboard.extensions import db, htmx
-from dashboard.models import Campaign, ContactList, MessageTemplate, SenderId
+from dashboard.models import Campaign, ContactList, MessageTemplate
 from dashboard.models.campaign import CAMPAIGN_STATES, KINDS
 from dashboard.models.types import utcnow
 from dashboard.services import audit

@@ -17,7 +17,6 @@ from dashboard.sms.numbers import InvalidNumber, normalise
 from dashboard.sms.timeline import describe_event
 from dashboard.web import saved_search
 from dashboard.web.access import STAFF, roles_required
-from dashboard.web.params import int_arg, page_arg
 from dashboard.web.forms import MessageSearchForm, choices
 
 bp = Blueprint("messages", __name__, url_prefix="/messages")

@@ -16,7 +16,7 @@ from dashboard.extensions import db
 from dashboard.models import Bind, Campaign, Contact, ContactImport, ContactList, ImportIssue
 from dashboard.models.types import utcnow
 from dashboard.services import campaigns, imports
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, campaign_for
 
 HUGE = str(2**64)
 
@@ -67,15 +67,7 @@ def test_a_limit_that_is_not_a_finite_number_is_refused_with_the_reason(
 
 def test_set_limits_refuses_infinity_and_the_campaign_page_still_works(ops, make_list, sender):
     contact_list = make_list(["+12025550101"])
-    campaign = campaigns.create_campaign(
-        name="c",
-        list_id=contact_list.id,
-        sender_id_id=sender.id,
-        text="hi",
-        scheduled_at=utcnow(),
-        created_by_id=None,
-        now=utcnow(),
-    )
+    campaign = campaign_for(contact_list, sender)
     with pytest.raises(campaigns.CampaignError, match="budget"):
         campaigns.set_limits(
             campaign, throughput_cap=None, budget=Decimal("Infinity"), failure_threshold=None
@@ -288,17 +280,8 @@ def test_changing_an_approved_campaigns_limits_returns_it_to_approval(
         make_user("approver@example.com", "ops"),
     )
     contact_list = make_list(["+12025550101"])
-    campaign = campaigns.create_campaign(
-        name="c",
-        list_id=contact_list.id,
-        sender_id_id=sender.id,
-        text="hi",
-        scheduled_at=utcnow(),
-        created_by_id=author.id,
-        now=utcnow(),
-        approval_required=True,
-        budget=Decimal("10"),
-    )
+    campaign = campaign_for(contact_list, sender, created_by_id=author.id, approval_required=True,
+                            budget=Decimal("10"))
     campaigns.approve(campaign, approver, utcnow())
     assert campaign.status == "scheduled"
     campaigns.set_limits(

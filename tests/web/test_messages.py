@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from dashboard.extensions import db
 from dashboard.models import Bind, Message, MessageEvent
 from dashboard.models.types import utcnow
-from dashboard.services.campaigns import create_campaign
+from tests.conftest import campaign_for
 
 
 @pytest.fixture
@@ -74,15 +74,7 @@ def test_a_number_that_is_not_one_is_refused_in_the_form(ops):
 
 def test_filters_without_personal_data_stay_in_the_url_and_combine(ops, app, make_list, sender):
     contact_list = make_list(["+12025550101"])
-    campaign = create_campaign(
-        name="Spring",
-        list_id=contact_list.id,
-        sender_id_id=sender.id,
-        text="hi",
-        scheduled_at=utcnow(),
-        created_by_id=None,
-        now=utcnow(),
-    )
+    campaign = campaign_for(contact_list, sender, name="Spring")
     bind = Bind(name="acme", host="h", port=1, system_id="s", password_encrypted="x")
     db.session.add(bind)
     db.session.commit()

@@ -13,6 +13,7 @@ from dashboard.models import Bind, Message, Route
 from dashboard.models.types import utcnow
 from dashboard.services import routing
 from dashboard.services.sending.enqueue import enqueue
+from tests.conftest import campaign_for
 
 
 @pytest.fixture
@@ -146,20 +147,10 @@ def test_the_tester_explains_a_number_without_a_route_and_refuses_a_non_number(
 def test_the_estimate_changes_when_a_route_is_priced(
     client, auth, make_user, carrier, make_list, sender
 ):
-    from dashboard.services.campaigns import create_campaign
 
     _login(make_user, auth, "admin")
     contact_list = make_list(["+12025550101", "+12025550102"])
-    campaign = create_campaign(
-        name="Soon",
-        list_id=contact_list.id,
-        sender_id_id=sender.id,
-        text="Hello",
-        scheduled_at=utcnow(),
-        created_by_id=None,
-        now=utcnow(),
-        draft=True,
-    )
+    campaign = campaign_for(contact_list, sender, name="Soon", text="Hello", draft=True)
     assert (
         "<strong data-total-cost>0.0000 USD</strong>"
         in client.get(f"/campaigns/{campaign.id}/estimate").data.decode()

@@ -20,7 +20,7 @@ from dashboard.extensions import db
 from dashboard.models import AuditLog, Bind, Contact, ContactList
 from dashboard.models.types import utcnow
 from dashboard.services import audit, campaigns, compliance, imports
-from tests.conftest import make_config
+from tests.conftest import campaign_for, make_config
 
 
 @pytest.fixture
@@ -69,15 +69,7 @@ def test_the_dry_run_csv_neutralises_a_contact_named_as_a_formula(admin, make_li
     contact_list = make_list(["+12025550101"])
     db.session.scalar(select(Contact)).name = "@SUM(1)"
     db.session.commit()
-    campaign = campaigns.create_campaign(
-        name="c",
-        list_id=contact_list.id,
-        sender_id_id=sender.id,
-        text="hi",
-        scheduled_at=utcnow(),
-        created_by_id=None,
-        now=utcnow(),
-    )
+    campaign = campaign_for(contact_list, sender)
     rows = _rows(admin.post(f"/campaigns/{campaign.id}/dry-run.csv").data)
     assert rows[1][:2] == ["+12025550101", "'@SUM(1)"]
 
@@ -247,16 +239,7 @@ def test_a_campaigns_life_is_audited(app, make_list, sender, make_user):
     user = make_user("ops@example.com", "ops")
     audit.act_as(audit.Actor(user.id, user.email, "192.0.2.1"))
     contact_list = make_list(["+12025550101"])
-    campaign = campaigns.create_campaign(
-        name="c",
-        list_id=contact_list.id,
-        sender_id_id=sender.id,
-        text="hi",
-        scheduled_at=utcnow(),
-        created_by_id=user.id,
-        now=utcnow(),
-        draft=True,
-    )
+    campaign = campaign_for(contact_list, sender, created_by_id=user.id, draft=True)
     campaigns.submit_for_approval(campaign, utcnow(), approval_required=False)
     campaigns.pause(campaign, utcnow())
     campaigns.set_limits(campaign, throughput_cap=5.0, budget=None, failure_threshold=None)

@@ -83,7 +83,7 @@ def test_a_message_claimed_outside_the_window_goes_back_to_wait_and_is_not_an_at
 def test_the_throughput_cap_holds_within_ten_percent(app, simulator, make_bind, make_list, sender, worker):
     make_bind(simulator, tps=500, window=20)
     contact_list = make_list(numbers(41))
-    campaign = _create(contact_list, sender, throughput_cap=8.0)
+    _create(contact_list, sender, throughput_cap=8.0)
     worker()
     wait_for(lambda: simulator.submit_count() >= 41, timeout=30, message="all sent")
     times = sorted(record.received_at for record in simulator.submits)
