@@ -30,7 +30,7 @@ PASSWORD = "secret"
 TEXT = "Your code is 482913. It expires in 10 minutes."
 
 
-def run(url: str, n: int, workers: int, sim_port: int, keys: Path) -> dict:
+def run(url: str, n: int, workers: int, sim_port: int, keys: Path, window: int = 100) -> dict:
     """One timed run on a fresh database at `url` with `workers` worker processes."""
     from flask_migrate import upgrade
     from sqlalchemy import func, select
@@ -50,7 +50,7 @@ def run(url: str, n: int, workers: int, sim_port: int, keys: Path) -> dict:
     with app.app_context():
         upgrade()
         bind_ids = [create_bind(name=f"carrier{i}", host="127.0.0.1", port=sim_port, system_id=f"c{i}",
-                                password=PASSWORD, mode="trx", tps=100_000, window=100,
+                                password=PASSWORD, mode="trx", tps=100_000, window=window,
                                 response_timeout=30).id for i in range(BINDS)]
         env = {**os.environ, "SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_SECRET_KEY": "bench",
                "SWITCHBOARD_ENCRYPTION_KEY_FILE": str(keys)}
@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--workers", default="1,2,4", help="comma-separated worker counts on PostgreSQL")
+    parser.add_argument("--window", type=int, default=100, help="each bind's window (submits in flight)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -119,17 +120,17 @@ def main(argv: list[str] | None = None) -> dict:
     config = SimulatorConfig(port=0, receipt_delay=0, keep_records=1000,
                              accounts={f"c{i}": PASSWORD for i in range(BINDS)})
     cluster = LocalPostgres.throwaway().start()
-    figures: dict = {"n": args.n, "binds": BINDS, "cpus": os.cpu_count()}
+    figures: dict = {"n": args.n, "binds": BINDS, "window": args.window, "cpus": os.cpu_count()}
     runs = []
     try:
         with SimulatorProcess(config) as sim:
-            sqlite = run(f"sqlite:///{work}/bench.db", args.n, 1, sim.port, keys)
+            sqlite = run(f"sqlite:///{work}/bench.db", args.n, 1, sim.port, keys, args.window)
             print(f"SQLite, 1 worker: {sqlite['msgs_per_s']:,.0f} msgs/s")
             runs.append({"database": "sqlite", **sqlite})
             for workers in (int(w) for w in args.workers.split(",")):
                 sim.reset()
                 url = cluster.create_database(f"scale_{uuid.uuid4().hex[:8]}")
-                result = run(url, args.n, workers, sim.port, keys)
+                result = run(url, args.n, workers, sim.port, keys, args.window)
                 print(f"PostgreSQL, {workers} worker(s): {result['msgs_per_s']:,.0f} msgs/s")
                 runs.append({"database": "postgresql", **result})
                 figures[f"msgs_per_s_{workers}"] = result["msgs_per_s"]
