@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, case, func, literal, select
 
 from dashboard.csv_stream import csv_chunks as stream_csv
 from dashboard.extensions import db
 from dashboard.models import AuditLog, Bind, Campaign, Message, MessagePart
 from dashboard.services import audit
+from dashboard.services.sqlexpr import count_where, region_prefix, seconds_between
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.money import MoneyTotals
-from dashboard.sms.regions import SHARED_CALLING_CODES, SHARED_PREFIX_CHARS, SINGLE_PREFIX_CHARS, RegionCache
+from dashboard.sms.regions import RegionCache
 
 EXPORT_BATCH = 1000  # rows fetched per round trip (yield_per)
 CHUNK_ROWS = 500  # CSV rows per chunk written to the socket
@@ -130,31 +131,14 @@ def _parts_per_message(campaign_id: int):
             .group_by(MessagePart.message_id).subquery())
 
 
-def _region_prefix_sql(column) -> ColumnElement:
-    """dashboard.sms.regions.region_prefix, in SQL, so the database groups by it."""
-    shared = or_(*(func.substr(column, 2, len(code)) == code for code in SHARED_CALLING_CODES))
-    return case((shared, func.substr(column, 1, SHARED_PREFIX_CHARS)),
-                else_=func.substr(column, 1, SINGLE_PREFIX_CHARS))
-
-
-def _count_where(condition) -> ColumnElement:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-def _seconds_between(start, end) -> ColumnElement:
-    if db.engine.dialect.name == "postgresql":
-        return func.extract("epoch", end - start)
-    return (func.julianday(end) - func.julianday(start)) * 86400.0
-
-
 def _breakdowns(campaign_id: int, parts, key, label_of) -> list[Breakdown]:
     """Messages grouped by `key`: counts, delivered, failed, parts and cost per group. `label_of`
     turns a group's (key, sample destination) into its label; groups with one label are merged."""
     rows = db.session.execute(
         select(key.label("key"), parts.c.currency, func.min(Message.destination).label("sample"),
                func.count().label("messages"),
-               _count_where(Message.status == lc.DELIVERED).label("delivered"),
-               _count_where(Message.status.in_(FAILED_STATES)).label("failed"),
+               count_where(Message.status == lc.DELIVERED).label("delivered"),
+               count_where(Message.status.in_(FAILED_STATES)).label("failed"),
                func.coalesce(func.sum(parts.c.parts), 0).label("parts"),
                func.sum(parts.c.cost).label("cost"))
         .select_from(Message).outerjoin(parts, parts.c.message_id == Message.id)
@@ -194,7 +178,7 @@ def campaign_report(campaign: Campaign) -> CampaignReport:
                     .order_by(func.count().desc(), Message.status)).all()]
 
     regions = RegionCache()
-    by_country = _breakdowns(campaign.id, parts, _region_prefix_sql(Message.destination),
+    by_country = _breakdowns(campaign.id, parts, region_prefix(Message.destination),
                              lambda _key, sample: regions.region(sample))
     bind_names = dict(db.session.execute(select(Bind.id, Bind.name)).all())
     by_carrier = _breakdowns(campaign.id, parts, Message.bind_id,
@@ -215,7 +199,7 @@ def _timings(campaign_id: int) -> Timings:
     row = db.session.execute(select(
         func.min(Message.created_at), func.min(Message.submitted_at), func.max(Message.submitted_at),
         func.max(Message.done_at)).where(Message.campaign_id == campaign_id)).one()
-    seconds = _seconds_between(Message.submitted_at, Message.done_at)
+    seconds = seconds_between(Message.submitted_at, Message.done_at)
     avg, longest = db.session.execute(select(func.avg(seconds), func.max(seconds)).where(
         Message.campaign_id == campaign_id, Message.status == lc.DELIVERED,
         Message.submitted_at.is_not(None), Message.done_at.is_not(None))).one()
@@ -297,9 +281,9 @@ def daily_traffic(now: datetime, days: int = 7) -> list[DayTraffic]:
     day = _day(Message.created_at)
     counts = {str(row.day)[:10]: row for row in db.session.execute(
         select(day.label("day"), func.count().label("messages"),
-               _count_where(Message.status == lc.DELIVERED).label("delivered"),
-               _count_where(Message.status.in_(FAILED_STATES)).label("failed"),
-               _count_where(Message.status.in_(WAITING)).label("waiting"))
+               count_where(Message.status == lc.DELIVERED).label("delivered"),
+               count_where(Message.status.in_(FAILED_STATES)).label("failed"),
+               count_where(Message.status.in_(WAITING)).label("waiting"))
         .where(Message.created_at >= start).group_by(day)).all()}
     costs: dict[str, MoneyTotals] = defaultdict(MoneyTotals)
     parts: dict[str, int] = defaultdict(int)
