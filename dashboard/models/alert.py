@@ -71,6 +71,8 @@ class AlertNotification(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    alert: Mapped[Alert] = relationship()
+
 
 class SpendBudget(db.Model):
     """The most that may be spent in one calendar month (UTC) in one currency; never converted.

@@ -544,6 +544,21 @@ def pause(campaign: Campaign, now: datetime, reason: str | None = None) -> None:
         raise CampaignError(f"a {_label(campaign.status)} campaign cannot be paused")
 
 
+def pause_spending_in(currency: str, reason: str) -> list[int]:
+    """Sending campaigns with queued messages priced in `currency` pause, saying why: the monthly
+    budget of that currency is reached (dashboard/services/budgets.py owns that rule). Their
+    messages stay queued. The caller commits."""
+    waiting = (select(Message.id).where(Message.campaign_id == Campaign.id, Message.status == lc.QUEUED,
+                                        Message.currency == currency).exists())
+    paused = []
+    for campaign_id, status in db.session.execute(select(Campaign.id, Campaign.status).where(
+            Campaign.status.in_(SENDING), waiting)).all():
+        if _transition(campaign_id, SENDING, "paused", before=status, audit_action="campaign_pause",
+                       status_reason=reason):
+            paused.append(campaign_id)
+    return paused
+
+
 def resume(campaign: Campaign, now: datetime) -> None:
     if campaign.budget is not None and campaign.status == "paused" and _next_message_over_budget(campaign):
         raise CampaignError(f"the budget of {_budget_money(campaign.budget)} is spent: "

@@ -252,66 +252,6 @@ def status_counts() -> dict[str, int]:
     """Every message by status: `flask status`."""
     rows = db.session.execute(select(Message.status, func.count()).group_by(Message.status)).all()
     return {status: count for status, count in rows}
-# --- Traffic over days (the overview page) ---------------------------------------------------
-
-@dataclass(frozen=True)
-class DayTraffic:
-    day: str  # YYYY-MM-DD, UTC
-    messages: int
-    delivered: int
-    failed: int
-    waiting: int  # queued or on its way, no outcome yet
-    parts: int
-    cost: MoneyTotals
-
-    @property
-    def delivered_pct(self) -> float | None:
-        return _pct(self.delivered, self.delivered + self.failed)
-
-
-def _day(column) -> ColumnElement:
-    return func.date(column)
-
-
-def daily_traffic(now: datetime, days: int = 7) -> list[DayTraffic]:
-    """Messages created on each of the last `days` UTC days (today included), with their outcomes,
-    parts and cost by currency: two GROUP BY queries, whatever the traffic."""
-    first = (now - timedelta(days=days - 1)).date()
-    start = datetime.combine(first, time.min, tzinfo=timezone.utc)
-    day = _day(Message.created_at)
-    counts = {str(row.day)[:10]: row for row in db.session.execute(
-        select(day.label("day"), func.count().label("messages"),
-               count_where(Message.status == lc.DELIVERED).label("delivered"),
-               count_where(Message.status.in_(FAILED_STATES)).label("failed"),
-               count_where(Message.status.in_(WAITING)).label("waiting"))
-        .where(Message.created_at >= start).group_by(day)).all()}
-    costs: dict[str, MoneyTotals] = defaultdict(MoneyTotals)
-    parts: dict[str, int] = defaultdict(int)
-    for row in db.session.execute(
-            select(day.label("day"), MessagePart.currency, func.count(MessagePart.submitted_at),
-                   func.sum(MessagePart.price))
-            .join(Message, Message.id == MessagePart.message_id)
-            .where(Message.created_at >= start).group_by(day, MessagePart.currency)).all():
-        key = str(row[0])[:10]
-        parts[key] += int(row[2] or 0)
-        costs[key].add(row[1], row[3])
-    result = []
-    for offset in range(days):
-        key = (first + timedelta(days=offset)).isoformat()
-        row = counts.get(key)
-        figures = [int(getattr(row, name)) if row else 0
-                   for name in ("messages", "delivered", "failed", "waiting")]
-        result.append(DayTraffic(key, *figures, parts[key], costs[key]))
-    return result
-
-
-def traffic_since(start: datetime) -> dict[str, int]:
-    """Today's figures on the overview: sent, delivered, failed, still on their way."""
-    rows = dict(db.session.execute(
-        select(Message.status, func.count()).where(Message.created_at >= start)
-        .group_by(Message.status)).all())
-    not_sent = (lc.QUEUED, lc.SUBMITTING, lc.SKIPPED, lc.CANCELLED)
-    return {"sent": sum(n for s, n in rows.items() if s not in not_sent),
-            "delivered": rows.get(lc.DELIVERED, 0),
-            "failed": sum(rows.get(s, 0) for s in lc.FAILED_OUTCOMES),
-            "waiting": sum(rows.get(s, 0) for s in WAITING)}
+def in_progress() -> int:
+    """Messages queued or on their way now (the claim index answers it: docs/performance.md)."""
+    return db.session.scalar(select(func.count()).select_from(Message).where(Message.status.in_(WAITING))) or 0

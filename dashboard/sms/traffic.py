@@ -141,6 +141,16 @@ def chart_range(key: str | None) -> ChartRange:
     return RANGES.get(key or "", RANGES[DEFAULT_RANGE])
 
 
+RUN_STEPS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
+             timedelta(hours=6), timedelta(days=1))
+
+
+def run_range(span: timedelta, most_points: int = 150) -> ChartRange:
+    """A campaign's run as a chart range: the finest step that keeps it under `most_points`."""
+    step = next((s for s in RUN_STEPS if span / s <= most_points), RUN_STEPS[-1])
+    return ChartRange("run", "Its run", span, step)
+
+
 def step_for(chart: ChartRange, now: datetime, minute_horizon: datetime) -> timedelta:
     """A range reaching back past the minute rollups' horizon (they are hourly beyond it) is drawn
     at least hourly, or the hours would show as spikes between empty minutes."""
