@@ -34,7 +34,8 @@ class NavGroup:
 
 
 NAVIGATION = (
-    NavGroup("", (NavLink("Overview", "home.index", ALL, ("home",)),)),
+    NavGroup("", (NavLink("Overview", "home.index", ALL, ("home",)),
+                  NavLink("Alerts", "alerts.index", ALL, ("alerts",)))),
     NavGroup(
         "Send",
         (
@@ -55,7 +56,6 @@ NAVIGATION = (
             NavLink("Messages", "messages.index", STAFF, ("messages",)),
             NavLink("Binds", "binds.index", STAFF, ("binds",)),
             NavLink("Routes & prices", "routes.index", STAFF, ("routes",)),
-            NavLink("Alerts", "alerts.index", ALL, ("alerts",)),
         ),
     ),
     NavGroup(
