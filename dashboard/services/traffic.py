@@ -87,6 +87,23 @@ class Series:
         return sum(s.counts[name] for s in self.steps)
 
 
+def coarser(data: Series, most: int) -> Series:
+    """The same series in at most `most` steps, each the sum of consecutive ones (bar charts)."""
+    group = -(-len(data.steps) // most)
+    if group <= 1:
+        return data
+    steps = []
+    for i in range(0, len(data.steps), group):
+        merged = Step(data.steps[i].start)
+        for step in data.steps[i:i + group]:
+            merged.counts.update(step.counts)
+            merged.receipt = [a + b for a, b in zip(merged.receipt, step.receipt)]
+            merged.cost += step.cost
+            merged.failures.update(step.failures)
+        steps.append(merged)
+    return Series(steps, data.step * group, data.currencies, data.reasons)
+
+
 def minute_horizon(now: datetime, minute_hours: float) -> datetime:
     return now - timedelta(hours=minute_hours)
 

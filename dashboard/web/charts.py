@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import sys
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,7 +27,7 @@ from dashboard.models.types import utcnow
 from dashboard.services import traffic
 from dashboard.services.traffic import Scope, Series
 from dashboard.sms.money import format_amount
-from dashboard.sms.traffic import LATENCY_BOUNDS, RANGES, ChartRange, chart_range, percentile, run_range
+from dashboard.sms.traffic import LATENCY_BOUNDS, RANGES, ChartRange, chart_range, percentile, run_range, step_for
 from dashboard.web.access import ALL_ROLES, roles_required
 
 # pygal appends a legacy import hook to sys.meta_path for its map plugins (unused here); without a
@@ -40,6 +41,7 @@ CHARTS = ("delivery", "throughput", "cost", "failures", "latency")
 TITLES = {"delivery": "Delivery rate", "throughput": "Throughput", "cost": "Cost",
           "failures": "Failures by reason", "latency": "Receipt latency"}
 POLL_SECONDS = 10
+MOST_BARS = 48  # bar charts group steps to stay readable (and quick to draw)
 STALE_ROLLUPS = timedelta(minutes=2)
 # Colours that read on white and in a grey-scale print: delivered green, failures warm, rates grey.
 STYLE = Style(background="white", plot_background="white", foreground="#373c44", foreground_strong="#1d2125",
@@ -102,21 +104,43 @@ def chart(scope: str, name: str):
     """One chart alone, as it polls itself."""
     found_scope, owner = scope_of(scope)
     key = request.args.get("range")
-    chart_spec, start, end = range_for(key, owner)
-    data = traffic.series(found_scope, chart_spec, end, current_app.config["ROLLUP_MINUTE_HOURS"], start=start)
+    [drawn] = drawn_charts(found_scope, owner, key, (name,))
     return render_template("charts/_chart.html", scope=found_scope, range_key=_range_key(key, owner),
-                           chart=draw(name, data, found_scope, owner, chart_spec, start), poll=POLL_SECONDS)
+                           chart=drawn, poll=POLL_SECONDS)
 
 
 def panel_context(scope: Scope, owner, key: str | None) -> dict:
-    """What charts/_panel.html needs: the series read once, drawn five times."""
-    chart_spec, start, end = range_for(key, owner)
-    data = traffic.series(scope, chart_spec, end, current_app.config["ROLLUP_MINUTE_HOURS"], start=start)
+    """What charts/_panel.html needs: every chart of the scope."""
     ranges = [(r.key, r.label) for r in RANGES.values()]
     if isinstance(owner, Campaign) and owner.launched_at:
         ranges.append(("run", "Its run"))
     return dict(scope=scope, range_key=_range_key(key, owner), ranges=ranges, poll=POLL_SECONDS,
-                charts=[draw(name, data, scope, owner, chart_spec, start) for name in CHARTS])
+                charts=drawn_charts(scope, owner, key, CHARTS))
+
+
+# Drawn charts by what decides them: the scope, the chart, its range and steps, the rollups' last
+# run and the binds' rates. A chart polled by every open page is drawn once per rollup run.
+_drawn: OrderedDict[tuple, Drawn] = OrderedDict()
+CACHED_CHARTS = 256
+
+
+def drawn_charts(scope: Scope, owner, key: str | None, names) -> list[Drawn]:
+    chart_spec, start, end = range_for(key, owner)
+    minute_hours = current_app.config["ROLLUP_MINUTE_HOURS"]
+    last = traffic.rolled_up_at()
+    step = step_for(chart_spec, end, traffic.minute_horizon(end, minute_hours))
+    stale = last is None or utcnow() - last > STALE_ROLLUPS
+    version = (scope, _range_key(key, owner), start, int(end.timestamp()) // int(step.total_seconds()),
+               last, stale, _bind_rates(scope, owner), isinstance(owner, Campaign) and owner.launched_at)
+    found = {name: _drawn.get((name, *version)) for name in names}
+    missing = [name for name, drawn in found.items() if drawn is None]
+    if missing:
+        data = traffic.series(scope, chart_spec, end, minute_hours, start=start)
+        for name in missing:
+            found[name] = _drawn[(name, *version)] = draw(name, data, scope, owner, chart_spec, start)
+        while len(_drawn) > CACHED_CHARTS:
+            _drawn.popitem(last=False)
+    return [found[name] for name in names]
 
 
 def _range_key(key: str | None, owner) -> str:
@@ -234,6 +258,7 @@ def _step_words(step: timedelta) -> str:
 
 
 def _draw_cost(data: Series, scope: Scope, owner, words: str) -> Drawn:
+    data = traffic.coarser(data, MOST_BARS)
     chart = _base(pygal.Bar, data, f"Cost per {_step_words(data.step)} (each currency apart, never converted)",
                   "amount")
     for currency in data.currencies:
@@ -245,6 +270,7 @@ def _draw_cost(data: Series, scope: Scope, owner, words: str) -> Drawn:
 
 
 def _draw_failures(data: Series, scope: Scope, owner, words: str) -> Drawn:
+    data = traffic.coarser(data, MOST_BARS)
     chart = _base(pygal.StackedBar, data, f"Failures by reason (messages per {_step_words(data.step)})",
                   "messages")
     shown = data.reasons[:6]
