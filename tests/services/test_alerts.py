@@ -188,6 +188,14 @@ def test_the_monthly_budget_pauses_sending_and_a_raised_budget_lets_it_go_on(
     assert db.session.scalar(select(AuditLog).where(AuditLog.action == "campaign_pause",
                                                     AuditLog.target_id == campaign.id)) is not None
     assert [a.key for a in alerts.open_alerts()] == ["budget:USD"]
+    waiting = db.session.scalar(select(Message).where(Message.status == lc.QUEUED, Message.campaign_id.is_(None)))
+    assert waiting is not None  # a one-off waits, and its page says why
+    page = app.test_client()
+    from tests.conftest import PASSWORD
+    from dashboard.services.users import create_user
+    create_user("ops@example.com", "ops", PASSWORD)
+    page.post("/login", data={"email": "ops@example.com", "password": PASSWORD})
+    assert "the monthly budget for USD was reached" in page.get(f"/messages/{waiting.id}").get_data(as_text=True)
 
     budgets.set_budget("USD", "100", utcnow())  # raised: one-off traffic goes on by itself
     wait_for(lambda: _submitted() > sent, timeout=20, message="sending goes on after the raise")
