@@ -170,6 +170,23 @@ def seed(app, n: int, now: datetime, rng: random.Random) -> tuple[Seeder, dict]:
     return seeder, {"binds": binds, "campaigns": [c for c, _ in campaigns]}
 
 
+def reuse(rng: random.Random) -> tuple[Seeder, dict]:
+    """A database seeded by an earlier run (--keep): its binds, campaigns and highest ids."""
+    from sqlalchemy import func, select
+
+    from dashboard.extensions import db
+    from dashboard.models import Bind, Campaign, Message, MessageEvent, MessagePart, Route
+    binds = dict(db.session.execute(select(Bind.name, Bind.id)).all())
+    routes = {country: db.session.scalar(select(Route.id).where(Route.prefix == prefix[1:5]))
+              for _name, country, prefix, *_ in ROUTES}
+    campaigns = db.session.execute(select(Campaign.id, Campaign.launched_at).order_by(Campaign.id)).all()
+    seeder = Seeder(binds, routes, list(campaigns), rng)
+    seeder.message_id = db.session.scalar(select(func.max(Message.id)))
+    seeder.part_id = db.session.scalar(select(func.max(MessagePart.id)))
+    seeder.event_id = db.session.scalar(select(func.max(MessageEvent.id)))
+    return seeder, {"binds": binds, "campaigns": [c for c, _ in campaigns]}
+
+
 def timed(client, url: str, count: int, cold: bool = True) -> list[float]:
     """Milliseconds per request. Cold: the drawn-chart cache emptied before each, as for the
     first viewer after each rollup run (the worst case); warm: as every other viewer gets it."""
@@ -197,6 +214,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--requests", type=int, default=30, help="timed requests per page or chart")
+    parser.add_argument("--keep", metavar="FILE", help="SQLite only: seed into FILE and keep it; a FILE already "
+                        "seeded is used as it is (to measure again without seeding)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -207,7 +226,7 @@ def main() -> None:
         cluster = PostgresCluster().start()
         url = cluster.create_database("scale")
     else:
-        url = f"sqlite:///{tmp.name}/scale.db"
+        url = f"sqlite:///{args.keep or tmp.name + '/scale.db'}"
     try:
         results = run(url, args)
     finally:
@@ -227,9 +246,12 @@ def run(url: str, args) -> dict:
     rng = random.Random(7)
     with app.app_context():
         started = time.perf_counter()
-        seeder, made = seed(app, args.messages, now, rng)
+        if args.keep and Path(args.keep).exists():
+            seeder, made = reuse(rng)
+        else:
+            seeder, made = seed(app, args.messages, now, rng)
         seed_s = time.perf_counter() - started
-        print(f"seeded {args.messages:,} messages over 30 days in {seed_s:.0f} s ({args.database})", flush=True)
+        print(f"seeded {seeder.message_id:,} messages over 30 days in {seed_s:.0f} s ({args.database})", flush=True)
 
         started = time.perf_counter()
         while not rollups.run(datetime.now(timezone.utc), app.config["ROLLUP_MINUTE_HOURS"],

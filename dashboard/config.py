@@ -90,7 +90,8 @@ DEFAULTS: dict[str, Any] = {
     "IMPORT_MAX_COLUMNS": 200,
     "IMPORT_RETENTION_HOURS": 24,  # an uploaded file not imported by then is deleted
     # Rollups (docs/monitoring.md): per-minute rows are kept this long, then folded into hours.
-    "ROLLUP_MINUTE_HOURS": 48,
+    # The 24 h charts draw 15-minute steps from them; older ranges read the hours.
+    "ROLLUP_MINUTE_HOURS": 25,
     # Carrier health: a message still without a final receipt this long after it was submitted
     # counts as "receipt missing".
     "RECEIPT_MISSING_MINUTES": 10,

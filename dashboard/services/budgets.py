@@ -101,8 +101,7 @@ class Standing:
 
 def standing(now: datetime) -> list[Standing]:
     """Every currency spent in this month or with a budget, largest spend first."""
-    month = traffic.spend(Scope(), traffic.start_of_month(now))
-    today = traffic.spend(Scope(), traffic.start_of_day(now))
+    month, today = traffic.spend_month_and_day(now)
     budgets = {b.currency: b for b in db.session.scalars(select(SpendBudget))}
     currencies = [c for c in month.currencies if c] + sorted(set(budgets) - set(month.currencies))
     return [Standing(c, today.amount(c), month.amount(c), budgets[c].monthly_amount if c in budgets else None,

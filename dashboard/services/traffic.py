@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from dashboard.extensions import db
 from dashboard.models import LatencyTargetRow, Message, RollupCursor, failure_rollup, spend_rollup, traffic_rollup
@@ -81,7 +81,8 @@ class Series:
 
     @property
     def empty(self) -> bool:
-        return not any(s.counts["parts"] or s.counts["delivered"] or s.counts["failed"] for s in self.steps)
+        return not any(s.counts["parts"] or s.counts["delivered"] or s.counts["failed"] or s.cost or s.failures
+                       for s in self.steps)
 
     def total(self, name: str) -> int:
         return sum(s.counts[name] for s in self.steps)
@@ -108,10 +109,14 @@ def minute_horizon(now: datetime, minute_hours: float) -> datetime:
     return now - timedelta(hours=minute_hours)
 
 
+TABLES = ("traffic", "spend", "failures")
+
+
 def series(scope: Scope, chart: ChartRange, now: datetime, minute_hours: float,
-           start: datetime | None = None) -> Series:
+           start: datetime | None = None, tables: tuple[str, ...] = TABLES) -> Series:
     """The scope's traffic over the range ending now (or from `start`, a campaign's run), one step
-    at a time: counts, receipt latency, cost by currency, failures by reason."""
+    at a time: counts, receipt latency, cost by currency, failures by reason (read from the
+    rollup `tables` asked for only)."""
     step = step_for(chart, now, minute_horizon(now, minute_hours))
     starts = step_starts(now, now - start if start else chart.span, step)
     size = int(step.total_seconds())
@@ -124,7 +129,7 @@ def series(scope: Scope, chart: ChartRange, now: datetime, minute_hours: float,
     t = traffic_rollup
     for row in db.session.execute(
             select(t.c.period_start, *[func.sum(t.c[n]) for n in TOTALS], *[func.sum(t.c[n]) for n in RECEIPT_LATENCY])
-            .where(t.c.period_start >= first, *scope.where(t)).group_by(t.c.period_start)):
+            .where(t.c.period_start >= first, *scope.where(t)).group_by(t.c.period_start)) if "traffic" in tables else ():
         point = at(row[0])
         if point is None:
             continue
@@ -136,7 +141,8 @@ def series(scope: Scope, chart: ChartRange, now: datetime, minute_hours: float,
     currencies: Counter = Counter()
     for period, currency, amount in db.session.execute(
             select(s.c.period_start, s.c.currency, func.sum(s.c.amount))
-            .where(s.c.period_start >= first, *scope.where(s)).group_by(s.c.period_start, s.c.currency)):
+            .where(s.c.period_start >= first, *scope.where(s)).group_by(s.c.period_start, s.c.currency)
+    ) if "spend" in tables else ():
         point = at(period)
         if point is not None and currency:
             point.cost.add(currency, amount)
@@ -145,7 +151,8 @@ def series(scope: Scope, chart: ChartRange, now: datetime, minute_hours: float,
     reasons: Counter = Counter()
     for period, reason, count in db.session.execute(
             select(f.c.period_start, f.c.reason, func.sum(f.c.count))
-            .where(f.c.period_start >= first, *scope.where(f)).group_by(f.c.period_start, f.c.reason)):
+            .where(f.c.period_start >= first, *scope.where(f)).group_by(f.c.period_start, f.c.reason)
+    ) if "failures" in tables else ():
         point = at(period)
         if point is not None and count:
             point.failures[reason] += int(count)
@@ -195,6 +202,19 @@ def spend(scope: Scope, since: datetime | None = None, until: datetime | None = 
     return MoneyTotals(db.session.execute(select(s.c.currency, func.sum(s.c.amount))
                                           .where(*when, *scope.where(s), s.c.currency != "")
                                           .group_by(s.c.currency)).all())
+
+
+def spend_month_and_day(now: datetime) -> tuple[MoneyTotals, MoneyTotals]:
+    """This month's and today's spend by currency, in one pass over the month's rollups."""
+    s = spend_rollup
+    today = start_of_day(now)
+    month, day = MoneyTotals(), MoneyTotals()
+    for currency, whole, part in db.session.execute(
+            select(s.c.currency, func.sum(s.c.amount), func.sum(case((s.c.period_start >= today, s.c.amount))))
+            .where(s.c.period_start >= start_of_month(now), s.c.currency != "").group_by(s.c.currency)):
+        month.add(currency, whole)
+        day.add(currency, part)
+    return month, day
 
 
 def start_of_day(now: datetime) -> datetime:

@@ -41,15 +41,22 @@ CHARTS = ("delivery", "throughput", "cost", "failures", "latency")
 TITLES = {"delivery": "Delivery rate", "throughput": "Throughput", "cost": "Cost",
           "failures": "Failures by reason", "latency": "Receipt latency"}
 POLL_SECONDS = 10
+# The rollup tables each chart reads; the delivery chart's empty state also looks at the others'
+# figures only through the traffic table (what ended, what was accepted).
+NEEDS = {"delivery": ("traffic",), "throughput": ("traffic",), "cost": ("spend",), "failures": ("failures",),
+         "latency": ("traffic",)}
 MOST_BARS = 48  # bar charts group steps to stay readable (and quick to draw)
 STALE_ROLLUPS = timedelta(minutes=2)
 # Colours that read on white and in a grey-scale print: delivered green, failures warm, rates grey.
-STYLE = Style(background="white", plot_background="white", foreground="#373c44", foreground_strong="#1d2125",
+_STYLE = dict(background="white", plot_background="white", foreground="#373c44", foreground_strong="#1d2125",
               foreground_subtle="#d5d9de", opacity=".85", opacity_hover=".95", transition="0ms",
-              font_family="DejaVu Sans, Helvetica, Arial, sans-serif", label_font_size=12,
-              major_label_font_size=12, legend_font_size=13, title_font_size=15, value_font_size=12,
-              no_data_font_size=16,
-              colors=("#1f7a3a", "#c62828", "#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#8d6e63", "#546e7a"))
+              font_family="DejaVu Sans, Helvetica, Arial, sans-serif", label_font_size=13,
+              major_label_font_size=13, legend_font_size=14, title_font_size=17, value_font_size=13,
+              no_data_font_size=18)
+STYLE = Style(colors=("#1f7a3a", "#1565c0", "#6a1b9a", "#ef6c00", "#00838f", "#8d6e63", "#546e7a"), **_STYLE)
+# Failures in warm colours, most frequent reason darkest.
+FAILURE_STYLE = Style(colors=("#b71c1c", "#e65100", "#f9a825", "#ad1457", "#6d4c41", "#ff7043", "#9e9e9e"),
+                      **_STYLE)
 
 
 @dataclass(frozen=True)
@@ -135,7 +142,8 @@ def drawn_charts(scope: Scope, owner, key: str | None, names) -> list[Drawn]:
     found = {name: _drawn.get((name, *version)) for name in names}
     missing = [name for name, drawn in found.items() if drawn is None]
     if missing:
-        data = traffic.series(scope, chart_spec, end, minute_hours, start=start)
+        tables = tuple(dict.fromkeys(table for name in missing for table in NEEDS[name]))
+        data = traffic.series(scope, chart_spec, end, minute_hours, start=start, tables=tables)
         for name in missing:
             found[name] = _drawn[(name, *version)] = draw(name, data, scope, owner, chart_spec, start)
         while len(_drawn) > CACHED_CHARTS:
@@ -163,15 +171,22 @@ def _labels(data: Series) -> list[str]:
     return [s.start.strftime(fmt) for s in data.steps]
 
 
-def _base(chart_type, data: Series, title: str, y_title: str, **options):
+def _base(chart_type, data: Series, title: str, y_title: str, style: Style = STYLE, **options):
     points = len(data.steps)
-    chart = chart_type(style=STYLE, js=[], width=860, height=320, explicit_size=False, title=title,
-                       y_title=y_title, x_title="UTC", legend_at_bottom=True, legend_at_bottom_columns=4,
-                       show_minor_x_labels=False, x_labels_major_every=max(1, points // 8), truncate_label=-1,
-                       truncate_legend=-1, show_dots=points <= 60, dots_size=2, allow_interruptions=True,
-                       margin=12, spacing=8, print_values=False, show_x_guides=False, **options)
+    # No x_title: with one, pygal draws the bottom legend below the picture; the panel says "UTC".
+    chart = chart_type(style=style, js=[], width=640, height=340, explicit_size=False, title=title,
+                       y_title=y_title, legend_at_bottom=True, legend_at_bottom_columns=3,
+                       show_minor_x_labels=False, x_labels_major_every=max(1, points // 6), truncate_label=-1,
+                       truncate_legend=-1, show_dots=False, dots_size=2.5, allow_interruptions=True,
+                       margin=10, margin_bottom=28, spacing=8, print_values=False, show_x_guides=False,
+                       **options)
     chart.x_labels = _labels(data)
     return chart
+
+
+def _line(chart, title: str, values: list, **options) -> None:
+    """A line, with a dot on each point while they are few (a lone point is no line)."""
+    chart.add(title, values, show_dots=sum(v is not None for v in values) <= 40, **options)
 
 
 def _image(chart) -> str:
@@ -186,7 +201,7 @@ def _span_words(data: Series, start: datetime | None) -> str:
     return f"in the last {hours} h" if hours <= 48 else f"in the last {round(hours / 24)} days"
 
 
-def _empty_reason(scope: Scope, owner, words: str) -> str:
+def _empty_reason(name: str, scope: Scope, owner, words: str) -> str:
     last = traffic.rolled_up_at()
     whose = {"all": "at all", "bind": "on this bind", "campaign": "for this campaign"}[scope.kind]
     if last is None:
@@ -197,20 +212,24 @@ def _empty_reason(scope: Scope, owner, words: str) -> str:
                 "is a sender worker running?")
     if isinstance(owner, Campaign) and not owner.launched_at:
         return "Nothing sent yet: the campaign has not been launched."
+    if name == "cost":
+        return f"Nothing was paid for {whose} {words}: no priced part was accepted."
+    if name == "failures":
+        return f"No message failed {whose} {words}."
     return f"No messages were sent or ended {whose} {words}."
 
 
 def draw(name: str, data: Series, scope: Scope, owner, chart_spec: ChartRange, start: datetime | None) -> Drawn:
     words = _span_words(data, start)
     if data.empty:
-        return Drawn(name, TITLES[name], None, f"{TITLES[name]}: no data {words}.", _empty_reason(scope, owner, words),
+        return Drawn(name, TITLES[name], None, f"{TITLES[name]}: no data {words}.", _empty_reason(name, scope, owner, words),
                      {"points": 0})
     return DRAWERS[name](data, scope, owner, words)
 
 
 def _draw_delivery(data: Series, scope: Scope, owner, words: str) -> Drawn:
     chart = _base(pygal.Line, data, "Delivery rate (%)", "% delivered", range=(0, 100), include_x_axis=True)
-    chart.add("Delivered % of messages with an outcome", [s.delivery_rate for s in data.steps])
+    _line(chart, "Delivered % of messages with an outcome", [s.delivery_rate for s in data.steps])
     delivered, failed = data.total("delivered"), data.total("failed")
     overall = 100.0 * delivered / (delivered + failed) if delivered + failed else None
     summary = (f"{overall:.1f} % delivered of {delivered + failed:,} messages with an outcome {words}."
@@ -236,7 +255,7 @@ def _draw_throughput(data: Series, scope: Scope, owner, words: str) -> Drawn:
     chart = _base(pygal.Line, data, f"Throughput (parts/s, average per {_step_words(data.step)})", "parts/s",
                   include_x_axis=True)
     actual = [s.counts["parts"] / seconds for s in data.steps]
-    chart.add("Actual", actual)
+    _line(chart, "Actual", actual)
     contracted, settled = _bind_rates(scope, owner)
     if contracted:
         chart.add("Contracted", [contracted] * len(actual), show_dots=False, stroke_style={"dasharray": "6, 4"})
@@ -259,6 +278,10 @@ def _step_words(step: timedelta) -> str:
 
 def _draw_cost(data: Series, scope: Scope, owner, words: str) -> Drawn:
     data = traffic.coarser(data, MOST_BARS)
+    if not any(amount for s in data.steps for _, amount in s.cost.items()):
+        return Drawn("cost", TITLES["cost"], None, f"Cost: nothing paid for {words}.",
+                     f"Nothing was paid for {words}: the parts accepted had no price (no route priced them).",
+                     {"points": 0})
     chart = _base(pygal.Bar, data, f"Cost per {_step_words(data.step)} (each currency apart, never converted)",
                   "amount")
     for currency in data.currencies:
@@ -272,14 +295,14 @@ def _draw_cost(data: Series, scope: Scope, owner, words: str) -> Drawn:
 def _draw_failures(data: Series, scope: Scope, owner, words: str) -> Drawn:
     data = traffic.coarser(data, MOST_BARS)
     chart = _base(pygal.StackedBar, data, f"Failures by reason (messages per {_step_words(data.step)})",
-                  "messages")
+                  "messages", style=FAILURE_STYLE)
     shown = data.reasons[:6]
     for reason in shown:
         chart.add(reason, [s.failures[reason] or None for s in data.steps])
     rest = data.reasons[6:]
     if rest:
         chart.add("other reasons", [sum(s.failures[r] for r in rest) or None for s in data.steps])
-    failed = data.total("failed")
+    failed = sum(sum(s.failures.values()) for s in data.steps)
     summary = (f"{failed:,} failed {words}; most often {shown[0]}." if shown else f"No failures {words}.")
     return Drawn("failures", TITLES["failures"], _image(chart), summary, None,
                  {"failed": failed, "reasons": "|".join(shown), "points": len(data.steps)})
@@ -287,8 +310,8 @@ def _draw_failures(data: Series, scope: Scope, owner, words: str) -> Drawn:
 
 def _draw_latency(data: Series, scope: Scope, owner, words: str) -> Drawn:
     chart = _base(pygal.Line, data, "Receipt latency, submit to final receipt (s)", "seconds", include_x_axis=True)
-    chart.add("p50", [s.latency(0.5) for s in data.steps])
-    chart.add("p95", [s.latency(0.95) for s in data.steps])
+    _line(chart, "p50", [s.latency(0.5) for s in data.steps])
+    _line(chart, "p95", [s.latency(0.95) for s in data.steps])
     combined = [sum(column) for column in zip(*(s.receipt for s in data.steps))]
     p50, p95 = percentile(combined, LATENCY_BOUNDS, 0.5), percentile(combined, LATENCY_BOUNDS, 0.95)
     summary = (f"Receipts came back in {p50:.1f} s at the median, {p95:.1f} s at p95 {words}."

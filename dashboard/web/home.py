@@ -19,11 +19,15 @@ bp = Blueprint("home", __name__)
 
 
 def _today() -> dict:
+    """The live part of the overview (it polls itself): today's figures, spend against the
+    budgets, the delivery-time targets."""
     now = utcnow()
     today = traffic.totals(Scope(), traffic.start_of_day(now))
-    return {"sent": today.counts["submitted"], "delivered": today.counts["delivered"],
-            "failed": today.counts["failed"], "waiting": reports.in_progress(),
-            "delivery_rate": today.delivery_rate}
+    return {"counts": {"sent": today.counts["submitted"], "delivered": today.counts["delivered"],
+                       "failed": today.counts["failed"], "waiting": reports.in_progress(),
+                       "delivery_rate": today.delivery_rate},
+            "spending": budgets.standing(now), "targets": traffic.targets_since(traffic.start_of_day(now)),
+            "binds": bind_service.list_binds()}
 
 
 @bp.route("/")
@@ -33,12 +37,9 @@ def index():
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(5)).all()
     return render_template(
         "home/index.html",
-        counts=_today(),
-        binds=bind_service.list_binds(),
         campaigns=campaigns,
         days=traffic.daily(now, 7),
-        spending=budgets.standing(now),
-        targets=traffic.targets_since(traffic.start_of_day(now)),
+        **_today(),
         **panel_context(Scope(), None, None),
     )
 
@@ -46,7 +47,7 @@ def index():
 @bp.route("/stats")
 @roles_required(*ALL_ROLES)
 def stats():
-    return render_template("home/_stats.html", counts=_today(), binds=bind_service.list_binds())
+    return render_template("home/_stats.html", **_today())
 
 
 @bp.route("/sender-status")
