@@ -88,21 +88,23 @@ class Series:
         return sum(s.counts[name] for s in self.steps)
 
 
-def coarser(data: Series, most: int) -> Series:
-    """The same series in at most `most` steps, each the sum of consecutive ones (bar charts)."""
-    group = -(-len(data.steps) // most)
-    if group <= 1:
+def coarser(data: Series, step: timedelta) -> Series:
+    """The same series in steps of `step` (a whole number of its own), each the sum of the steps
+    that start within it, aligned to whole `step`s since the epoch (bar charts)."""
+    if step <= data.step:
         return data
-    steps = []
-    for i in range(0, len(data.steps), group):
-        merged = Step(data.steps[i].start)
-        for step in data.steps[i:i + group]:
-            merged.counts.update(step.counts)
-            merged.receipt = [a + b for a, b in zip(merged.receipt, step.receipt)]
-            merged.cost += step.cost
-            merged.failures.update(step.failures)
-        steps.append(merged)
-    return Series(steps, data.step * group, data.currencies, data.reasons)
+    size = int(step.total_seconds())
+    merged: dict[int, Step] = {}
+    for point in data.steps:
+        key = int(point.start.timestamp()) // size * size
+        into = merged.get(key)
+        if into is None:
+            into = merged[key] = Step(datetime.fromtimestamp(key, tz=timezone.utc))
+        into.counts.update(point.counts)
+        into.receipt = [a + b for a, b in zip(into.receipt, point.receipt)]
+        into.cost += point.cost
+        into.failures.update(point.failures)
+    return Series(list(merged.values()), step, data.currencies, data.reasons)
 
 
 def minute_horizon(now: datetime, minute_hours: float) -> datetime:

@@ -45,7 +45,11 @@ POLL_SECONDS = 10
 # figures only through the traffic table (what ended, what was accepted).
 NEEDS = {"delivery": ("traffic",), "throughput": ("traffic",), "cost": ("spend",), "failures": ("failures",),
          "latency": ("traffic",)}
-MOST_BARS = 48  # bar charts group steps to stay readable (and quick to draw)
+# Bar charts draw wider steps than lines, to stay readable (and quick to draw: pygal's time grows
+# with every bar): one bar per 5 min over 1 h, per hour over 24 h, per 6 h over 7 d, per day over 30 d.
+BAR_STEPS = {"1h": timedelta(minutes=5), "24h": timedelta(hours=1), "7d": timedelta(hours=6),
+             "30d": timedelta(days=1)}
+MOST_BARS = 36  # a campaign's run: its own steps, grouped up to this many bars
 STALE_ROLLUPS = timedelta(minutes=2)
 # Colours that read on white and in a grey-scale print: delivered green, failures warm, rates grey.
 _STYLE = dict(background="white", plot_background="white", foreground="#373c44", foreground_strong="#1d2125",
@@ -276,8 +280,16 @@ def _step_words(step: timedelta) -> str:
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h"
 
 
+def _bars(data: Series) -> Series:
+    span = data.steps[-1].start - data.steps[0].start + data.step
+    wanted = next((step for key, step in BAR_STEPS.items() if RANGES[key].span >= span - data.step), None)
+    if wanted is None or span / wanted > MOST_BARS:
+        wanted = data.step * -(-len(data.steps) // MOST_BARS)
+    return traffic.coarser(data, max(wanted, data.step))
+
+
 def _draw_cost(data: Series, scope: Scope, owner, words: str) -> Drawn:
-    data = traffic.coarser(data, MOST_BARS)
+    data = _bars(data)
     if not any(amount for s in data.steps for _, amount in s.cost.items()):
         return Drawn("cost", TITLES["cost"], None, f"Cost: nothing paid for {words}.",
                      f"Nothing was paid for {words}: the parts accepted had no price (no route priced them).",
@@ -293,7 +305,7 @@ def _draw_cost(data: Series, scope: Scope, owner, words: str) -> Drawn:
 
 
 def _draw_failures(data: Series, scope: Scope, owner, words: str) -> Drawn:
-    data = traffic.coarser(data, MOST_BARS)
+    data = _bars(data)
     chart = _base(pygal.StackedBar, data, f"Failures by reason (messages per {_step_words(data.step)})",
                   "messages", style=FAILURE_STYLE)
     shown = data.reasons[:6]
