@@ -17,6 +17,7 @@ from dashboard.models import LatencyTargetRow, Message, RollupCursor, failure_ro
 from dashboard.models.rollup import DELIVERY_TIME, RECEIPT_LATENCY, SUBMIT_LATENCY
 from dashboard.services import audit
 from dashboard.services.rollups import CURSOR
+from dashboard.services.sqlexpr import epoch_bucket
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.money import MoneyTotals
 from dashboard.sms.traffic import (
@@ -125,13 +126,16 @@ def series(scope: Scope, chart: ChartRange, now: datetime, minute_hours: float,
     steps = {int(s.timestamp()): Step(s) for s in starts}
     first = starts[0]
 
-    def at(period: datetime) -> Step | None:
-        return steps.get(int(period.timestamp()) // size * size)
+    def at(period) -> Step | None:
+        return steps.get(int(period))
 
+    # Summed per step by the database: Python sees one row per step (and currency or reason),
+    # not one per rollup row.
     t = traffic_rollup
+    bucket = epoch_bucket(t.c.period_start, size)
     for row in db.session.execute(
-            select(t.c.period_start, *[func.sum(t.c[n]) for n in TOTALS], *[func.sum(t.c[n]) for n in RECEIPT_LATENCY])
-            .where(t.c.period_start >= first, *scope.where(t)).group_by(t.c.period_start)) if "traffic" in tables else ():
+            select(bucket, *[func.sum(t.c[n]) for n in TOTALS], *[func.sum(t.c[n]) for n in RECEIPT_LATENCY])
+            .where(t.c.period_start >= first, *scope.where(t)).group_by(bucket)) if "traffic" in tables else ():
         point = at(row[0])
         if point is None:
             continue
@@ -140,20 +144,22 @@ def series(scope: Scope, chart: ChartRange, now: datetime, minute_hours: float,
         for i, value in enumerate(row[1 + len(TOTALS):]):
             point.receipt[i] += int(value or 0)
     s = spend_rollup
+    bucket = epoch_bucket(s.c.period_start, size)
     currencies: Counter = Counter()
     for period, currency, amount in db.session.execute(
-            select(s.c.period_start, s.c.currency, func.sum(s.c.amount))
-            .where(s.c.period_start >= first, *scope.where(s)).group_by(s.c.period_start, s.c.currency)
+            select(bucket, s.c.currency, func.sum(s.c.amount))
+            .where(s.c.period_start >= first, *scope.where(s)).group_by(bucket, s.c.currency)
     ) if "spend" in tables else ():
         point = at(period)
         if point is not None and currency:
             point.cost.add(currency, amount)
             currencies[currency] += 1
     f = failure_rollup
+    bucket = epoch_bucket(f.c.period_start, size)
     reasons: Counter = Counter()
     for period, reason, count in db.session.execute(
-            select(f.c.period_start, f.c.reason, func.sum(f.c.count))
-            .where(f.c.period_start >= first, *scope.where(f)).group_by(f.c.period_start, f.c.reason)
+            select(bucket, f.c.reason, func.sum(f.c.count))
+            .where(f.c.period_start >= first, *scope.where(f)).group_by(bucket, f.c.reason)
     ) if "failures" in tables else ():
         point = at(period)
         if point is not None and count:
@@ -241,23 +247,28 @@ class DayTraffic:
         return rate(self.delivered, self.delivered + self.failed)
 
 
+def _date(epoch) -> str:
+    return datetime.fromtimestamp(int(epoch), tz=timezone.utc).date().isoformat()
+
+
 def daily(now: datetime, days: int = 7) -> list[DayTraffic]:
     """Each of the last `days` UTC days, today included: messages sent (first part accepted),
     outcomes, parts and cost, as the rollups counted them on the day they happened."""
     first = start_of_day(now) - timedelta(days=days - 1)
     t, s = traffic_rollup, spend_rollup
+    day = epoch_bucket(t.c.period_start, 86400)
     by_day: dict[str, Counter] = defaultdict(Counter)
-    for period, *values in db.session.execute(
-            select(t.c.period_start, func.sum(t.c.submitted), func.sum(t.c.delivered), func.sum(t.c.failed),
-                   func.sum(t.c.parts)).where(t.c.period_start >= first).group_by(t.c.period_start)):
-        by_day[period.date().isoformat()].update(dict(zip(("submitted", "delivered", "failed", "parts"),
-                                                           (int(v or 0) for v in values))))
+    for start, *values in db.session.execute(
+            select(day, func.sum(t.c.submitted), func.sum(t.c.delivered), func.sum(t.c.failed),
+                   func.sum(t.c.parts)).where(t.c.period_start >= first).group_by(day)):
+        by_day[_date(start)].update(dict(zip(("submitted", "delivered", "failed", "parts"),
+                                             (int(v or 0) for v in values))))
     costs: dict[str, MoneyTotals] = defaultdict(MoneyTotals)
-    for period, currency, amount in db.session.execute(
-            select(s.c.period_start, s.c.currency, func.sum(s.c.amount)).where(s.c.period_start >= first,
-                                                                               s.c.currency != "")
-            .group_by(s.c.period_start, s.c.currency)):
-        costs[period.date().isoformat()].add(currency, amount)
+    day = epoch_bucket(s.c.period_start, 86400)
+    for start, currency, amount in db.session.execute(
+            select(day, s.c.currency, func.sum(s.c.amount)).where(s.c.period_start >= first, s.c.currency != "")
+            .group_by(day, s.c.currency)):
+        costs[_date(start)].add(currency, amount)
     result = []
     for offset in range(days):
         key = (first + timedelta(days=offset)).date().isoformat()
