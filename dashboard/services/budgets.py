@@ -112,9 +112,12 @@ def enforce(now: datetime) -> list[str]:
     """Hold or release each currency by its month's spend against its budget; while held, pause
     sending campaigns priced in it (through the campaign service) and keep its alert firing.
     Returns the currencies held."""
+    budgets = db.session.scalars(select(SpendBudget).order_by(SpendBudget.currency)).all()
+    if not budgets:
+        return []
     month = traffic.spend(Scope(), traffic.start_of_month(now))
     held = []
-    for budget in db.session.scalars(select(SpendBudget).order_by(SpendBudget.currency)).all():
+    for budget in budgets:
         spent = month.amount(budget.currency)
         key = f"budget:{budget.currency}"
         if spent >= budget.monthly_amount:
