@@ -34,10 +34,13 @@ from dashboard.models import (
     Message,
     MessageEvent,
     MessagePart,
+    RollupCursor,
     Route,
 )
 from dashboard.models.types import utcnow
+from dashboard.services import traffic
 from dashboard.services.reports import campaign_report
+from dashboard.services.rollups import CURSOR
 from dashboard.sms.regions import region_of
 from tests.conftest import make_config
 
@@ -295,9 +298,6 @@ def test_live_polling_is_logged_at_debug_and_the_rest_at_info(app, caplog, monke
 
 
 def test_the_demos_past_week_is_rolled_up_so_the_first_login_shows_charts(seeded):
-    from dashboard.services import traffic
-    from dashboard.services.rollups import CURSOR
-    from dashboard.models import MessageEvent, RollupCursor
     assert db.session.get(RollupCursor, CURSOR).last_id == db.session.scalar(select(func.max(MessageEvent.id)))
     days = traffic.daily(utcnow(), 8)
     rolled = sum(d.delivered + d.failed for d in days)

@@ -16,8 +16,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from dashboard.extensions import db
-from dashboard.models import Alert, AlertNotification, AlertRule, Bind, BindStatus, Campaign, User
-from dashboard.models import spend_rollup, traffic_rollup
+from dashboard.models import (
+    Alert,
+    AlertNotification,
+    AlertRule,
+    Bind,
+    BindStatus,
+    Campaign,
+    User,
+    spend_rollup,
+    traffic_rollup,
+)
 from dashboard.services import audit, traffic
 from dashboard.settings import setting
 from dashboard.sms.alerts import (

@@ -21,10 +21,11 @@ from dashboard.services import alerts, budgets, notifications
 from dashboard.services.campaigns import create_campaign
 from dashboard.services.routing import create_route
 from dashboard.services.sending.enqueue import enqueue
+from dashboard.services.users import create_user
 from dashboard.simulator import OutcomeRule
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.alerts import signature
-from tests.conftest import approved_sender, numbers, wait_for
+from tests.conftest import PASSWORD, approved_sender, numbers, wait_for
 
 SECRET = "webhook-secret"
 
@@ -191,8 +192,6 @@ def test_the_monthly_budget_pauses_sending_and_a_raised_budget_lets_it_go_on(
     waiting = db.session.scalar(select(Message).where(Message.status == lc.QUEUED, Message.campaign_id.is_(None)))
     assert waiting is not None  # a one-off waits, and its page says why
     page = app.test_client()
-    from tests.conftest import PASSWORD
-    from dashboard.services.users import create_user
     create_user("ops@example.com", "ops", PASSWORD)
     page.post("/login", data={"email": "ops@example.com", "password": PASSWORD})
     assert "the monthly budget for USD was reached" in page.get(f"/messages/{waiting.id}").get_data(as_text=True)

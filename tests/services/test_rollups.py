@@ -2,6 +2,7 @@
 simulator, after a crash between two runs, and with transactions that commit out of id order."""
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -9,8 +10,17 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event, insert, select
 
+from dashboard import create_app
 from dashboard.extensions import db
-from dashboard.models import Message, MessageEvent, MessagePart, RollupCursor, failure_rollup, spend_rollup, traffic_rollup
+from dashboard.models import (
+    Message,
+    MessageEvent,
+    MessagePart,
+    RollupCursor,
+    failure_rollup,
+    spend_rollup,
+    traffic_rollup,
+)
 from dashboard.models.rollup import COUNTS, DELIVERY_TIME, RECEIPT_LATENCY
 from dashboard.models.types import utcnow
 from dashboard.services import rollups
@@ -20,7 +30,7 @@ from dashboard.simulator import OutcomeRule
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.regions import region_of
 from dashboard.sms.traffic import LATENCY_BOUNDS, bucket_index, failure_reason, message_type
-from tests.conftest import approved_sender, numbers, wait_for
+from tests.conftest import approved_sender, make_config, numbers, wait_for
 
 LONG_TEXT = "A long one: " + "x" * 200  # two GSM-7 parts
 ESME_RINVDSTADR = 0x0B
@@ -254,9 +264,6 @@ def test_an_event_committed_after_a_later_one_is_still_counted_on_postgresql(pos
     """Two senders on PostgreSQL: the first takes its event id, the second takes the next one and
     commits first. The run between them sees a gap, keeps it, and counts the event when it lands;
     an id whose transaction rolled back is given up once no transaction could still hold it."""
-    from dashboard import create_app
-    from tests.conftest import make_config
-    import uuid
     url = postgres.create_database(f"late_{uuid.uuid4().hex[:8]}", template=postgres_template)
     app = create_app(make_config("unused.db", DATABASE_URL=url))
     with app.app_context():

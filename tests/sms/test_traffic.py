@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dashboard.sms.receipts import describe_outcome
 from dashboard.sms.receipt_codes import describe_receipt
+from dashboard.sms.receipts import describe_outcome
 from dashboard.sms.traffic import (
     LATENCY_BOUNDS,
     bucket_index,
