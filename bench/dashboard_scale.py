@@ -4,8 +4,8 @@ Seeds N messages (default 1,000,000) over the last 30 days by bulk insert — fo
 countries in four currencies, twenty campaigns and one-off traffic, one and two parts, delivered
 and failed in several ways — with the parts and the timeline events the sender would have written;
 rolls them up as the worker's job does (timed: the catch-up); then adds one minute of traffic at
-2,000 msgs/s (120,000 messages) and times the rollup run that takes it in: its cost per minute of
-traffic, and the share of a core it means. Then, as a logged-in admin through the real app, asks
+2,000 msgs/s (120,000 messages) in twelve slices of 5 s, each taken in by a rollup run as the job
+does every 5 s: their time is the job's cost per minute of traffic, and the share of a core it means. Then, as a logged-in admin through the real app, asks
 the home page, a bind page, a campaign page and every chart endpoint (five charts × four ranges,
 for everything, one bind and one campaign) and prints p50/p95 ms of each.
 
@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 CHUNK = 20_000
 MINUTE_AT_2000 = 120_000
+RUNS_PER_MINUTE = 12  # the rollup job runs every 5 s (dashboard/worker/scheduler.py)
 ADMIN, PASSWORD = "admin@example.com", "bench password"
 # (bind name, country, number prefix, digits after it, currency, price per part)
 ROUTES = (("us-carrier", "US", "+1202555", 4, "USD", "0.0075"),
@@ -265,17 +266,25 @@ def run(url: str, args) -> dict:
         catch_up_s = time.perf_counter() - started
         print(f"rolled up the 30 days in {catch_up_s:.0f} s (catch-up, once)", flush=True)
 
+        # One minute at 2,000 msgs/s as the job meets it: a run every 5 s, each taking in what the
+        # 5 s before it wrote (10,000 messages); the twelve runs' time is the minute's cost.
         minute_start = datetime.now(timezone.utc) - timedelta(seconds=75)
-        write(seeder, [(minute_start + timedelta(seconds=i / 2000), None) for i in range(MINUTE_AT_2000)])
-        db.session.remove()
-        cpu, wall = time.process_time(), time.perf_counter()
-        result = rollups.run(datetime.now(timezone.utc), app.config["ROLLUP_MINUTE_HOURS"], budget_seconds=600)
-        rollup_cpu_ms = (time.process_time() - cpu) * 1000
-        rollup_wall_ms = (time.perf_counter() - wall) * 1000
-        assert result.caught_up, "the minute did not fit one run"
-        print(f"one minute at 2,000 msgs/s ({result.events:,} facts) rolled up in {rollup_wall_ms:.0f} ms wall, "
-              f"{rollup_cpu_ms:.0f} ms CPU in this process: {100 * rollup_wall_ms / 60000:.2f} % of a core "
-              "(wall, database included)", flush=True)
+        per_run = MINUTE_AT_2000 // RUNS_PER_MINUTE
+        rollup_wall_ms = rollup_cpu_ms = 0.0
+        facts = 0
+        for run_no in range(RUNS_PER_MINUTE):
+            base = minute_start + timedelta(seconds=run_no * 60 / RUNS_PER_MINUTE)
+            write(seeder, [(base + timedelta(seconds=i / 2000), None) for i in range(per_run)])
+            db.session.remove()
+            cpu, wall = time.process_time(), time.perf_counter()
+            result = rollups.run(datetime.now(timezone.utc), app.config["ROLLUP_MINUTE_HOURS"], budget_seconds=600)
+            rollup_cpu_ms += (time.process_time() - cpu) * 1000
+            rollup_wall_ms += (time.perf_counter() - wall) * 1000
+            facts += result.events
+            assert result.caught_up, "5 s of traffic did not fit one run"
+        print(f"one minute at 2,000 msgs/s ({facts:,} facts, {RUNS_PER_MINUTE} runs as the job makes them) rolled up in "
+              f"{rollup_wall_ms:.0f} ms wall, {rollup_cpu_ms:.0f} ms CPU in this process: "
+              f"{100 * rollup_wall_ms / 60000:.2f} % of a core (wall, database included)", flush=True)
         db.session.remove()
 
     client = app.test_client()
