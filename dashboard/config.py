@@ -96,6 +96,26 @@ DEFAULTS: dict[str, Any] = {
     "IMPORT_MAX_MB": 50,  # largest CSV upload; bigger requests are refused with 413
     "IMPORT_MAX_COLUMNS": 200,
     "IMPORT_RETENTION_HOURS": 24,  # an uploaded file not imported by then is deleted
+    # Rollups (docs/monitoring.md): per-minute rows are kept this long, then folded into hours.
+    # The 24 h charts draw 15-minute steps from them; older ranges read the hours.
+    "ROLLUP_MINUTE_HOURS": 25,
+    # Carrier health: a message still without a final receipt this long after it was submitted
+    # counts as "receipt missing".
+    "RECEIPT_MISSING_MINUTES": 10,
+    # /metrics (Prometheus): a bearer token, or client addresses allowed without one (CIDR list).
+    "METRICS_TOKEN": "",
+    "METRICS_ALLOWED_NETWORKS": "127.0.0.1/32,::1/128",
+    # Alerts go to this webhook (signed with HMAC-SHA256 over the time stamp and body with the
+    # secret) and, for rules that ask for it, by e-mail through this SMTP server.
+    "ALERT_WEBHOOK_URL": "",
+    "ALERT_WEBHOOK_SECRET": "",
+    "ALERT_EMAIL_TO": "",  # comma-separated
+    "ALERT_EMAIL_FROM": "switchboard@localhost",
+    "SMTP_HOST": "",
+    "SMTP_PORT": 25,
+    "SMTP_USERNAME": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_STARTTLS": False,
 }
 
 

@@ -33,6 +33,7 @@ from dashboard.demo_traffic import seed_past_traffic
 from dashboard.extensions import db
 from dashboard.models import Bind, ContactList, Role, Route, SenderId, SenderRegistration, User
 from dashboard.models.types import utcnow
+from dashboard.services import rollups
 
 DEMO_ADMIN = "admin@example.com"
 DEMO_APPROVER = "approver@example.com"
@@ -258,6 +259,9 @@ def seed_demo(
                 db.session.commit()
             if past_traffic:
                 seed_past_traffic(now)
+                # The week was written by bulk insert: roll it up now, so that the first login
+                # already shows charts (the worker's job keeps them up to date from here).
+                rollups.run(utcnow(), app.config["ROLLUP_MINUTE_HOURS"], budget_seconds=120)
 
 
 def point_demo_binds_at(app: Flask, host: str, port: int) -> None:

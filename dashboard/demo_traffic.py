@@ -40,6 +40,7 @@ from dashboard.sms.encoding import analyse
 from dashboard.sms.receipt_codes import describe_receipt
 from dashboard.sms.receipts import normalise_message_id
 from dashboard.sms.routing import matching_options
+from dashboard.sms.traffic import ONE_TIME_CODE
 
 # SMSC ids like the simulator's (seconds since 2024 shifted 16 bits, in hex): the seeded ones are
 # a week old, so they never meet the ids of live traffic.
@@ -469,7 +470,8 @@ def _one_offs(
             code = rng.randrange(100000, 999999)
             text = f"Your Switchboard Store sign-in code is {code}. It expires in 10 minutes."
             message = _message(
-                router, phone, text, sender.value, at, 0.0, rng, priority=KINDS["transactional"]
+                router, phone, text, sender.value, at, 0.0, rng, priority=KINDS["transactional"],
+                purpose=ONE_TIME_CODE,
             )
             smsc_id = format(((int(at.timestamp()) - EPOCH_2024) << 16) + n, "x")
             batch.add(

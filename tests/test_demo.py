@@ -34,10 +34,13 @@ from dashboard.models import (
     Message,
     MessageEvent,
     MessagePart,
+    RollupCursor,
     Route,
 )
 from dashboard.models.types import utcnow
+from dashboard.services import traffic
 from dashboard.services.reports import campaign_report
+from dashboard.services.rollups import CURSOR
 from dashboard.sms.regions import region_of
 from tests.conftest import make_config
 
@@ -292,3 +295,14 @@ def test_live_polling_is_logged_at_debug_and_the_rest_at_info(app, caplog, monke
         server.server_close()
     levels = [r.levelno for r in caplog.records if "GET /login" in r.getMessage()]
     assert levels == [logging.DEBUG, logging.INFO]
+
+
+def test_the_demos_past_week_is_rolled_up_so_the_first_login_shows_charts(seeded):
+    assert db.session.get(RollupCursor, CURSOR).last_id == db.session.scalar(select(func.max(MessageEvent.id)))
+    days = traffic.daily(utcnow(), 8)
+    rolled = sum(d.delivered + d.failed for d in days)
+    ended = db.session.scalar(select(func.count()).select_from(Message).where(Message.done_at.is_not(None)))
+    assert rolled == ended  # every outcome of the week, on the day it happened
+    assert sum(1 for d in days if d.submitted) >= 6 and all(d.cost.currencies in ([], ["USD"]) for d in days)
+    one_time_codes = [t for t in traffic.targets_since(utcnow() - timedelta(days=8)) if t.target.kind == "one_time_code"]
+    assert one_time_codes[0].with_outcome > 0  # the sign-in codes count as one-time codes

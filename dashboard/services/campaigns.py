@@ -19,13 +19,12 @@ from dashboard.models import (
     ContactList,
     ListMembership,
     Message,
-    MessagePart,
     Route,
     SenderId,
     User,
 )
 from dashboard.models.campaign import KINDS
-from dashboard.services import audit, suppression
+from dashboard.services import audit, suppression, traffic
 from dashboard.services.bulk import on_conflict_do_nothing
 from dashboard.services.message_templates import check_body
 from dashboard.services.routing import Router
@@ -421,12 +420,10 @@ def estimate(campaign: Campaign) -> Estimate:
 
 def cost_so_far(campaign: Campaign) -> MoneyTotals:
     """What the parts already submitted cost, by currency, at the prices recorded when they went
-    (docs/architecture.md #10)."""
-    return MoneyTotals(db.session.execute(
-        select(MessagePart.currency, func.sum(MessagePart.price))
-        .join(Message, Message.id == MessagePart.message_id)
-        .where(Message.campaign_id == campaign.id, MessagePart.price.is_not(None))
-        .group_by(MessagePart.currency)).all())
+    (docs/architecture.md #10), as of the last rollup run (every 5 s): read from the campaign's
+    rollups, not by joining its parts, which took 100+ ms per page view of a 40,000-message
+    campaign on PostgreSQL (docs/performance.md)."""
+    return traffic.spend(traffic.Scope("campaign", campaign.id))
 
 
 # ----------------------------------------------------------------------------- what the sender asks
@@ -542,6 +539,21 @@ def pause(campaign: Campaign, now: datetime, reason: str | None = None) -> None:
     if not _move(campaign, ("scheduled", "launching", "running"), "paused", status_reason=reason,
                  audit_action="campaign_pause"):
         raise CampaignError(f"a {_label(campaign.status)} campaign cannot be paused")
+
+
+def pause_spending_in(currency: str, reason: str) -> list[int]:
+    """Sending campaigns with queued messages priced in `currency` pause, saying why: the monthly
+    budget of that currency is reached (dashboard/services/budgets.py owns that rule). Their
+    messages stay queued. The caller commits."""
+    waiting = (select(Message.id).where(Message.campaign_id == Campaign.id, Message.status == lc.QUEUED,
+                                        Message.currency == currency).exists())
+    paused = []
+    for campaign_id, status in db.session.execute(select(Campaign.id, Campaign.status).where(
+            Campaign.status.in_(SENDING), waiting)).all():
+        if _transition(campaign_id, SENDING, "paused", before=status, audit_action="campaign_pause",
+                       status_reason=reason):
+            paused.append(campaign_id)
+    return paused
 
 
 def resume(campaign: Campaign, now: datetime) -> None:

@@ -11,18 +11,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, case, func, literal, or_, select
+from sqlalchemy import case, func, literal, select
 
 from dashboard.csv_stream import csv_chunks as stream_csv
 from dashboard.extensions import db
 from dashboard.models import AuditLog, Bind, Campaign, Message, MessagePart
 from dashboard.services import audit
+from dashboard.services.sqlexpr import count_where, region_prefix, seconds_between
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.money import MoneyTotals
-from dashboard.sms.regions import SHARED_CALLING_CODES, SHARED_PREFIX_CHARS, SINGLE_PREFIX_CHARS, RegionCache
+from dashboard.sms.regions import RegionCache
 
 EXPORT_BATCH = 1000  # rows fetched per round trip (yield_per)
 CHUNK_ROWS = 500  # CSV rows per chunk written to the socket
@@ -130,31 +131,14 @@ def _parts_per_message(campaign_id: int):
             .group_by(MessagePart.message_id).subquery())
 
 
-def _region_prefix_sql(column) -> ColumnElement:
-    """dashboard.sms.regions.region_prefix, in SQL, so the database groups by it."""
-    shared = or_(*(func.substr(column, 2, len(code)) == code for code in SHARED_CALLING_CODES))
-    return case((shared, func.substr(column, 1, SHARED_PREFIX_CHARS)),
-                else_=func.substr(column, 1, SINGLE_PREFIX_CHARS))
-
-
-def _count_where(condition) -> ColumnElement:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-def _seconds_between(start, end) -> ColumnElement:
-    if db.engine.dialect.name == "postgresql":
-        return func.extract("epoch", end - start)
-    return (func.julianday(end) - func.julianday(start)) * 86400.0
-
-
 def _breakdowns(campaign_id: int, parts, key, label_of) -> list[Breakdown]:
     """Messages grouped by `key`: counts, delivered, failed, parts and cost per group. `label_of`
     turns a group's (key, sample destination) into its label; groups with one label are merged."""
     rows = db.session.execute(
         select(key.label("key"), parts.c.currency, func.min(Message.destination).label("sample"),
                func.count().label("messages"),
-               _count_where(Message.status == lc.DELIVERED).label("delivered"),
-               _count_where(Message.status.in_(FAILED_STATES)).label("failed"),
+               count_where(Message.status == lc.DELIVERED).label("delivered"),
+               count_where(Message.status.in_(FAILED_STATES)).label("failed"),
                func.coalesce(func.sum(parts.c.parts), 0).label("parts"),
                func.sum(parts.c.cost).label("cost"))
         .select_from(Message).outerjoin(parts, parts.c.message_id == Message.id)
@@ -194,7 +178,7 @@ def campaign_report(campaign: Campaign) -> CampaignReport:
                     .order_by(func.count().desc(), Message.status)).all()]
 
     regions = RegionCache()
-    by_country = _breakdowns(campaign.id, parts, _region_prefix_sql(Message.destination),
+    by_country = _breakdowns(campaign.id, parts, region_prefix(Message.destination),
                              lambda _key, sample: regions.region(sample))
     bind_names = dict(db.session.execute(select(Bind.id, Bind.name)).all())
     by_carrier = _breakdowns(campaign.id, parts, Message.bind_id,
@@ -215,7 +199,7 @@ def _timings(campaign_id: int) -> Timings:
     row = db.session.execute(select(
         func.min(Message.created_at), func.min(Message.submitted_at), func.max(Message.submitted_at),
         func.max(Message.done_at)).where(Message.campaign_id == campaign_id)).one()
-    seconds = _seconds_between(Message.submitted_at, Message.done_at)
+    seconds = seconds_between(Message.submitted_at, Message.done_at)
     avg, longest = db.session.execute(select(func.avg(seconds), func.max(seconds)).where(
         Message.campaign_id == campaign_id, Message.status == lc.DELIVERED,
         Message.submitted_at.is_not(None), Message.done_at.is_not(None))).one()
@@ -276,66 +260,6 @@ def possible_duplicates() -> int:
     return db.session.scalar(select(func.count()).select_from(Message).where(Message.possible_duplicate.is_(True)))
 
 
-# --- Traffic over days (the overview page) ---------------------------------------------------
-
-@dataclass(frozen=True)
-class DayTraffic:
-    day: str  # YYYY-MM-DD, UTC
-    messages: int
-    delivered: int
-    failed: int
-    waiting: int  # queued or on its way, no outcome yet
-    parts: int
-    cost: MoneyTotals
-
-    @property
-    def delivered_pct(self) -> float | None:
-        return _pct(self.delivered, self.delivered + self.failed)
-
-
-def _day(column) -> ColumnElement:
-    return func.date(column)
-
-
-def daily_traffic(now: datetime, days: int = 7) -> list[DayTraffic]:
-    """Messages created on each of the last `days` UTC days (today included), with their outcomes,
-    parts and cost by currency: two GROUP BY queries, whatever the traffic."""
-    first = (now - timedelta(days=days - 1)).date()
-    start = datetime.combine(first, time.min, tzinfo=timezone.utc)
-    day = _day(Message.created_at)
-    counts = {str(row.day)[:10]: row for row in db.session.execute(
-        select(day.label("day"), func.count().label("messages"),
-               _count_where(Message.status == lc.DELIVERED).label("delivered"),
-               _count_where(Message.status.in_(FAILED_STATES)).label("failed"),
-               _count_where(Message.status.in_(WAITING)).label("waiting"))
-        .where(Message.created_at >= start).group_by(day)).all()}
-    costs: dict[str, MoneyTotals] = defaultdict(MoneyTotals)
-    parts: dict[str, int] = defaultdict(int)
-    for row in db.session.execute(
-            select(day.label("day"), MessagePart.currency, func.count(MessagePart.submitted_at),
-                   func.sum(MessagePart.price))
-            .join(Message, Message.id == MessagePart.message_id)
-            .where(Message.created_at >= start).group_by(day, MessagePart.currency)).all():
-        key = str(row[0])[:10]
-        parts[key] += int(row[2] or 0)
-        costs[key].add(row[1], row[3])
-    result = []
-    for offset in range(days):
-        key = (first + timedelta(days=offset)).isoformat()
-        row = counts.get(key)
-        figures = [int(getattr(row, name)) if row else 0
-                   for name in ("messages", "delivered", "failed", "waiting")]
-        result.append(DayTraffic(key, *figures, parts[key], costs[key]))
-    return result
-
-
-def traffic_since(start: datetime) -> dict[str, int]:
-    """Today's figures on the overview: sent, delivered, failed, still on their way."""
-    rows = dict(db.session.execute(
-        select(Message.status, func.count()).where(Message.created_at >= start)
-        .group_by(Message.status)).all())
-    not_sent = (lc.QUEUED, lc.SUBMITTING, lc.SKIPPED, lc.CANCELLED)
-    return {"sent": sum(n for s, n in rows.items() if s not in not_sent),
-            "delivered": rows.get(lc.DELIVERED, 0),
-            "failed": sum(rows.get(s, 0) for s in lc.FAILED_OUTCOMES),
-            "waiting": sum(rows.get(s, 0) for s in WAITING)}
+def in_progress() -> int:
+    """Messages queued or on their way now (the claim index answers it: docs/performance.md)."""
+    return db.session.scalar(select(func.count()).select_from(Message).where(Message.status.in_(WAITING))) or 0

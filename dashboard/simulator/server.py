@@ -214,6 +214,11 @@ class Simulator:
         self._call(self._abort_sessions)
         self._settle()
 
+    def set_outcomes(self, rules: list) -> None:
+        """Answer from now on by these OutcomeRules (a carrier whose outcomes change mid-run)."""
+        self.config.outcomes = list(rules)
+        self._rules = [(re.compile(rule.pattern), rule) for rule in self.config.outcomes]
+
     def pause(self) -> None:
         """Stop listening entirely (port closed) and drop every session: the SMSC is down."""
         self._call(self._close_everything)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 
 from dashboard.models import Bind, Role
 from dashboard.models.types import utcnow
 from dashboard.services import binds as bind_service
+from dashboard.services import traffic
+from dashboard.services.traffic import Scope
 from dashboard.web.access import STAFF, roles_required
+from dashboard.web.charts import panel_context
 from dashboard.web.forms import BindForm, EmptyForm
 from dashboard.web.responses import go_to
 
@@ -61,11 +66,14 @@ def new():
 @roles_required(*STAFF)
 def show(bind_id: int):
     bind = _bind_or_404(bind_id)
+    late = timedelta(minutes=current_app.config["RECEIPT_MISSING_MINUTES"])
     return render_template(
         "binds/show.html",
         bind=bind,
         in_flight=bind_service.in_flight_count(bind),
         action_form=EmptyForm(),
+        health=traffic.bind_health(bind.id, utcnow(), late),
+        **panel_context(Scope("bind", bind.id), bind, None),
     )
 
 

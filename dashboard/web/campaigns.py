@@ -23,7 +23,9 @@ from dashboard.sms import templating
 from dashboard.sms.encoding import analyse, lookalike_advice
 from dashboard.sms.money import MoneyTotals
 from dashboard.sms.send_window import ScheduleError, SendWindow, fire_times, local_to_utc, parse_hhmm
+from dashboard.services.traffic import Scope
 from dashboard.web.access import STAFF, roles_required
+from dashboard.web.charts import panel_context
 from dashboard.web.forms import (CampaignForm, CampaignSearchForm, EmptyForm, LimitsForm,
                                  RejectForm, TestSendForm, choices)
 
@@ -139,8 +141,9 @@ def _bounded_id(raw: str | None) -> int | None:
 @roles_required(*STAFF)
 def show(campaign_id: int):
     campaign = db.get_or_404(Campaign, campaign_id)
+    charts = panel_context(Scope("campaign", campaign.id), campaign, "run") if campaign.launched_at else {}
     return render_template("campaigns/show.html", campaign=campaign, now=utcnow(),
-                           **_panels(campaign))
+                           **_panels(campaign), **charts)
 
 
 def _panels(campaign: Campaign) -> dict:

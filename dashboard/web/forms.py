@@ -292,3 +292,31 @@ class ImportMappingForm(FlaskForm):
     name_column = SelectField("Name column", coerce=int)
     has_header = BooleanField("The first row is a header")
     extra_fields = BooleanField("Keep the other columns as custom fields", default=True)
+
+
+class AlertRuleForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    kind = SelectField("When")
+    threshold = FloatField("Threshold", validators=[DataRequired(message="give a number"), NumberRange(0, 1e12)],
+                           description="% for rates and shares, seconds for a bind down, answers for spikes, "
+                                       "an amount for cost")
+    scope = SelectField("Applies to", choices=choices([("all", "everything (each bind apart where it makes sense)"),
+                                                       ("bind", "one bind"), ("country", "one country"),
+                                                       ("campaign", "one campaign")]))
+    scope_value = StringField("Bind or campaign id, or country code", validators=[Optional(), Length(max=20)])
+    window_minutes = IntegerField("Over the last (minutes)", default=15, validators=[NumberRange(1, 1440)])
+    min_messages = IntegerField("Judge on at least (messages)", default=20, validators=[NumberRange(0, 1_000_000)])
+    currency = StringField("Currency (cost rules)", validators=[Optional(), Length(max=3)])
+    email = BooleanField("Also by e-mail")
+    enabled = BooleanField("Enabled", default=True)
+
+
+class BudgetForm(FlaskForm):
+    currency = StringField("Currency", validators=[DataRequired(), Length(max=3)])
+    amount = StringField("Monthly budget (empty removes it)", validators=[Optional(), Length(max=20)])
+
+
+class LatencyTargetForm(FlaskForm):
+    kind = SelectField("Message type")
+    seconds = SelectField("Delivered within (s)", coerce=float)
+    share = FloatField("Share (%)", validators=[DataRequired(), NumberRange(1, 100)])

@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from dashboard.models import Role
 from dashboard.models.types import utcnow
-from dashboard.services import workers
+from dashboard.services import alerts, workers
 from dashboard.sms.money import MoneyTotals, format_money
 
 ALL = frozenset(r.value for r in Role)
@@ -34,7 +34,8 @@ class NavGroup:
 
 
 NAVIGATION = (
-    NavGroup("", (NavLink("Overview", "home.index", ALL, ("home",)),)),
+    NavGroup("", (NavLink("Overview", "home.index", ALL, ("home",)),
+                  NavLink("Alerts", "alerts.index", ALL, ("alerts",)))),
     NavGroup(
         "Send",
         (
@@ -110,6 +111,14 @@ def sender_status() -> workers.SenderStatus:
     return cached
 
 
+def open_alerts() -> list:
+    """The open alerts, asked once per request (see sender_status)."""
+    cached = request.environ.get("switchboard.open_alerts")
+    if cached is None:
+        cached = request.environ["switchboard.open_alerts"] = alerts.open_alerts()
+    return cached
+
+
 def ago(value: datetime | None, now: datetime | None = None) -> str:
     """ "4 min ago", "2 h ago", "3 days ago"."""
     if value is None:
@@ -131,6 +140,7 @@ def install_layout(app: Flask) -> None:
             "navigation": navigation_for(current_user.role),
             "current_link": current_link(request.endpoint, request.blueprint),
             "sender_status": sender_status,
+            "open_alerts": open_alerts,
         }
 
     @app.template_filter("money")

@@ -11,7 +11,8 @@ from werkzeug.datastructures import MultiDict
 
 from dashboard.extensions import db
 from dashboard.models import Bind, Campaign, Message, SenderId
-from dashboard.services import search
+from dashboard.services import budgets, search
+from dashboard.sms import lifecycle as lc
 from dashboard.sms.lifecycle import MESSAGE_STATES
 from dashboard.sms.numbers import InvalidNumber, normalise
 from dashboard.sms.timeline import describe_event
@@ -155,10 +156,12 @@ def show(message_id: int):
         (event, describe_event(event.kind, event.detail, bind_names)) for event in message.events
     ]
     cost = search.message_costs([message.id]).get(message.id)
+    held = budgets.held_currencies() if message.status == lc.QUEUED else {}
     return render_template(
         "messages/show.html",
         message=message,
         events=events,
         cost=cost,
         bind_name=bind_names.get(message.bind_id),
+        held_since=held.get(message.currency),
     )

@@ -12,7 +12,9 @@ from dashboard.extensions import db
 from dashboard.models import Campaign
 from dashboard.models.types import utcnow
 from dashboard.services import reports
+from dashboard.services.traffic import Scope
 from dashboard.web.access import ALL_ROLES, roles_required
+from dashboard.web.charts import panel_context
 from dashboard.web.forms import EmptyForm
 
 bp = Blueprint("reports", __name__, url_prefix="/campaigns")
@@ -22,8 +24,9 @@ bp = Blueprint("reports", __name__, url_prefix="/campaigns")
 @roles_required(*ALL_ROLES)
 def report(campaign_id: int):
     campaign = db.get_or_404(Campaign, campaign_id)
+    charts = panel_context(Scope("campaign", campaign.id), campaign, "run") if campaign.launched_at else {}
     return render_template("reports/campaign.html", campaign=campaign, report=reports.campaign_report(campaign),
-                           can_operate=current_user.has_role("admin", "ops"))
+                           can_operate=current_user.has_role("admin", "ops"), **charts)
 
 
 @bp.route("/<int:campaign_id>/messages.csv", methods=["POST"])

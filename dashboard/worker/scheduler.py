@@ -24,7 +24,7 @@ from sqlalchemy import select
 from dashboard.extensions import db
 from dashboard.models import Bind, Message
 from dashboard.models.types import utcnow
-from dashboard.services import campaigns, imports, leases, signup, workers
+from dashboard.services import alerts, budgets, campaigns, imports, leases, notifications, rollups, signup, workers
 from dashboard.services.sending import housekeeping
 from dashboard.services.sending.rows import BindSettings
 from dashboard.sms import balance
@@ -91,6 +91,21 @@ def _heartbeat(worker: "Worker"):
     return workers.beat(worker.worker_id, socket.gethostname(), os.getpid(), utcnow())
 
 
+def _rollups(worker: "Worker"):
+    # The monthly budgets are judged on the spend the run just counted (dashboard/services/budgets.py).
+    now = utcnow()
+    rollups.run(now, worker.app.config["ROLLUP_MINUTE_HOURS"])
+    return budgets.enforce(now)
+
+
+def _alerts(worker: "Worker"):
+    return alerts.evaluate(utcnow())
+
+
+def _notifications(worker: "Worker"):
+    return notifications.deliver_due(utcnow())
+
+
 # Which jobs run once (on the elected leader) and which on every worker, and why: docs/scaling.md.
 # Every job but the two a worker does for itself runs once: each would be safe twice over (their
 # writes are conditional, launch is idempotent by its unique constraint), but not all are free
@@ -108,6 +123,13 @@ JOBS = (
     Job("signup_confirmations", 1.0, _confirmations),
     Job("reap_expired_claims", 15.0, _reap),
     Job("reconcile_held_receipts", 10.0, _reconcile),
+    # One leader: the cursor's conditional move would undo a second run's work anyway, but a
+    # second run would only waste a core.
+    Job("rollups", 5.0, _rollups, singleton=True),
+    # One leader: two evaluators could both fire the same alert before either committed.
+    Job("evaluate_alerts", 15.0, _alerts, singleton=True),
+    # Every worker may: each notification is claimed with a conditional UPDATE before it is sent.
+    Job("alert_notifications", 5.0, _notifications, singleton=False),
 )
 
 

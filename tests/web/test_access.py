@@ -20,6 +20,7 @@ ALL = (ADMIN, OPS, COMPLIANCE)
 STAFF = (ADMIN, OPS)
 REVIEWERS = (ADMIN, COMPLIANCE)
 PUBLIC = "public"
+MACHINE = "machine"  # no login: a bearer token or an allowed address (dashboard/web/metrics.py)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,21 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("message_templates.preview", "POST"): Expect("/templates/preview", STAFF),
     ("message_templates.archive", "POST"): Expect("/templates/{template}/archive", STAFF),
     ("message_templates.delete", "POST"): Expect("/templates/{template}/delete", STAFF),
+    # Charts: the overview's for everyone, a bind's for staff (checked inside: one route, three scopes),
+    # a campaign's for everyone who reads its report (docs/roles.md).
+    ("charts.panel", "GET"): Expect("/charts/all?range=1h", ALL),
+    ("charts.chart", "GET"): Expect("/charts/campaign-{campaign}/delivery", ALL),
+    ("alerts.index", "GET"): Expect("/alerts/", ALL),
+    ("alerts.banner", "GET"): Expect("/alerts/banner", ALL),
+    ("alerts.acknowledge", "POST"): Expect("/alerts/1/acknowledge", STAFF),
+    ("alerts.create_rule", "POST"): Expect("/alerts/rules", (ADMIN,)),
+    ("alerts.edit_rule", "GET"): Expect("/alerts/rules/{rule}", (ADMIN,)),
+    ("alerts.edit_rule", "POST"): Expect("/alerts/rules/{rule}", (ADMIN,)),
+    ("alerts.delete_rule", "POST"): Expect("/alerts/rules/{rule}/delete", (ADMIN,)),
+    ("alerts.set_budget", "POST"): Expect("/alerts/budgets", (ADMIN,)),
+    ("alerts.set_target", "POST"): Expect("/alerts/targets", (ADMIN,)),
+    # Scrapers have no session: a token or an allowed address (the test client is 127.0.0.1).
+    ("metrics.metrics", "GET"): Expect("/metrics", MACHINE),
 }
 # Last in each walk: it ends the session the rest of the walk needs.
 LAST = ("auth.logout", "POST")
@@ -131,7 +147,7 @@ def test_every_route_has_an_expectation(app):
 def test_the_table_agrees_with_each_views_declared_roles(app):
     for (endpoint, _method), expect in ROUTES.items():
         declared = getattr(app.view_functions[endpoint], "allowed_roles", None)
-        wanted = PUBLIC if expect.roles == PUBLIC else frozenset(expect.roles)
+        wanted = expect.roles if expect.roles in (PUBLIC, MACHINE) else frozenset(expect.roles)
         assert declared == wanted, f"{endpoint}: the view declares {declared}, the table {wanted}"
 
 
@@ -157,6 +173,8 @@ def objects(app, make_bind, make_list, sender, simulator, runner, make_user):
     campaign = create_campaign(name="c", list_id=contact_list.id, sender_id_id=sender.id, text="hi",
                                scheduled_at=utcnow(), created_by_id=None, now=utcnow())
     result = runner.invoke(args=["send", "--to", "+12025550102", "--text", "hello"])
+    from dashboard.services.alerts import RuleSettings, create_rule
+    rule = create_rule(RuleSettings(name="r", kind="delivery_rate", threshold=90), utcnow())
     template, _ = create_template(name="t", body="Hi {{ first_name }}", kind="marketing", created_by_id=None,
                                   now=utcnow())
     other = make_user("other@example.com", "ops")
@@ -168,7 +186,7 @@ def objects(app, make_bind, make_list, sender, simulator, runner, make_user):
     contact_id = db.session.get(ContactList, contact_list.id).memberships[0].contact_id
     return {"bind": bind.id, "route": route.id, "list": contact_list.id, "campaign": campaign.id, "sender": sender.id,
             "message": int(result.output.split()[0]), "template": template.id, "user": other.id,
-            "import": imp.id, "contact": contact_id, "token": contact_list.signup_token}
+            "import": imp.id, "contact": contact_id, "token": contact_list.signup_token, "rule": rule.id}
 
 
 @pytest.mark.parametrize("role", ["anonymous", COMPLIANCE, OPS, ADMIN])
@@ -184,6 +202,8 @@ def test_each_route_answers_each_role_as_the_table_says(client, auth, make_user,
         status = response.status_code
         if expect.roles == PUBLIC:
             ok = status < 500 and status not in (401, 403)
+        elif expect.roles == MACHINE:
+            ok = status == expect.ok
         elif role == "anonymous":
             ok = status == 302 and response.headers["Location"].startswith("/login")
         elif role not in expect.roles:

@@ -3,7 +3,7 @@ held by heartbeat, with an epoch that fences a worker that lost its lease; on Po
 of the sender's busiest tables are handed out in blocks
 
 Revision ID: 0014_worker_leases
-Revises: 0011_console_currency_workers
+Revises: 0012_rollups_alerts
 Create Date: 2026-11-30 23:30:00
 
 """
@@ -14,15 +14,17 @@ from dashboard.models.types import UTCDateTime
 
 # revision identifiers, used by Alembic.
 revision = '0014_worker_leases'
-down_revision = '0011_console_currency_workers'
+down_revision = '0012_rollups_alerts'
 branch_labels = None
 depends_on = None
 
 
-# Each worker's connections take their ids in blocks: the sender asks for a batch's ids at once and
-# inserts four timeline rows per message, and a sequence without a cache writes to the WAL for every
-# 32 ids it hands out. Ids stay unique; a block a connection did not use leaves a gap.
-CACHED_SEQUENCES = ("message_event_id_seq", "message_part_id_seq", "delivery_receipt_id_seq", "message_id_seq")
+# Each worker's connections take their ids in blocks: the sender asks for a batch's ids at once, and
+# a sequence without a cache writes to the WAL for every 32 ids it hands out. Ids stay unique; a
+# block a connection did not use leaves a gap. Not the timeline's (message_event): the rollup job
+# reads it by id and waits for a gap only while a transaction that could fill it runs, and an id
+# cached by an idle connection could be used minutes later and never be counted (docs/monitoring.md).
+CACHED_SEQUENCES = ("message_part_id_seq", "delivery_receipt_id_seq", "message_id_seq")
 
 
 def upgrade():

@@ -16,7 +16,7 @@ from functools import lru_cache
 from sqlalchemy import bindparam, or_, select, true, update
 
 from dashboard.models.types import unindexed
-from dashboard.services import bulk, campaigns, leases, suppression
+from dashboard.services import budgets, bulk, campaigns, leases, suppression
 from dashboard.services.sending.rows import (
     MESSAGE_COLUMNS,
     BindSettings,
@@ -125,7 +125,7 @@ def _main_claim(fenced: bool):
            .where(M.c.status == lc.QUEUED, M.c.bind_id == bindparam("p_bind"),
                   or_(M.c.next_attempt_at.is_(None), M.c.next_attempt_at <= now),
                   or_(M.c.campaign_id.is_(None), M.c.campaign_id.not_in(campaigns.separately_claimed_campaign_ids())),
-                  fence)
+                  budgets.within_budget(M.c.currency), fence)
            .order_by(M.c.priority, M.c.id)
            .limit(bindparam("p_limit"))
            .with_for_update(skip_locked=True)  # dropped by SQLAlchemy on SQLite, where writes serialise
