@@ -1,4 +1,6 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
+from dashboard.models.api import (ApiKey, FraudAlert, IdempotencyRecord, Verification, VerificationCheck,
+                                  WebhookAttempt, WebhookEvent)
 from dashboard.models.audit import AuditChainHead, AuditLog
 from dashboard.models.campaign import Campaign
 from dashboard.models.carrier import Bind, BindStatus, Route
@@ -11,6 +13,7 @@ from dashboard.models.user import Role, User
 from dashboard.models.worker import SenderWorker
 
 __all__ = [
+    "ApiKey", "FraudAlert", "IdempotencyRecord", "Verification", "VerificationCheck", "WebhookAttempt", "WebhookEvent",
     "AuditChainHead", "AuditLog", "Bind", "BindStatus", "BrandOptOut", "Campaign", "ConsentChainHead", "ConsentEvent", "Contact",
     "ContactImport", "ContactList", "DeliveryReceipt", "ImportedNumber", "ImportIssue", "InboundMessage", "ListMembership",
     "Message", "MessageEvent", "MessagePart", "MessageTemplate", "Role", "Route", "SenderId", "SenderRegistration",
