@@ -120,11 +120,12 @@ class FraudAlert(db.Model):
 
 class WebhookEvent(db.Model):
     """One event for one receiver: a message's status change or an MO. The outbox the worker
-    delivers from, in id order per URL, and the delivery log the console shows."""
+    delivers from, in id order per (key, URL) — each key signs with its own secret — and the
+    delivery log the console shows."""
 
     __table_args__ = (
         # The deliverer's queue: pending events per URL in order. Partial: delivered ones leave it.
-        Index("ix_webhook_event_pending", "url", "id",
+        Index("ix_webhook_event_pending", "api_key_id", "url", "id",
               sqlite_where=column("status") == "pending", postgresql_where=column("status") == "pending"),
         Index("ix_webhook_event_message", "message_id"),
     )

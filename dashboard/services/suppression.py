@@ -78,6 +78,22 @@ def _messages_statement():
                    or_(Message.purpose.is_(None), Message.purpose != HELP_REPLY)))
 
 
+def suppressed_numbers(phones: Iterable[str], brand: str | None) -> dict[str, str]:
+    """Of these E.164 numbers, those that must not be sent to by a sender of `brand` outside any
+    list, with the reason: the question the API asks when it accepts a message, so that an
+    opted-out recipient is refused at once (the claim asks again when the part goes, #7)."""
+    wanted = list(dict.fromkeys(phones))
+    if not wanted:
+        return {}
+    rank = suppression_rank(Contact.phone, null(), null(), literal(brand) if brand else null())
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 5000):  # within every database's limit of bound parameters
+        rows = db.session.connection().execute(
+            select(Contact.phone, rank).where(Contact.phone.in_(wanted[start:start + 5000]))).all()
+        found.update({phone: reason(r, brand) for phone, r in rows if r is not None})
+    return found
+
+
 def list_recipients(list_id: int, brand: str | None):
     """Every member of a list with why they would be skipped (None: they would be sent to), as
     (phone, name, fields, country, reason rank), streamed in contact order: the dry run's input."""

@@ -88,7 +88,17 @@ def normalise(raw: str, default_region: str = "US") -> str:
     Numbers without a country code are read as national numbers of
     `default_region`. Raises InvalidNumber with a human reason.
     """
+    return _valid_e164(_parse(raw, default_region))
+
+
+def normalise_with_country(raw: str, default_region: str = "US") -> tuple[str, str | None]:
+    """normalise() and destination_country() from one parse: a batch of 10,000 numbers parses
+    each once."""
     number = _parse(raw, default_region)
+    return _valid_e164(number), _destination_region(number)
+
+
+def _valid_e164(number: phonenumbers.PhoneNumber) -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidNumber(_invalid_reason(number))
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)

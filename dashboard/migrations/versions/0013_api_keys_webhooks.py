@@ -157,7 +157,7 @@ def upgrade():
         sa.ForeignKeyConstraint(['message_id'], ['message.id'], name=op.f('fk_webhook_event_message_id_message')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_event')),
     )
-    op.create_index('ix_webhook_event_pending', 'webhook_event', ['url', 'id'], unique=False,
+    op.create_index('ix_webhook_event_pending', 'webhook_event', ['api_key_id', 'url', 'id'], unique=False,
                     sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"))
     op.create_index('ix_webhook_event_message', 'webhook_event', ['message_id'], unique=False)
     op.create_table(
