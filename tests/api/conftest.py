@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard.models.types import utcnow
+from tests.api.receiver import Receiver
 from dashboard.services import api_keys
 from dashboard.models.api import SCOPES
 
@@ -41,3 +42,10 @@ class Api:
 @pytest.fixture
 def api(client, make_key):
     return Api(client, make_key().token)
+
+
+@pytest.fixture
+def receiver():
+    started = Receiver().start()
+    yield started
+    started.stop()
