@@ -17,7 +17,7 @@ from dashboard.sms.lifecycle import MESSAGE_STATES
 _LINE = r"^[^\x00-\x1f\x7f]*$"
 _TEXT = r"^[^\x00]*$"
 Line = Annotated[str, Field(pattern=_LINE)]
-Phone = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9][0-9 ().\-]*$",
+Phone = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9 ().\-]+$",
                              description="E.164 (+14155552671) or a national number of the server's region",
                              examples=["+14155552671"])]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]

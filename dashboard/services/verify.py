@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from sqlalchemy import func, select
 
 from dashboard.crypto import derived_key
 from dashboard.extensions import db
-from dashboard.models import ApiKey, FraudAlert, Verification, VerificationCheck
+from dashboard.models import ApiKey, FraudAlert, Message, Verification, VerificationCheck
 from dashboard.models.campaign import OTP_PRIORITY
 from dashboard.services import locks
 from dashboard.services.sending import enqueue
@@ -146,6 +147,19 @@ def _alert(key: ApiKey, prefix: str, count: int, window: timedelta, now: datetim
         db.session.commit()
 
 
+def _redact(verification: Verification) -> None:
+    """Once a code is used, spent or expired, its text keeps no trace of it: the digits that hash to
+    it are masked in the message (same length and alphabet: parts and price do not change)."""
+    message = db.session.get(Message, verification.message_id) if verification.message_id else None
+    if message is None:
+        return
+
+    def mask(match: re.Match) -> str:
+        digits = match.group(0)
+        return "*" * len(digits) if hmac.compare_digest(_hash(verification.id, digits), verification.code_hash) else digits
+    message.text = re.sub(r"\d{4,10}", mask, message.text)
+
+
 def check(key: ApiKey, *, to: str, code: str, now: datetime, default_region: str = "US") -> Checked:
     """Is `code` the pending code of `to` sent through this key? Every check counts, right or
     wrong; a code is spent after VERIFY_MAX_ATTEMPTS wrong tries. Commits."""
@@ -176,6 +190,8 @@ def check(key: ApiKey, *, to: str, code: str, now: datetime, default_region: str
             verification.status, verification.approved_at = APPROVED, now
         elif verification.attempts >= verification.max_attempts:
             verification.status = FAILED
+    if verification is not None and verification.status != PENDING:
+        _redact(verification)
     db.session.add(VerificationCheck(verification_id=verification.id if verification else None, api_key_id=key.id,
                                      destination=destination, approved=approved, at=now))
     db.session.commit()
