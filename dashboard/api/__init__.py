@@ -15,7 +15,7 @@ from werkzeug.routing import Map, Rule
 
 from dashboard.api import campaigns, contacts, messages, verify  # noqa: F401  (their @operation endpoints)
 from dashboard.api import schemas as s
-from dashboard.api.core import OPERATIONS, bp, json_response, public_operation
+from dashboard.api.core import OPERATIONS, AnyInt, bp, json_response, public_operation
 from dashboard.api.problems import TYPES, Problem, response, type_uri
 from dashboard.api.spec import document
 from dashboard.extensions import csrf, db
@@ -62,7 +62,8 @@ _rules: list[Map] = []
 
 def _api_rules() -> Map:
     if not _rules:
-        _rules.append(Map([Rule(f"/api/v1{op.rule}", methods=[op.method]) for op in OPERATIONS]))
+        _rules.append(Map([Rule(f"/api/v1{op.rule}", methods=[op.method]) for op in OPERATIONS],
+                          converters={"anyint": AnyInt}))
     return _rules[0]
 
 
@@ -88,6 +89,7 @@ def _error(error: Exception):
 
 
 def register_api(app: Flask) -> None:
+    app.url_map.converters["anyint"] = AnyInt
     csrf.exempt(bp)
     app.register_blueprint(bp)
 

@@ -30,7 +30,7 @@ def list_campaigns(key: ApiKey, query: s.Page):
     return 200, {"data": [campaign_out(c) for c in rows], "next_cursor": next_cursor}
 
 
-@operation("GET", "/campaigns/<int:campaign_id>", summary="A campaign's progress and report", scope="read",
+@operation("GET", "/campaigns/<anyint:campaign_id>", summary="A campaign's progress and report", scope="read",
            tag="Campaigns", responses={200: s.CampaignDetail}, problems=(404,))
 def get_campaign(key: ApiKey, campaign_id: int):
     """Progress, and the report's figures: by status, parts, delivered %, cost per currency at the

@@ -52,13 +52,13 @@ def save_contact(key: ApiKey, body: s.ContactIn):
     return (201 if created else 200), contact_out(contact)
 
 
-@operation("GET", "/contacts/<int:contact_id>", summary="A contact and its consent state", scope="contacts",
+@operation("GET", "/contacts/<anyint:contact_id>", summary="A contact and its consent state", scope="contacts",
            tag="Contacts", responses={200: s.ContactOut}, problems=(404,))
 def get_contact(key: ApiKey, contact_id: int):
     return 200, contact_out(_contact(contact_id))
 
 
-@operation("PATCH", "/contacts/<int:contact_id>", summary="Change a contact's name or fields", scope="contacts",
+@operation("PATCH", "/contacts/<anyint:contact_id>", summary="Change a contact's name or fields", scope="contacts",
            tag="Contacts", body=s.ContactUpdate, responses={200: s.ContactOut}, problems=(404,))
 def update_contact(key: ApiKey, contact_id: int, body: s.ContactUpdate):
     """Fields are merged; a field set to null is removed."""
@@ -93,7 +93,7 @@ def _change(key: ApiKey, contact_id: int, body: s.ConsentChange, kind: str):
     return 200, contact_out(contact)
 
 
-@operation("POST", "/contacts/<int:contact_id>/opt-in", summary="Record an opt-in with its evidence",
+@operation("POST", "/contacts/<anyint:contact_id>/opt-in", summary="Record an opt-in with its evidence",
            scope="contacts", tag="Contacts", body=s.ConsentChange, responses={200: s.ContactOut}, idempotent=True,
            problems=(404,))
 def opt_in(key: ApiKey, contact_id: int, body: s.ConsentChange):
@@ -101,7 +101,7 @@ def opt_in(key: ApiKey, contact_id: int, body: s.ConsentChange):
     return _change(key, contact_id, body, consent.OPT_IN)
 
 
-@operation("POST", "/contacts/<int:contact_id>/opt-out", summary="Record an opt-out with its evidence",
+@operation("POST", "/contacts/<anyint:contact_id>/opt-out", summary="Record an opt-out with its evidence",
            scope="contacts", tag="Contacts", body=s.ConsentChange, responses={200: s.ContactOut}, idempotent=True,
            problems=(404,))
 def opt_out(key: ApiKey, contact_id: int, body: s.ConsentChange):
@@ -110,7 +110,7 @@ def opt_out(key: ApiKey, contact_id: int, body: s.ConsentChange):
     return _change(key, contact_id, body, consent.OPT_OUT)
 
 
-@operation("GET", "/contacts/<int:contact_id>/consent", summary="Consent state and its proof", scope="contacts",
+@operation("GET", "/contacts/<anyint:contact_id>/consent", summary="Consent state and its proof", scope="contacts",
            tag="Contacts", responses={200: s.ConsentProof}, problems=(404,))
 def consent_proof(key: ApiKey, contact_id: int):
     """The ledger's events for the number, oldest first, with their hashes, and the decision the

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Response, g, request
+from werkzeug.routing import IntegerConverter
 from limits import parse_many
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from dashboard.api.problems import Problem
 from dashboard.extensions import limiter
 from dashboard.models import ApiKey
+from dashboard.api.schemas import MAX_ID
 from dashboard.models.types import utcnow
 from dashboard.services import api_keys, audit, idempotency
 from dashboard.services.sending import rows
@@ -32,12 +34,18 @@ API_ROLE = "api"  # what API views declare instead of console roles (tests/web/t
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
+class AnyInt(IntegerConverter):
+    """`<anyint:…>`: any whole number; the endpoint answers 404 beyond what an id can be. The
+    console's bounded converter (web/params.py) makes werkzeug drop the route instead, and the
+    request would fall through to the console's HTML 404."""
+
+
 @dataclass(frozen=True)
 class Operation:
     """One endpoint as the OpenAPI document describes it."""
     method: str
     path: str  # OpenAPI form: /messages/{message_id}
-    rule: str  # Flask form: /messages/<int:message_id>
+    rule: str  # Flask form: /messages/<anyint:message_id>
     endpoint: str
     summary: str
     description: str
@@ -147,6 +155,8 @@ def operation(method: str, rule: str, *, summary: str, scope: str | None, tag: s
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(**path_args):
+            if any(isinstance(v, int) and v > MAX_ID for v in path_args.values()):
+                raise Problem("not-found", f"no such resource: ids run from 1 to {MAX_ID}")
             key = _authenticate(scope)
             token = request.headers.get("Idempotency-Key") if idempotent else None
             digest = None

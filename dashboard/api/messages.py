@@ -116,7 +116,7 @@ def send_batch(key: ApiKey, body: s.SendBatch):
          "encoding": c.info.encoding, "segments": c.info.segments} for message_id, c in zip(ids, checked)]}
 
 
-@operation("GET", "/messages/<int:message_id>", summary="A message, its parts and receipts", scope="read",
+@operation("GET", "/messages/<anyint:message_id>", summary="A message, its parts and receipts", scope="read",
            tag="Messages", responses={200: s.MessageOut}, problems=(404,))
 def get_message(key: ApiKey, message_id: int):
     """Status, parts with their SMSC ids and receipts, encoding, segments, price, timestamps, and
@@ -163,7 +163,7 @@ def list_inbound(key: ApiKey, query: s.Page):
 def page_of(model, conditions: list, cursor: str | None, limit: int) -> tuple[list, str | None]:
     """Newest first from the cursor (an id, opaque to clients); the next cursor when there is more."""
     query = select(model).where(*conditions)
-    if cursor is not None:
+    if cursor is not None and int(cursor) <= s.MAX_ID:  # beyond it, every id is older
         query = query.where(model.id < int(cursor))
     rows = list(db.session.scalars(query.order_by(model.id.desc()).limit(limit + 1)))
     return rows[:limit], str(rows[limit - 1].id) if len(rows) > limit else None

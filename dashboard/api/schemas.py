@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from dashboard.models.api import SCOPES
-from dashboard.models.types import MAX_ID
 from dashboard.sms.lifecycle import MESSAGE_STATES
 
 # No control characters in names, references and numbers; a text may hold line breaks and tabs but
@@ -20,8 +19,13 @@ Line = Annotated[str, Field(pattern=_LINE)]
 Phone = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9 ().\-]+$",
                              description="E.164 (+14155552671) or a national number of the server's region",
                              examples=["+14155552671"])]
+# Ids are positive 32-bit integers: the id columns are INTEGER on PostgreSQL (64-bit on SQLite).
+MAX_ID = 2**31 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-ParamValue = str | int | float | bool | None
+Cursor = Annotated[str | None, Field(pattern=r"^[0-9]{1,10}$", description="`next_cursor` of the page before")]
+# JSON numbers a JavaScript client, orjson and both databases all keep exactly.
+ParamValue = Annotated[str, Field(max_length=1000, pattern=_TEXT)] | Annotated[int, Field(ge=-(2**53), le=2**53)] \
+    | float | bool | None
 Params = Annotated[dict[Annotated[str, Field(max_length=64, pattern=_LINE)], ParamValue], Field(max_length=50)]
 Url = Annotated[str, Field(max_length=2000, pattern=r"^https?://[^\s\x00-\x1f]+$", examples=["https://example.com/hooks/sms"])]
 Status = Literal[MESSAGE_STATES]  # type: ignore[valid-type]
@@ -32,7 +36,9 @@ class Request(BaseModel):
 
 
 class Query(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # An unknown parameter is refused, as in bodies: a typo (`stauts=failed`) must not quietly
+    # answer with every message.
+    model_config = ConfigDict(extra="forbid")
 
 
 class Body(BaseModel):
@@ -144,12 +150,12 @@ class ListMessages(Query):
     created_before: AwareDatetime | None = None
     client_ref: Annotated[str | None, Field(max_length=128, pattern=_LINE)] = None
     to: Phone | None = None
-    cursor: Annotated[str | None, Field(pattern=r"^[0-9]{1,19}$")] = None
+    cursor: Cursor = None
     limit: Annotated[int, Field(ge=1, le=100)] = 50
 
 
 class Page(Query):
-    cursor: Annotated[str | None, Field(pattern=r"^[0-9]{1,19}$")] = None
+    cursor: Cursor = None
     limit: Annotated[int, Field(ge=1, le=100)] = 50
 
 

@@ -8,7 +8,7 @@ from pydantic.json_schema import models_json_schema
 
 from dashboard.api.core import OPERATIONS, Operation
 from dashboard.api.problems import CONTENT_TYPE, TYPES, type_uri
-from dashboard.api.schemas import FieldError, ProblemOut
+from dashboard.api.schemas import MAX_ID, FieldError, ProblemOut
 
 REF = "#/components/schemas/{model}"
 PROBLEM_TITLES = {400: "Malformed body", 401: "Missing or invalid API key", 403: "Not allowed for this key",
@@ -53,7 +53,7 @@ def _operation(op: Operation, refs: dict) -> dict:
     else:
         out["security"] = []
     parameters = [{"name": name, "in": "path", "required": True,
-                   "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1} if kind == "int"
+                   "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID} if kind == "anyint"
                    else {"type": "string", "pattern": "^[a-z0-9-]{1,40}$"}}
                   for name, kind in op.path_params.items()]
     if op.query is not None:
