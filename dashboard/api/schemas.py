@@ -215,7 +215,7 @@ class ContactOut(Body):
     id: int
     phone: str
     name: str
-    fields: dict[str, ParamValue]
+    fields: dict[str, str | int | float | bool | None]  # as stored: imports may have written any of these
     country: str | None
     time_zone: str | None
     created_at: datetime
