@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, case, exists, literal, null, or_, select
+from sqlalchemy import String, and_, bindparam, case, exists, literal, null, or_, select
 from sqlalchemy.orm import aliased
 
 from dashboard.extensions import db
@@ -83,15 +83,19 @@ def suppressed_numbers(phones: Iterable[str], brand: str | None) -> dict[str, st
     list, with the reason: the question the API asks when it accepts a message, so that an
     opted-out recipient is refused at once (the claim asks again when the part goes, #7)."""
     wanted = list(dict.fromkeys(phones))
-    if not wanted:
-        return {}
-    rank = suppression_rank(Contact.phone, null(), null(), literal(brand) if brand else null())
     found: dict[str, str] = {}
     for start in range(0, len(wanted), 5000):  # within every database's limit of bound parameters
-        rows = db.session.connection().execute(
-            select(Contact.phone, rank).where(Contact.phone.in_(wanted[start:start + 5000]))).all()
+        rows = db.session.connection().execute(_numbers_statement(), {
+            "p_phones": wanted[start:start + 5000], "p_brand": brand or None}).all()
         found.update({phone: reason(r, brand) for phone, r in rows if r is not None})
     return found
+
+
+@lru_cache(maxsize=1)
+def _numbers_statement():
+    # Built once: the API asks on every message it accepts.
+    return (select(Contact.phone, suppression_rank(Contact.phone, null(), null(), bindparam("p_brand", type_=String)))
+            .where(Contact.phone.in_(bindparam("p_phones", expanding=True))))
 
 
 def list_recipients(list_id: int, brand: str | None):

@@ -124,7 +124,8 @@ def start(key: ApiKey, *, to: str, source: str, now: datetime, template: str | N
         _alert(key, prefix, recent, window, now)
         raise VelocityLimited(f"too many codes to numbers starting +{prefix} within {window.seconds // 60} "
                               "minutes: this range is paused and an alert was raised")
-    [message_id] = enqueue.insert(checked, policy, now)
+    [queued] = enqueue.insert(checked, policy, now)
+    message_id = queued["id"]
     verification = Verification(api_key_id=key.id, destination=destination, prefix=prefix, code_hash="",
                                 status=PENDING, max_attempts=setting("VERIFY_MAX_ATTEMPTS"), message_id=message_id,
                                 created_at=now, expires_at=expires_at)

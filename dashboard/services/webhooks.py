@@ -48,6 +48,7 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 SIGNATURE_HEADER = "Switchboard-Signature"
 COLLECT_BATCH = 2000
 PARALLEL_RECEIVERS = 8
+BATCHES_PER_ROUND = 20  # POSTs to one receiver per round, one after the other
 # A status change → the event type a receiver subscribes to (docs/api.md lists them).
 _TYPES = {lc.QUEUED: "message.accepted", lc.SUBMITTED: "message.sent", lc.DELIVERED: "message.delivered"}
 _EVENT_COLUMNS = ("api_key_id", "url", "type", "message_id", "inbound_message_id", "seq", "payload", "occurred_at",
@@ -204,8 +205,9 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def due_batches(now: datetime, limit_receivers: int = 64) -> list[Batch]:
-    """The next POST of every receiver whose oldest pending event is due."""
+def due_batches(now: datetime, limit_receivers: int = 64) -> list[list[Batch]]:
+    """For every receiver whose oldest pending event is due, its next POSTs in order (up to
+    BATCHES_PER_ROUND of WEBHOOK_BATCH_SIZE events each)."""
     heads = db.session.execute(select(W.c.api_key_id, W.c.url, func.min(W.c.id)).where(W.c.status == PENDING)
                                .group_by(W.c.api_key_id, W.c.url)).all()
     if not heads:
@@ -213,15 +215,16 @@ def due_batches(now: datetime, limit_receivers: int = 64) -> list[Batch]:
     ready = {head.id for head in db.session.scalars(select(WebhookEvent).where(
         WebhookEvent.id.in_([h[2] for h in heads]))) if head.next_attempt_at is None or head.next_attempt_at <= now}
     size = setting("WEBHOOK_BATCH_SIZE")
-    batches = []
+    queues = []
     for key_id, url, head_id in heads:
-        if head_id not in ready or len(batches) >= limit_receivers:
+        if head_id not in ready or len(queues) >= limit_receivers:
             continue
         events = list(db.session.scalars(select(WebhookEvent).where(
             WebhookEvent.api_key_id == key_id, WebhookEvent.url == url, WebhookEvent.status == PENDING)
-            .order_by(WebhookEvent.id).limit(size)))
-        batches.append(Batch(key_id, url, [e.id for e in events], [envelope(e) for e in events], events[0].attempts))
-    return batches
+            .order_by(WebhookEvent.id).limit(size * BATCHES_PER_ROUND)))
+        queues.append([Batch(key_id, url, [e.id for e in chunk], [envelope(e) for e in chunk], chunk[0].attempts)
+                       for chunk in (events[i:i + size] for i in range(0, len(events), size))])
+    return queues
 
 
 _client_lock = threading.Lock()
@@ -252,25 +255,31 @@ def post(http: httpx.Client, url: str, body: bytes, signature: str) -> Outcome:
 
 
 def deliver(now: datetime, http: httpx.Client | None = None) -> int:
-    """One round: one POST per due receiver, in parallel; each outcome recorded; commit.
-    Returns how many events were delivered."""
-    batches = due_batches(now)
-    if not batches:
+    """One round: each due receiver's POSTs go out one after the other, stopping at its first
+    failure (what follows waits for it: order per receiver); receivers are served in parallel.
+    Each outcome is recorded; commit. Returns how many events were delivered."""
+    queues = due_batches(now)
+    if not queues:
         return 0
     http = http or client(setting("WEBHOOK_TIMEOUT_SECONDS"))
     secrets_by_key = {key.id: webhook_secret(key) for key in db.session.scalars(
-        select(ApiKey).where(ApiKey.id.in_({b.api_key_id for b in batches})))}
+        select(ApiKey).where(ApiKey.id.in_({queue[0].api_key_id for queue in queues})))}
     timestamp = int(now.timestamp())
-    requests = []
-    for batch in batches:
-        body = orjson.dumps({"events": batch.envelopes})
-        requests.append((batch, body, sign(secrets_by_key[batch.api_key_id], timestamp, body)))
     db.session.commit()  # no transaction stays open while receivers answer
-    with ThreadPoolExecutor(max_workers=min(PARALLEL_RECEIVERS, len(requests))) as pool:
-        outcomes = list(pool.map(lambda r: post(http, r[0].url, r[1], r[2]), requests))
-    delivered = 0
-    for (batch, _, _), outcome in zip(requests, outcomes):
-        delivered += _record(batch, outcome, now)
+
+    def post_in_order(queue: list[Batch]) -> list[tuple[Batch, Outcome]]:
+        done = []
+        for batch in queue:
+            body = orjson.dumps({"events": batch.envelopes})
+            outcome = post(http, batch.url, body, sign(secrets_by_key[batch.api_key_id], timestamp, body))
+            done.append((batch, outcome))
+            if not outcome.ok:
+                break
+        return done
+
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_RECEIVERS, len(queues))) as pool:
+        results = list(pool.map(post_in_order, queues))
+    delivered = sum(_record(batch, outcome, now) for done in results for batch, outcome in done)
     db.session.commit()
     return delivered
 

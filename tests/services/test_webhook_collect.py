@@ -36,7 +36,7 @@ def _api_messages(count: int) -> list[int]:
     policy = enqueue.Policy(api_key_id=key.id, webhooks=True)
     now = utcnow()
     items = [enqueue.Outgoing(to=f"+1202555010{n}", text="hi", source="Switchboard") for n in range(1, count + 1)]
-    ids = enqueue.insert(enqueue.check(items, policy, now), policy, now)
+    ids = [row["id"] for row in enqueue.insert(enqueue.check(items, policy, now), policy, now)]
     enqueue.commit()
     return ids
 

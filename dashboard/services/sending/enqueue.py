@@ -147,7 +147,7 @@ def enqueue(*, destinations: Sequence[str], text: str, source: str, now: datetim
         checked = check(items, Policy(default_region=default_region, purpose=purpose), now)
     except Refused as refused:
         raise _first(refused.errors) from None
-    ids = insert(checked, Policy(default_region=default_region, purpose=purpose), now)
+    ids = [row["id"] for row in insert(checked, Policy(default_region=default_region, purpose=purpose), now)]
     commit()
     return list(db.session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)))
 
@@ -268,9 +268,9 @@ _INSERT_COLUMNS = ("destination", "source", "source_ton", "source_npi", "text", 
                    "api_key_id", "client_ref", "callback_url", "webhook_seq", "valid_until")
 
 
-def insert(checked: Sequence[Checked], policy: Policy, now: datetime) -> list[int]:
+def insert(checked: Sequence[Checked], policy: Policy, now: datetime) -> list[dict]:
     """Queue what `check` passed, in the caller's transaction (rows.commit() writes the timeline
-    with it). Returns the new messages' ids, in item order."""
+    with it). Returns the new messages' columns, with their ids, in item order."""
     router = Router(now)
     rows = []
     for c in checked:
@@ -290,9 +290,10 @@ def insert(checked: Sequence[Checked], policy: Policy, now: datetime) -> list[in
     long_ones = [{"b_id": i, "udh_ref": i % 256} for i, row in zip(ids, rows) if row["segments"] > 1]
     bulk.update_many(db.session.connection(), M, ("udh_ref",), long_ones)
     for message_id, row in zip(ids, rows):
+        row["id"] = message_id
         event_row(message_id, "queued", sequenced({"bind_id": row["bind_id"], "route_id": row["route_id"],
                                                    "segments": row["segments"], "encoding": row["encoding"]}, 1), now)
-    return ids
+    return rows
 
 
 def message_values(*, destination: str, text: str, info: SegmentInfo, source: str, ton: int, npi: int,
