@@ -162,9 +162,9 @@ def single_sends(port: int, token: str, clients: int, seconds: float) -> dict:
 def batch_sends(port: int, token: str, offset: int, db_url: str) -> list[float]:
     """Three batches, the queue drained before each: acceptance, not acceptance while sending."""
     rates = []
-    client = Client(port, token)
     for run in range(3):
         drain(db_url)
+        client = Client(port, token)  # a fresh connection: gunicorn closes idle ones after 2 s
         body = {"messages": [{"to": number(offset + run * BATCH_N + i), "from": "Switchboard", "text": TEXT}
                              for i in range(BATCH_N)]}
         started = time.perf_counter()

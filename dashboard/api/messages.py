@@ -34,7 +34,7 @@ def policy(key: ApiKey) -> enqueue.Policy:
     return enqueue.Policy(default_region=current_app.config["DEFAULT_REGION"], api_key_id=key.id,
                           allowed_countries=key.country_set, refuse_opted_out=True,
                           duplicate_window=timedelta(minutes=window) if window else None,
-                          webhooks=bool(key.webhook_url))
+                          webhooks=bool(key.webhook_url), shared_routes=True)
 
 
 def enqueue_problem(exc: enqueue.EnqueueError, batch: bool = False) -> Problem:
