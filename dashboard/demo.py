@@ -188,9 +188,8 @@ def seed_demo(
                                       now=utcnow())
             announce(
                 f"\n  Demo API key (all scopes; shown once): {key.token}"
-                f"\n  Try: curl -H 'Authorization: Bearer {key.token}' -H 'Content-Type: application/json' "
-                f"-d '{{\"to\": \"+12025550101\", \"from\": \"Switchboard\", \"text\": \"Hello\"}}' "
-                f"http://{app.config['HOST']}:{app.config['PORT']}/api/v1/messages\n"
+                "\n  Send with it: POST /api/v1/messages with Authorization: Bearer <key> and "
+                '{"to": "+12025550101", "from": "Switchboard", "text": "Hello"} (docs/api.md)\n'
             )
         if db.session.scalar(select(Bind)) is None:
             primary, backup = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,11 +99,18 @@ def _authenticate(scope: str | None) -> ApiKey:
     return key
 
 
+_hits = threading.Lock()
+
+
 def _rate_limit(key: ApiKey) -> None:
     """The key's own limits, counted by Flask-Limiter's storage (RATELIMIT_STORAGE_URI)."""
     strategy = limiter.limiter
     for item in parse_many(key.rate_limit):
-        if not strategy.hit(item, "api-key", str(key.id)):
+        # One hit at a time per process: limits' memory storage starts its expiry timer without a
+        # lock, and two threads of one gunicorn worker starting it at once raised (a 500) under load.
+        with _hits:
+            allowed = strategy.hit(item, "api-key", str(key.id))
+        if not allowed:
             reset = strategy.get_window_stats(item, "api-key", str(key.id)).reset_time
             wait = max(1, math.ceil(reset - time.time()))
             raise Problem("rate-limited", f"this key may make {item}; retry in {wait} s",
