@@ -16,6 +16,7 @@ other benchmarks; `--database-url` for PostgreSQL.
 
     python bench/api_load.py [--seconds 20] [--clients 32] [--workers 3] [--threads 4] [--json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,9 +66,13 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                ids = [e["data"]["message_id"] for e in json.loads(body)["events"] if e["type"] == "message.delivered"]
+                ids = [
+                    e["data"]["message_id"]
+                    for e in json.loads(body)["events"]
+                    if e["type"] == "message.delivered"
+                ]
                 with outer.lock:
                     outer.posts += 1
                     outer.delivered.update(ids)
@@ -96,17 +101,40 @@ def setup(env: dict, sim_port: int, webhook_url: str) -> str:
     from dashboard.models.types import utcnow
     from dashboard.services import api_keys
     from dashboard.services.binds import create_bind
+
     app = create_app()
     with app.app_context():
         upgrade()
-        create_bind(name="sim", host="127.0.0.1", port=sim_port, system_id=SYSTEM_ID, password=PASSWORD, mode="trx",
-                    tps=100_000, window=100, response_timeout=30)
-        db.session.add(SenderId(value="Switchboard", kind="alphanumeric", status="approved",
-                                registrations=[SenderRegistration(country="US", status="approved", notes="bench")]))
+        create_bind(
+            name="sim",
+            host="127.0.0.1",
+            port=sim_port,
+            system_id=SYSTEM_ID,
+            password=PASSWORD,
+            mode="trx",
+            tps=100_000,
+            window=100,
+            response_timeout=30,
+        )
+        db.session.add(
+            SenderId(
+                value="Switchboard",
+                kind="alphanumeric",
+                status="approved",
+                registrations=[SenderRegistration(country="US", status="approved", notes="bench")],
+            )
+        )
         db.session.commit()
-        token = api_keys.create_key(api_keys.KeySettings(name="bench", scopes=("send", "read"),
-                                                         rate_limit="1000000 per second", webhook_url=webhook_url),
-                                    created_by_id=None, now=utcnow()).token
+        token = api_keys.create_key(
+            api_keys.KeySettings(
+                name="bench",
+                scopes=("send", "read"),
+                rate_limit="1000000 per second",
+                webhook_url=webhook_url,
+            ),
+            created_by_id=None,
+            now=utcnow(),
+        ).token
         db.session.remove()
         db.engine.dispose()
     return token
@@ -120,7 +148,9 @@ class Client:
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     def post(self, path: str, body: dict) -> tuple[int, bytes]:
-        self.connection.request("POST", f"/api/v1{path}", body=json.dumps(body), headers=self.headers)
+        self.connection.request(
+            "POST", f"/api/v1{path}", body=json.dumps(body), headers=self.headers
+        )
         response = self.connection.getresponse()
         return response.status, response.read()
 
@@ -138,7 +168,9 @@ def single_sends(port: int, token: str, clients: int, seconds: float) -> dict:
         while time.monotonic() < stop_at:
             i = next(counter)
             started = time.perf_counter()
-            status, _ = client.post("/messages", {"to": number(i), "from": "Switchboard", "text": TEXT})
+            status, _ = client.post(
+                "/messages", {"to": number(i), "from": "Switchboard", "text": TEXT}
+            )
             mine.append((time.perf_counter() - started) * 1000)
             if status != 201:
                 bad.append(status)
@@ -154,9 +186,14 @@ def single_sends(port: int, token: str, clients: int, seconds: float) -> dict:
         t.join()
     elapsed = time.monotonic() - started
     cut = statistics.quantiles(latencies, n=100)
-    return {"requests": len(latencies), "errors": len(errors), "single_rps": round(len(latencies) / elapsed, 1),
-            "single_p50_ms": round(cut[49], 1), "single_p95_ms": round(cut[94], 1),
-            "single_p99_ms": round(cut[98], 1)}
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "single_rps": round(len(latencies) / elapsed, 1),
+        "single_p50_ms": round(cut[49], 1),
+        "single_p95_ms": round(cut[94], 1),
+        "single_p99_ms": round(cut[98], 1),
+    }
 
 
 def batch_sends(port: int, token: str, offset: int, db_url: str) -> list[float]:
@@ -165,8 +202,12 @@ def batch_sends(port: int, token: str, offset: int, db_url: str) -> list[float]:
     for run in range(3):
         drain(db_url)
         client = Client(port, token)  # a fresh connection: gunicorn closes idle ones after 2 s
-        body = {"messages": [{"to": number(offset + run * BATCH_N + i), "from": "Switchboard", "text": TEXT}
-                             for i in range(BATCH_N)]}
+        body = {
+            "messages": [
+                {"to": number(offset + run * BATCH_N + i), "from": "Switchboard", "text": TEXT}
+                for i in range(BATCH_N)
+            ]
+        }
         started = time.perf_counter()
         status, answer = client.post("/messages/batch", body)
         elapsed = time.perf_counter() - started
@@ -181,13 +222,17 @@ _engines: dict = {}
 def counts(url: str) -> dict[str, int]:
     from sqlalchemy import create_engine, text
     from sqlalchemy.pool import NullPool
+
     engine = _engines.setdefault(url, create_engine(url, poolclass=NullPool))
     with engine.connect() as connection:
-        return dict(connection.execute(text("SELECT status, count(*) FROM message GROUP BY status")).all())
+        return dict(
+            connection.execute(text("SELECT status, count(*) FROM message GROUP BY status")).all()
+        )
 
 
 def bind_bound(url: str) -> bool:
     from sqlalchemy import text
+
     counts(url)
     with _engines[url].connect() as connection:
         return connection.execute(text("SELECT state FROM bind_status")).scalar() == "bound"
@@ -211,8 +256,12 @@ def end_to_end(port: int, token: str, receiver: Receiver, offset: int) -> float:
     ids: set[int] = set()
     started = time.monotonic()
     for start in range(0, E2E_N, E2E_BATCH):
-        body = {"messages": [{"to": number(offset + start + i), "from": "Switchboard", "text": TEXT}
-                             for i in range(E2E_BATCH)]}
+        body = {
+            "messages": [
+                {"to": number(offset + start + i), "from": "Switchboard", "text": TEXT}
+                for i in range(E2E_BATCH)
+            ]
+        }
         status, answer = client.post("/messages/batch", body)
         assert status == 201, answer[:500]
         ids.update(m["id"] for m in json.loads(answer)["data"])
@@ -227,10 +276,15 @@ def end_to_end(port: int, token: str, receiver: Receiver, offset: int) -> float:
 
 def newer_than(url: str, message_id: int) -> dict[str, int]:
     from sqlalchemy import text
+
     counts(url)
     with _engines[url].connect() as connection:
-        return dict(connection.execute(text("SELECT status, count(*) FROM message WHERE id > :id GROUP BY status"),
-                                       {"id": message_id}).all())
+        return dict(
+            connection.execute(
+                text("SELECT status, count(*) FROM message WHERE id > :id GROUP BY status"),
+                {"id": message_id},
+            ).all()
+        )
 
 
 def queue_fed(env: dict, db_url: str) -> float:
@@ -244,15 +298,28 @@ def queue_fed(env: dict, db_url: str) -> float:
     from dashboard.services.routing import Router
     from dashboard.services.sending.enqueue import insert_messages, message_values
     from dashboard.sms.encoding import analyse
+
     app = create_app()
     with app.app_context():
         last_id = db.session.scalar(select(func.max(Message.id))) or 0
         info, route, now = analyse(TEXT), Router().choose(number(0)), utcnow()
-        rows = [message_values(destination=number(9_000_000 + i), text=TEXT, info=info, source="Switchboard", ton=5,
-                               npi=0, route=route, priority=100, now=now) for i in range(E2E_N)]
+        rows = [
+            message_values(
+                destination=number(9_000_000 + i),
+                text=TEXT,
+                info=info,
+                source="Switchboard",
+                ton=5,
+                npi=0,
+                route=route,
+                priority=100,
+                now=now,
+            )
+            for i in range(E2E_N)
+        ]
         started = time.monotonic()
         for start in range(0, E2E_N, 5000):
-            insert_messages(rows[start:start + 5000])
+            insert_messages(rows[start : start + 5000])
             db.session.commit()
         db.session.remove()
         db.engine.dispose()
@@ -282,9 +349,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
-    parser.add_argument("--postgresql", action="store_true",
-                        help="on a throwaway PostgreSQL cluster (initdb/pg_ctl, as the tests) instead of SQLite")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per gunicorn worker (gthread)"
+    )
+    parser.add_argument(
+        "--postgresql",
+        action="store_true",
+        help="on a throwaway PostgreSQL cluster (initdb/pg_ctl, as the tests) instead of SQLite",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -295,46 +367,94 @@ def main(argv: list[str] | None = None) -> dict:
     cluster = None
     if args.postgresql:
         from tests.pg import PostgresCluster
+
         cluster = PostgresCluster().start()
         db_url = cluster.create_database("bench")
     else:
         db_url = f"sqlite:///{workdir / 'bench.db'}"
-    env = {"SWITCHBOARD_DATABASE_URL": db_url, "SWITCHBOARD_SECRET_KEY": "bench",
-           "SWITCHBOARD_ENCRYPTION_KEY_FILE": str(workdir / "keys")}
+    env = {
+        "SWITCHBOARD_DATABASE_URL": db_url,
+        "SWITCHBOARD_SECRET_KEY": "bench",
+        "SWITCHBOARD_ENCRYPTION_KEY_FILE": str(workdir / "keys"),
+    }
     receiver = Receiver()
     processes: list[subprocess.Popen] = []
-    config = SimulatorConfig(port=0, receipt_delay=0, accounts={SYSTEM_ID: PASSWORD}, keep_records=1000)
+    config = SimulatorConfig(
+        port=0, receipt_delay=0, accounts={SYSTEM_ID: PASSWORD}, keep_records=1000
+    )
     with SimulatorProcess(config) as sim:
         token = setup(env, sim.port, receiver.url)
         port = free_port()
         child_env = {**os.environ, **env}
         bin_dir = Path(sys.executable).parent
         try:
-            processes.append(subprocess.Popen(
-                [str(bin_dir / "gunicorn"), "-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads),
-                 "-b", f"127.0.0.1:{port}", "--log-level", "warning", "app:app"], cwd=ROOT, env=child_env))
-            processes.append(subprocess.Popen([str(bin_dir / "flask"), "--app", "app", "worker"], cwd=ROOT,
-                                              env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            wait_until(lambda: http.client.HTTPConnection("127.0.0.1", port, timeout=2).request(
-                "GET", "/api/v1/openapi.json") or True, "gunicorn")
+            processes.append(
+                subprocess.Popen(
+                    [
+                        str(bin_dir / "gunicorn"),
+                        "-w",
+                        str(args.workers),
+                        "-k",
+                        "gthread",
+                        "--threads",
+                        str(args.threads),
+                        "-b",
+                        f"127.0.0.1:{port}",
+                        "--log-level",
+                        "warning",
+                        "app:app",
+                    ],
+                    cwd=ROOT,
+                    env=child_env,
+                )
+            )
+            processes.append(
+                subprocess.Popen(
+                    [str(bin_dir / "flask"), "--app", "app", "worker"],
+                    cwd=ROOT,
+                    env=child_env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            wait_until(
+                lambda: (
+                    http.client.HTTPConnection("127.0.0.1", port, timeout=2).request(
+                        "GET", "/api/v1/openapi.json"
+                    )
+                    or True
+                ),
+                "gunicorn",
+            )
             wait_until(lambda: bind_bound(db_url), "the bind to be bound")
 
             single = single_sends(port, token, args.clients, args.seconds)
-            print(f"single: {args.clients} clients for {args.seconds:g} s: {single['single_rps']:,.0f} req/s, "
-                  f"p50 {single['single_p50_ms']} ms, p95 {single['single_p95_ms']} ms, "
-                  f"p99 {single['single_p99_ms']} ms ({single['errors']} errors)")
+            print(
+                f"single: {args.clients} clients for {args.seconds:g} s: "
+                f"{single['single_rps']:,.0f} req/s, "
+                f"p50 {single['single_p50_ms']} ms, p95 {single['single_p95_ms']} ms, "
+                f"p99 {single['single_p99_ms']} ms ({single['errors']} errors)"
+            )
             drain(db_url)
             batches = batch_sends(port, token, offset=1_000_000, db_url=db_url)
-            print(f"batch of {BATCH_N:,}: {', '.join(f'{r:,.0f}' for r in batches)} accepted msgs/s")
+            print(
+                f"batch of {BATCH_N:,}: {', '.join(f'{r:,.0f}' for r in batches)} accepted msgs/s"
+            )
             drain(db_url)
             time.sleep(2)  # the last webhooks of the phases before
             api_rate = end_to_end(port, token, receiver, offset=2_000_000)
-            print(f"api end to end: {E2E_N:,} in batches of {E2E_BATCH}, until the last delivered webhook: "
-                  f"{api_rate:,.0f} msgs/s")
+            print(
+                f"api end to end: {E2E_N:,} in batches of {E2E_BATCH}, "
+                "until the last delivered webhook: "
+                f"{api_rate:,.0f} msgs/s"
+            )
             drain(db_url)
             fed_rate = queue_fed(env, db_url)
-            print(f"queue-fed: {E2E_N:,} straight into the queue until delivered: {fed_rate:,.0f} msgs/s "
-                  f"(api end to end = {api_rate / fed_rate:.0%} of it)")
+            print(
+                f"queue-fed: {E2E_N:,} straight into the queue until delivered: "
+                f"{fed_rate:,.0f} msgs/s "
+                f"(api end to end = {api_rate / fed_rate:.0%} of it)"
+            )
         finally:
             for process in processes:
                 process.send_signal(signal.SIGTERM)
@@ -347,10 +467,19 @@ def main(argv: list[str] | None = None) -> dict:
                 engine.dispose()
             if cluster is not None:
                 cluster.stop()
-    figures = {**single, "database": "postgresql" if args.postgresql else "sqlite", "clients": args.clients, "seconds": args.seconds, "gunicorn_workers": args.workers,
-               "gunicorn_threads": args.threads, "batch_runs_msgs_per_s": batches,
-               "batch_msgs_per_s": statistics.median(batches), "api_end_to_end_msgs_per_s": api_rate,
-               "queue_fed_msgs_per_s": fed_rate, "api_share_of_queue_fed": round(api_rate / fed_rate, 2)}
+    figures = {
+        **single,
+        "database": "postgresql" if args.postgresql else "sqlite",
+        "clients": args.clients,
+        "seconds": args.seconds,
+        "gunicorn_workers": args.workers,
+        "gunicorn_threads": args.threads,
+        "batch_runs_msgs_per_s": batches,
+        "batch_msgs_per_s": statistics.median(batches),
+        "api_end_to_end_msgs_per_s": api_rate,
+        "queue_fed_msgs_per_s": fed_rate,
+        "api_share_of_queue_fed": round(api_rate / fed_rate, 2),
+    }
     if args.json:
         print(json.dumps(figures))
     return figures

@@ -5,6 +5,7 @@ call; nothing here decides what may be sent, who opted out or what a status mean
 The console's session and CSRF do not apply here (the blueprint is exempt from CSRF: a bearer key
 is not sent by a browser on its own), and an API key opens nothing in the console.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,37 +22,62 @@ from dashboard.api.spec import document
 from dashboard.extensions import csrf, db
 
 log = logging.getLogger(__name__)
-_STATUS_SLUGS = {400: "malformed-body", 401: "unauthorized", 403: "insufficient-scope", 404: "not-found",
-                 405: "method-not-allowed", 413: "payload-too-large", 429: "rate-limited"}
+_STATUS_SLUGS = {
+    400: "malformed-body",
+    401: "unauthorized",
+    403: "insufficient-scope",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "payload-too-large",
+    429: "rate-limited",
+}
 
 
-@public_operation("GET", "/openapi.json", summary="This API's OpenAPI 3.1 document", tag="Meta",
-                  responses={200: None})
+@public_operation(
+    "GET",
+    "/openapi.json",
+    summary="This API's OpenAPI 3.1 document",
+    tag="Meta",
+    responses={200: None},
+)
 def openapi():
     return 200, document()
 
 
-@public_operation("GET", "/problems/<slug>", summary="What one problem type means", tag="Meta",
-                  responses={200: s.ProblemTypeOut})
+@public_operation(
+    "GET",
+    "/problems/<slug>",
+    summary="What one problem type means",
+    tag="Meta",
+    responses={200: s.ProblemTypeOut},
+)
 def problem_type(slug: str):
     found = TYPES.get(slug)
     if found is None:
         raise Problem("not-found", f"no problem type {slug!r}")
-    return 200, {"type": type_uri(slug), "title": found.title, "status": found.status,
-                 "description": found.description}
+    return 200, {
+        "type": type_uri(slug),
+        "title": found.title,
+        "status": found.status,
+        "description": found.description,
+    }
 
 
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def _unknown(rest: str = ""):
-    """Anything else under /api/v1: 405 with Allow when the path exists, else 404, as problem+json."""
+    """Anything else under /api/v1: 405 with Allow when the path exists, else 404, both as
+    problem+json."""
     adapter = _api_rules().bind("")
     try:
         adapter.match(request.path, method=request.method)
     except MethodNotAllowed as exc:
-        raise Problem("method-not-allowed", f"{request.method} is not allowed here",
-                      headers={"Allow": ", ".join(sorted(set(exc.valid_methods or [])))}) from None
+        raise Problem(
+            "method-not-allowed",
+            f"{request.method} is not allowed here",
+            headers={"Allow": ", ".join(sorted(set(exc.valid_methods or [])))},
+        ) from None
     except NotFound:
         pass
     raise Problem("not-found", f"no endpoint {request.method} {request.path}")
@@ -62,8 +88,12 @@ _rules: list[Map] = []
 
 def _api_rules() -> Map:
     if not _rules:
-        _rules.append(Map([Rule(f"/api/v1{op.rule}", methods=[op.method]) for op in OPERATIONS],
-                          converters={"anyint": AnyInt}))
+        _rules.append(
+            Map(
+                [Rule(f"/api/v1{op.rule}", methods=[op.method]) for op in OPERATIONS],
+                converters={"anyint": AnyInt},
+            )
+        )
     return _rules[0]
 
 

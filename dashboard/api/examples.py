@@ -1,6 +1,6 @@
-'''Copy-paste examples shown on the console's API page and in docs/api.md. The webhook signature
+"""Copy-paste examples shown on the console's API page and in docs/api.md. The webhook signature
 check is the one tests/api/test_webhooks.py runs its receiver with, so the documented snippet is
-known to work.'''
+known to work."""
 
 CURL_SEND = """curl -sS https://switchboard.example/api/v1/messages \\
   -H "Authorization: Bearer $SWITCHBOARD_KEY" \\
@@ -44,7 +44,8 @@ def verify_signature(secret: str, header: str, body: bytes, tolerance: int = 300
         return False
     if abs(time.time() - timestamp) > tolerance:
         return False
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    signed = f"{timestamp}.".encode() + body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, fields.get("v1", ""))"""
 
 RECEIVER_SNIPPET = """last_seq = {}  # message_id → highest seq applied (keep it in your database)

@@ -1,6 +1,7 @@
 """The API's request and response bodies, as pydantic models: they validate what comes in (each
 refusal names its field) and are the source of the OpenAPI document (spec.py), so the document
 cannot drift from what the code accepts and answers."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,18 +17,41 @@ from dashboard.sms.lifecycle import MESSAGE_STATES
 _LINE = r"^[^\x00-\x1f\x7f]*$"
 _TEXT = r"^[^\x00]*$"
 Line = Annotated[str, Field(pattern=_LINE)]
-Phone = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9 ().\-]+$",
-                             description="E.164 (+14155552671) or a national number of the server's region",
-                             examples=["+14155552671"])]
+Phone = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=32,
+        pattern=r"^\+?[0-9 ().\-]+$",
+        description="E.164 (+14155552671) or a national number of the server's region",
+        examples=["+14155552671"],
+    ),
+]
 # Ids are positive 32-bit integers: the id columns are INTEGER on PostgreSQL (64-bit on SQLite).
 MAX_ID = 2**31 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-Cursor = Annotated[str | None, Field(pattern=r"^[0-9]{1,10}$", description="`next_cursor` of the page before")]
+Cursor = Annotated[
+    str | None, Field(pattern=r"^[0-9]{1,10}$", description="`next_cursor` of the page before")
+]
 # JSON numbers a JavaScript client, orjson and both databases all keep exactly.
-ParamValue = Annotated[str, Field(max_length=1000, pattern=_TEXT)] | Annotated[int, Field(ge=-(2**53), le=2**53)] \
-    | float | bool | None
-Params = Annotated[dict[Annotated[str, Field(max_length=64, pattern=_LINE)], ParamValue], Field(max_length=50)]
-Url = Annotated[str, Field(max_length=2000, pattern=r"^https?://[^\s\x00-\x1f]+$", examples=["https://example.com/hooks/sms"])]
+ParamValue = (
+    Annotated[str, Field(max_length=1000, pattern=_TEXT)]
+    | Annotated[int, Field(ge=-(2**53), le=2**53)]
+    | float
+    | bool
+    | None
+)
+Params = Annotated[
+    dict[Annotated[str, Field(max_length=64, pattern=_LINE)], ParamValue], Field(max_length=50)
+]
+Url = Annotated[
+    str,
+    Field(
+        max_length=2000,
+        pattern=r"^https?://[^\s\x00-\x1f]+$",
+        examples=["https://example.com/hooks/sms"],
+    ),
+]
 Status = Literal[MESSAGE_STATES]  # type: ignore[valid-type]
 
 
@@ -47,23 +71,41 @@ class Body(BaseModel):
 
 # ----------------------------------------------------------------------------- messages
 
+
 class SendMessage(Request):
     """One message: a text, or a template and its params."""
+
     to: Phone
-    from_: Annotated[str, Field(alias="from", min_length=1, max_length=20, pattern=_LINE,
-                                description="An approved sender ID (alphanumeric, short code or long number)",
-                                examples=["Acme"])]
-    text: Annotated[str | None, Field(max_length=50_000, pattern=_TEXT, examples=["Your order has shipped."])] = None
+    from_: Annotated[
+        str,
+        Field(
+            alias="from",
+            min_length=1,
+            max_length=20,
+            pattern=_LINE,
+            description="An approved sender ID (alphanumeric, short code or long number)",
+            examples=["Acme"],
+        ),
+    ]
+    text: Annotated[
+        str | None, Field(max_length=50_000, pattern=_TEXT, examples=["Your order has shipped."])
+    ] = None
     template_id: Id | None = None
     params: Params | None = None
-    callback_url: Url | None = Field(default=None, description="Status webhooks go here (else the key's URL)")
+    callback_url: Url | None = Field(
+        default=None, description="Status webhooks go here (else the key's URL)"
+    )
     client_ref: Annotated[str | None, Field(max_length=128, pattern=_LINE)] = None
-    schedule_at: AwareDatetime | None = Field(default=None, description="Not sent before this time (at most 7 days ahead)")
-    validity_period: Annotated[int | None, Field(ge=60, le=7 * 86400, description="Seconds; not sent by then: expired")] = None
+    schedule_at: AwareDatetime | None = Field(
+        default=None, description="Not sent before this time (at most 7 days ahead)"
+    )
+    validity_period: Annotated[
+        int | None, Field(ge=60, le=7 * 86400, description="Seconds; not sent by then: expired")
+    ] = None
     priority: Literal["transactional", "marketing"] = "transactional"
 
     @model_validator(mode="after")
-    def _text_or_template(self) -> "SendMessage":
+    def _text_or_template(self) -> SendMessage:
         if (self.text is None) == (self.template_id is None):
             raise ValueError("give either text or template_id (with params)")
         if self.params is not None and self.template_id is None:
@@ -76,7 +118,9 @@ class SendBatch(Request):
 
 
 class Price(Body):
-    amount: str | None = Field(description="Decimal, as recorded when the message was queued or its parts sent")
+    amount: str | None = Field(
+        description="Decimal, as recorded when the message was queued or its parts sent"
+    )
     currency: str | None
 
 
@@ -141,7 +185,9 @@ class BatchAccepted(Body):
 
 class MessageList(Body):
     data: list[MessageOut]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; null: no more")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next (older) page; null: no more"
+    )
 
 
 class ListMessages(Query):
@@ -175,6 +221,7 @@ class InboundList(Body):
 
 # ----------------------------------------------------------------------------- contacts and consent
 
+
 class ContactIn(Request):
     phone: Phone
     name: Annotated[str | None, Field(max_length=200, pattern=_LINE)] = None
@@ -192,11 +239,26 @@ class Lookup(Request):
 
 class ConsentChange(Request):
     """An opt-in or opt-out, with the evidence that lands in the consent ledger (source "api")."""
+
     list_id: Id | None = Field(default=None, description="One list; omitted: everything we send")
-    brand: Annotated[str | None, Field(min_length=1, max_length=80, pattern=_LINE,
-                                       description="Opt-out of one brand's senders only")] = None
-    evidence: Annotated[str, Field(min_length=1, max_length=2000, pattern=_TEXT,
-                                   description="How the person said so: a form, a recorded call…")]
+    brand: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=80,
+            pattern=_LINE,
+            description="Opt-out of one brand's senders only",
+        ),
+    ] = None
+    evidence: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=2000,
+            pattern=_TEXT,
+            description="How the person said so: a form, a recorded call…",
+        ),
+    ]
 
 
 class ListState(Body):
@@ -215,7 +277,9 @@ class ContactOut(Body):
     id: int
     phone: str
     name: str
-    fields: dict[str, str | int | float | bool | None]  # as stored: imports may have written any of these
+    fields: dict[
+        str, str | int | float | bool | None
+    ]  # as stored: imports may have written any of these
     country: str | None
     time_zone: str | None
     created_at: datetime
@@ -243,11 +307,14 @@ class ConsentProof(Body):
     contact_id: int
     phone: str
     state: ConsentState
-    decision: Decision = Field(description="From the ledger alone: may we text this number now (outside any list)")
+    decision: Decision = Field(
+        description="From the ledger alone: may we text this number now (outside any list)"
+    )
     events: list[LedgerEvent]
 
 
 # ----------------------------------------------------------------------------- campaigns
+
 
 class Progress(Body):
     audience: int
@@ -303,12 +370,20 @@ class CampaignList(Body):
 
 # ----------------------------------------------------------------------------- one-time codes
 
+
 class VerifyStart(Request):
     to: Phone
     from_: Annotated[str, Field(alias="from", min_length=1, max_length=20, pattern=_LINE)]
     channel: Literal["sms"] = "sms"
-    template: Annotated[str | None, Field(min_length=1, max_length=1000, pattern=_TEXT,
-                                          description="Text with {{ code }} (and {{ minutes }})")] = None
+    template: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=1000,
+            pattern=_TEXT,
+            description="Text with {{ code }} (and {{ minutes }})",
+        ),
+    ] = None
     code_length: Annotated[int | None, Field(ge=4, le=10)] = None
     expiry_minutes: Annotated[int | None, Field(ge=1, le=60)] = None
 
@@ -336,8 +411,11 @@ class CheckResult(Body):
 
 # ----------------------------------------------------------------------------- problems
 
+
 class FieldError(Body):
-    field: str | None = Field(description="Where in the request: `to`, `messages[3].to`, `query.limit`")
+    field: str | None = Field(
+        description="Where in the request: `to`, `messages[3].to`, `query.limit`"
+    )
     type: str | None = Field(default=None, description="The problem type of this item (batches)")
     index: int | None = Field(default=None, description="The item of a batch")
     detail: str
@@ -345,6 +423,7 @@ class FieldError(Body):
 
 class ProblemOut(Body):
     """RFC 9457 problem details."""
+
     type: str
     title: str
     status: int

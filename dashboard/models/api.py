@@ -1,5 +1,6 @@
 """The HTTP API's own rows: keys, idempotency records, one-time codes, fraud alerts and the
 webhook outbox (docs/api.md)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -28,7 +29,9 @@ class ApiKey(db.Model):
     rate_limit: Mapped[str] = mapped_column(String(80))  # Flask-Limiter notation, "100 per second"
     # Same destination and text within this many minutes is refused (0: off).
     duplicate_window_minutes: Mapped[int] = mapped_column(default=0)
-    webhook_url: Mapped[str | None] = mapped_column(Text)  # default for messages without callback_url
+    webhook_url: Mapped[str | None] = mapped_column(
+        Text
+    )  # default for messages without callback_url
     inbound_webhooks: Mapped[bool] = mapped_column(default=False)  # MOs POSTed to webhook_url
     webhook_secret_encrypted: Mapped[str] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
@@ -88,7 +91,8 @@ class Verification(db.Model):
 
 
 class VerificationCheck(db.Model):
-    """Every POST /verify/check, right or wrong: the per-number and per-key attempt limits count them."""
+    """Every POST /verify/check, right or wrong: the per-number and per-key attempt limits count
+    them."""
 
     __table_args__ = (
         Index("ix_verification_check_destination", "destination", "at"),
@@ -125,8 +129,14 @@ class WebhookEvent(db.Model):
 
     __table_args__ = (
         # The deliverer's queue: pending events per URL in order. Partial: delivered ones leave it.
-        Index("ix_webhook_event_pending", "api_key_id", "url", "id",
-              sqlite_where=column("status") == "pending", postgresql_where=column("status") == "pending"),
+        Index(
+            "ix_webhook_event_pending",
+            "api_key_id",
+            "url",
+            "id",
+            sqlite_where=column("status") == "pending",
+            postgresql_where=column("status") == "pending",
+        ),
         Index("ix_webhook_event_message", "message_id"),
     )
 

@@ -7,6 +7,7 @@ protects guessable passwords; a random secret of that size cannot be guessed, an
 every request's check in microseconds. The webhook signing secret is encrypted at rest with the
 keyring of dashboard/crypto.py, so it can be read back to sign; it too is shown once.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,15 @@ TOKEN_PREFIX = "sb"
 # busy key wait on one row.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_URL_LENGTH = 2000
-_AUDITED = ("name", "scopes", "allowed_countries", "rate_limit", "duplicate_window_minutes", "webhook_url",
-            "inbound_webhooks")
+_AUDITED = (
+    "name",
+    "scopes",
+    "allowed_countries",
+    "rate_limit",
+    "duplicate_window_minutes",
+    "webhook_url",
+    "inbound_webhooks",
+)
 
 
 class ApiKeyError(ValueError):
@@ -54,6 +62,7 @@ class KeySettings:
 @dataclass(frozen=True)
 class NewKey:
     """What the console shows once: the key and its webhook signing secret."""
+
     key: ApiKey
     token: str
     webhook_secret: str
@@ -67,16 +76,23 @@ def _validated(settings: KeySettings) -> dict:
     if not scopes or set(settings.scopes) - set(SCOPES):
         raise ApiKeyError(f"choose at least one scope of {', '.join(SCOPES)}")
     try:
-        countries = sorted({normalise_country(c) for c in settings.allowed_countries.replace(";", ",").split(",")
-                            if c.strip()})
+        countries = sorted(
+            {
+                normalise_country(c)
+                for c in settings.allowed_countries.replace(";", ",").split(",")
+                if c.strip()
+            }
+        )
     except InvalidSenderId as exc:
         raise ApiKeyError(exc.reason) from None
     try:
         if not parse_many(settings.rate_limit):
             raise ValueError
     except ValueError:
-        raise ApiKeyError(f"{settings.rate_limit!r} is not a rate limit such as '100 per second' or "
-                          "'50 per second; 10000 per day'") from None
+        raise ApiKeyError(
+            f"{settings.rate_limit!r} is not a rate limit such as '100 per second' or "
+            "'50 per second; 10000 per day'"
+        ) from None
     if not 0 <= settings.duplicate_window_minutes <= 1440:
         raise ApiKeyError("the duplicate window is between 0 (off) and 1440 minutes")
     url = settings.webhook_url.strip()
@@ -84,16 +100,24 @@ def _validated(settings: KeySettings) -> dict:
         check_url(url)
     if settings.inbound_webhooks and not url:
         raise ApiKeyError("inbound messages need a webhook URL to go to")
-    return {"name": name, "scopes": ",".join(scopes), "allowed_countries": ",".join(countries),
-            "rate_limit": settings.rate_limit.strip(), "duplicate_window_minutes": settings.duplicate_window_minutes,
-            "webhook_url": url or None, "inbound_webhooks": settings.inbound_webhooks}
+    return {
+        "name": name,
+        "scopes": ",".join(scopes),
+        "allowed_countries": ",".join(countries),
+        "rate_limit": settings.rate_limit.strip(),
+        "duplicate_window_minutes": settings.duplicate_window_minutes,
+        "webhook_url": url or None,
+        "inbound_webhooks": settings.inbound_webhooks,
+    }
 
 
 def check_url(url: str) -> str:
     """A webhook URL the worker can POST to: http or https, with a host. ApiKeyError otherwise."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > MAX_URL_LENGTH:
-        raise ApiKeyError(f"{url[:80]!r} is not an http(s) URL of at most {MAX_URL_LENGTH} characters")
+        raise ApiKeyError(
+            f"{url[:80]!r} is not an http(s) URL of at most {MAX_URL_LENGTH} characters"
+        )
     return url
 
 
@@ -102,12 +126,23 @@ def create_key(settings: KeySettings, *, created_by_id: int | None, now: datetim
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     webhook_secret = "whsec_" + secrets.token_urlsafe(32)
-    key = ApiKey(prefix=prefix, secret_hash=_hash(secret), created_by_id=created_by_id, created_at=now,
-                 webhook_secret_encrypted=encrypt_secret(app_config(), webhook_secret), **values)
+    key = ApiKey(
+        prefix=prefix,
+        secret_hash=_hash(secret),
+        created_by_id=created_by_id,
+        created_at=now,
+        webhook_secret_encrypted=encrypt_secret(app_config(), webhook_secret),
+        **values,
+    )
     db.session.add(key)
     db.session.flush()
-    audit.record("api_key_create", target=key, now=now, detail=f"key {prefix}",
-                 changes=audit.diff({}, audit.snapshot(key, _AUDITED)))
+    audit.record(
+        "api_key_create",
+        target=key,
+        now=now,
+        detail=f"key {prefix}",
+        changes=audit.diff({}, audit.snapshot(key, _AUDITED)),
+    )
     db.session.commit()
     return NewKey(key, f"{TOKEN_PREFIX}_{prefix}_{secret}", webhook_secret)
 
@@ -119,7 +154,9 @@ def update_key(key: ApiKey, settings: KeySettings, now: datetime) -> None:
         setattr(key, name, value)
     changes = audit.diff(before, audit.snapshot(key, _AUDITED))
     if changes:
-        audit.record("api_key_change", target=key, now=now, detail=f"key {key.prefix}", changes=changes)
+        audit.record(
+            "api_key_change", target=key, now=now, detail=f"key {key.prefix}", changes=changes
+        )
     db.session.commit()
 
 
@@ -136,8 +173,13 @@ def roll_webhook_secret(key: ApiKey, now: datetime) -> str:
     """A new signing secret, shown once; events are signed with it from now on."""
     secret = "whsec_" + secrets.token_urlsafe(32)
     key.webhook_secret_encrypted = encrypt_secret(app_config(), secret)
-    audit.record("api_key_webhook_secret", target=key, now=now, detail=f"key {key.prefix}",
-                 changes={"webhook_secret": [audit.MASK, audit.MASK]})
+    audit.record(
+        "api_key_webhook_secret",
+        target=key,
+        now=now,
+        detail=f"key {key.prefix}",
+        changes={"webhook_secret": [audit.MASK, audit.MASK]},
+    )
     db.session.commit()
     return secret
 
@@ -153,11 +195,19 @@ def authenticate(token: str, now: datetime) -> ApiKey | None:
         return None
     key = db.session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
     expected = key.secret_hash if key is not None else _DUMMY_HASH
-    if not hmac.compare_digest(_hash(parts[2]), expected) or key is None or key.revoked_at is not None:
+    if (
+        not hmac.compare_digest(_hash(parts[2]), expected)
+        or key is None
+        or key.revoked_at is not None
+    ):
         return None
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        db.session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
-                           .execution_options(synchronize_session=False))
+        db.session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key.id)
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
         db.session.commit()
     return key
 
@@ -170,7 +220,11 @@ _DUMMY_HASH = _hash("no such key")
 
 
 def keys() -> list[ApiKey]:
-    return list(db.session.scalars(select(ApiKey).order_by(ApiKey.revoked_at.is_not(None), ApiKey.id.desc())))
+    return list(
+        db.session.scalars(
+            select(ApiKey).order_by(ApiKey.revoked_at.is_not(None), ApiKey.id.desc())
+        )
+    )
 
 
 def recent_alerts(limit: int = 20) -> list[FraudAlert]:

@@ -1,4 +1,5 @@
 """Checks that must not race their own insert (limits counted over rows): one lock, taken first."""
+
 from __future__ import annotations
 
 from sqlalchemy import Table, text, update

@@ -7,6 +7,7 @@ Codes are stored as HMAC-SHA256 under a key derived from the encryption keyring 
 of the database alone cannot be searched for a six-digit code. The limits are counted over rows,
 under a lock taken before the count (services/locks.py), so concurrent requests cannot all pass.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,6 +38,7 @@ VELOCITY_ALERT = "verify_velocity"
 
 class VerifyError(ValueError):
     """Why no code was sent or checked; `problem` is the API's problem type, `field` the input."""
+
     problem = "invalid-verification"
     status = 422
     field: str | None = None
@@ -74,7 +76,8 @@ class Checked:
 
 
 def prefix_of(e164: str, digits: int) -> str:
-    """The number range the velocity limit counts: the first `digits` digits, country code included."""
+    """The number range the velocity limit counts: the first `digits` digits, country code
+    included."""
     return e164.lstrip("+")[:digits]
 
 
@@ -87,9 +90,18 @@ def _count(model, *conditions) -> int:
     return db.session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
 
 
-def start(key: ApiKey, *, to: str, source: str, now: datetime, template: str | None = None,
-          code_length: int | None = None, expiry_minutes: int | None = None,
-          default_region: str = "US", commit: bool = True) -> Sent:
+def start(
+    key: ApiKey,
+    *,
+    to: str,
+    source: str,
+    now: datetime,
+    template: str | None = None,
+    code_length: int | None = None,
+    expiry_minutes: int | None = None,
+    default_region: str = "US",
+    commit: bool = True,
+) -> Sent:
     """Text a new code to `to` from `source`, ahead of every queued campaign, and commit (unless
     told not to: the API commits with its idempotency record).
     Raises enqueue.EnqueueError (every rule a message obeys, and the key's geo permissions),
@@ -102,33 +114,63 @@ def start(key: ApiKey, *, to: str, source: str, now: datetime, template: str | N
     except templating.TemplateError as exc:
         raise VerifyError(f"the template cannot be rendered: {exc}", field="template") from None
     if code not in text:
-        raise VerifyError("the template must show the code: write {{ code }} where it goes", field="template")
-    policy = enqueue.Policy(default_region=default_region, api_key_id=key.id,
-                            allowed_countries=key.country_set, refuse_opted_out=True,
-                            webhooks=bool(key.webhook_url))
+        raise VerifyError(
+            "the template must show the code: write {{ code }} where it goes", field="template"
+        )
+    policy = enqueue.Policy(
+        default_region=default_region,
+        api_key_id=key.id,
+        allowed_countries=key.country_set,
+        refuse_opted_out=True,
+        webhooks=bool(key.webhook_url),
+    )
     expires_at = now + timedelta(minutes=minutes)
-    checked = enqueue.check([enqueue.Outgoing(to=to, text=text, source=source, priority=OTP_PRIORITY,
-                                              valid_until=expires_at)], policy, now)
+    checked = enqueue.check(
+        [
+            enqueue.Outgoing(
+                to=to, text=text, source=source, priority=OTP_PRIORITY, valid_until=expires_at
+            )
+        ],
+        policy,
+        now,
+    )
     destination = checked[0].destination
     prefix = prefix_of(destination, setting("VERIFY_PREFIX_DIGITS"))
     locks.serialise(VERIFY_LOCK_KEY, Verification.__table__)
-    if _count(Verification, Verification.destination == destination,
-              Verification.created_at > now - WINDOW) >= setting("VERIFY_SENDS_PER_NUMBER"):
+    if _count(
+        Verification,
+        Verification.destination == destination,
+        Verification.created_at > now - WINDOW,
+    ) >= setting("VERIFY_SENDS_PER_NUMBER"):
         db.session.rollback()
-        raise TooManyCodes(f"{destination} was sent {setting('VERIFY_SENDS_PER_NUMBER')} codes within the "
-                           "last hour; try again later")
+        raise TooManyCodes(
+            f"{destination} was sent {setting('VERIFY_SENDS_PER_NUMBER')} codes within the "
+            "last hour; try again later"
+        )
     window = timedelta(minutes=setting("VERIFY_PREFIX_WINDOW_MINUTES"))
-    recent = _count(Verification, Verification.prefix == prefix, Verification.created_at > now - window)
+    recent = _count(
+        Verification, Verification.prefix == prefix, Verification.created_at > now - window
+    )
     if recent >= setting("VERIFY_PREFIX_LIMIT"):
         db.session.rollback()
         _alert(key, prefix, recent, window, now)
-        raise VelocityLimited(f"too many codes to numbers starting +{prefix} within {window.seconds // 60} "
-                              "minutes: this range is paused and an alert was raised")
+        raise VelocityLimited(
+            f"too many codes to numbers starting +{prefix} within {window.seconds // 60} "
+            "minutes: this range is paused and an alert was raised"
+        )
     [queued] = enqueue.insert(checked, policy, now)
     message_id = queued["id"]
-    verification = Verification(api_key_id=key.id, destination=destination, prefix=prefix, code_hash="",
-                                status=PENDING, max_attempts=setting("VERIFY_MAX_ATTEMPTS"), message_id=message_id,
-                                created_at=now, expires_at=expires_at)
+    verification = Verification(
+        api_key_id=key.id,
+        destination=destination,
+        prefix=prefix,
+        code_hash="",
+        status=PENDING,
+        max_attempts=setting("VERIFY_MAX_ATTEMPTS"),
+        message_id=message_id,
+        created_at=now,
+        expires_at=expires_at,
+    )
     db.session.add(verification)
     db.session.flush()
     verification.code_hash = _hash(verification.id, code)
@@ -139,12 +181,24 @@ def start(key: ApiKey, *, to: str, source: str, now: datetime, template: str | N
 
 def _alert(key: ApiKey, prefix: str, count: int, window: timedelta, now: datetime) -> None:
     """One alert per range and window, however long the burst goes on (its own transaction)."""
-    already = _count(FraudAlert, FraudAlert.kind == VELOCITY_ALERT, FraudAlert.prefix == prefix,
-                     FraudAlert.created_at > now - window)
+    already = _count(
+        FraudAlert,
+        FraudAlert.kind == VELOCITY_ALERT,
+        FraudAlert.prefix == prefix,
+        FraudAlert.created_at > now - window,
+    )
     if not already:
-        db.session.add(FraudAlert(kind=VELOCITY_ALERT, prefix=prefix, api_key_id=key.id, count=count, created_at=now,
-                                  detail=f"{count} codes to +{prefix}… within {window.seconds // 60} minutes; "
-                                         f"further codes to that range refused (key {key.prefix})"))
+        db.session.add(
+            FraudAlert(
+                kind=VELOCITY_ALERT,
+                prefix=prefix,
+                api_key_id=key.id,
+                count=count,
+                created_at=now,
+                detail=f"{count} codes to +{prefix}… within {window.seconds // 60} minutes; "
+                f"further codes to that range refused (key {key.prefix})",
+            )
+        )
         db.session.commit()
 
 
@@ -157,7 +211,12 @@ def _redact(verification: Verification) -> None:
 
     def mask(match: re.Match) -> str:
         digits = match.group(0)
-        return "*" * len(digits) if hmac.compare_digest(_hash(verification.id, digits), verification.code_hash) else digits
+        return (
+            "*" * len(digits)
+            if hmac.compare_digest(_hash(verification.id, digits), verification.code_hash)
+            else digits
+        )
+
     message.text = re.sub(r"\d{4,10}", mask, message.text)
 
 
@@ -170,17 +229,34 @@ def check(key: ApiKey, *, to: str, code: str, now: datetime, default_region: str
         raise enqueue.InvalidDestination(f"{to}: {exc}") from None
     locks.serialise(VERIFY_LOCK_KEY, Verification.__table__)
     failed = VerificationCheck.approved.is_(False)
-    if _count(VerificationCheck, failed, VerificationCheck.destination == destination,
-              VerificationCheck.at > now - WINDOW) >= setting("VERIFY_FAILED_CHECKS_PER_NUMBER"):
+    if _count(
+        VerificationCheck,
+        failed,
+        VerificationCheck.destination == destination,
+        VerificationCheck.at > now - WINDOW,
+    ) >= setting("VERIFY_FAILED_CHECKS_PER_NUMBER"):
         db.session.rollback()
         raise TooManyChecks(f"too many wrong codes for {destination} within the last hour")
-    if _count(VerificationCheck, failed, VerificationCheck.api_key_id == key.id,
-              VerificationCheck.at > now - WINDOW) >= setting("VERIFY_FAILED_CHECKS_PER_KEY"):
+    if _count(
+        VerificationCheck,
+        failed,
+        VerificationCheck.api_key_id == key.id,
+        VerificationCheck.at > now - WINDOW,
+    ) >= setting("VERIFY_FAILED_CHECKS_PER_KEY"):
         db.session.rollback()
-        raise TooManyChecks("too many wrong codes through this API key within the last hour", field=None)
-    verification = db.session.scalar(select(Verification).where(
-        Verification.api_key_id == key.id, Verification.destination == destination, Verification.status == PENDING)
-        .order_by(Verification.id.desc()).limit(1))
+        raise TooManyChecks(
+            "too many wrong codes through this API key within the last hour", field=None
+        )
+    verification = db.session.scalar(
+        select(Verification)
+        .where(
+            Verification.api_key_id == key.id,
+            Verification.destination == destination,
+            Verification.status == PENDING,
+        )
+        .order_by(Verification.id.desc())
+        .limit(1)
+    )
     approved = False
     if verification is not None and verification.expires_at <= now:
         verification.status = EXPIRED
@@ -193,8 +269,19 @@ def check(key: ApiKey, *, to: str, code: str, now: datetime, default_region: str
             verification.status = FAILED
     if verification is not None and verification.status != PENDING:
         _redact(verification)
-    db.session.add(VerificationCheck(verification_id=verification.id if verification else None, api_key_id=key.id,
-                                     destination=destination, approved=approved, at=now))
+    db.session.add(
+        VerificationCheck(
+            verification_id=verification.id if verification else None,
+            api_key_id=key.id,
+            destination=destination,
+            approved=approved,
+            at=now,
+        )
+    )
     db.session.commit()
-    left = verification.max_attempts - verification.attempts if verification and verification.status == PENDING else 0
+    left = (
+        verification.max_attempts - verification.attempts
+        if verification and verification.status == PENDING
+        else 0
+    )
     return Checked(APPROVED if approved else "denied", verification, left)

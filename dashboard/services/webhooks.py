@@ -19,6 +19,7 @@ time it happened, so a receiver never moves a status backwards. The HTTP client 
 connection pool and time-outs on every phase; requests to different receivers go out in parallel
 threads, while this module's database work stays on the job's thread.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,7 +36,15 @@ import orjson
 from sqlalchemy import func, select, update
 
 from dashboard.extensions import db
-from dashboard.models import ApiKey, InboundMessage, Message, MessageEvent, MessagePart, WebhookAttempt, WebhookEvent
+from dashboard.models import (
+    ApiKey,
+    InboundMessage,
+    Message,
+    MessageEvent,
+    MessagePart,
+    WebhookAttempt,
+    WebhookEvent,
+)
 from dashboard.models.types import unindexed
 from dashboard.services import audit, bulk
 from dashboard.services.api_keys import webhook_secret
@@ -51,9 +60,24 @@ COLLECT_BATCH = 2000
 PARALLEL_RECEIVERS = 8
 BATCHES_PER_ROUND = 20  # POSTs to one receiver per round, one after the other
 # A status change → the event type a receiver subscribes to (docs/api.md lists them).
-_TYPES = {lc.QUEUED: "message.accepted", lc.SUBMITTED: "message.sent", lc.DELIVERED: "message.delivered"}
-_EVENT_COLUMNS = ("api_key_id", "url", "type", "message_id", "inbound_message_id", "seq", "payload", "occurred_at",
-                  "created_at", "status", "attempts")
+_TYPES = {
+    lc.QUEUED: "message.accepted",
+    lc.SUBMITTED: "message.sent",
+    lc.DELIVERED: "message.delivered",
+}
+_EVENT_COLUMNS = (
+    "api_key_id",
+    "url",
+    "type",
+    "message_id",
+    "inbound_message_id",
+    "seq",
+    "payload",
+    "occurred_at",
+    "created_at",
+    "status",
+    "attempts",
+)
 
 
 def event_type(kind: str, detail: dict) -> str | None:
@@ -69,6 +93,7 @@ def event_type(kind: str, detail: dict) -> str | None:
 
 # ----------------------------------------------------------------------------- collect
 
+
 def collect(now: datetime) -> int:
     """Turn new timeline events of API messages, and new MOs, into outbox events; commit.
     Returns how many events were written."""
@@ -79,21 +104,40 @@ def collect(now: datetime) -> int:
 
 def _collect_messages(now: datetime) -> int:
     conn = db.session.connection()
-    due = conn.execute(select(M.c.id, M.c.webhook_seq, M.c.callback_url, M.c.api_key_id, M.c.client_ref,
-                              M.c.destination, M.c.source, M.c.segments, M.c.error_code, M.c.error_name)
-                       .where(M.c.webhook_seq.is_not(None), M.c.event_seq > M.c.webhook_seq)
-                       .order_by(M.c.id).limit(COLLECT_BATCH)).all()
+    due = conn.execute(
+        select(
+            M.c.id,
+            M.c.webhook_seq,
+            M.c.callback_url,
+            M.c.api_key_id,
+            M.c.client_ref,
+            M.c.destination,
+            M.c.source,
+            M.c.segments,
+            M.c.error_code,
+            M.c.error_name,
+        )
+        .where(M.c.webhook_seq.is_not(None), M.c.event_seq > M.c.webhook_seq)
+        .order_by(M.c.id)
+        .limit(COLLECT_BATCH)
+    ).all()
     if not due:
         return 0
     urls = _default_urls({row.api_key_id for row in due})
     timeline: dict[int, list] = {}
     for message_id, kind, detail, at in conn.execute(
-            select(E.c.message_id, E.c.kind, E.c.detail, E.c.at)
-            .where(E.c.message_id.in_([row.id for row in due]), E.c.kind.in_(SEQUENCED_EVENTS))):
+        select(E.c.message_id, E.c.kind, E.c.detail, E.c.at).where(
+            E.c.message_id.in_([row.id for row in due]), E.c.kind.in_(SEQUENCED_EVENTS)
+        )
+    ):
         timeline.setdefault(message_id, []).append((detail.get("seq", 0), kind, detail, at))
-    finals = {row.id for row in due for seq, kind, detail, _ in timeline.get(row.id, ())
-              if seq > row.webhook_seq and event_type(kind, detail) not in (None, "message.accepted",
-                                                                             "message.sent")}
+    finals = {
+        row.id
+        for row in due
+        for seq, kind, detail, _ in timeline.get(row.id, ())
+        if seq > row.webhook_seq
+        and event_type(kind, detail) not in (None, "message.accepted", "message.sent")
+    }
     parts = _parts(finals)
     events, progress = [], []
     for row in due:
@@ -105,21 +149,44 @@ def _collect_messages(now: datetime) -> int:
             kind_of = event_type(kind, detail)
             if kind_of is None or url is None:
                 continue
-            data = {"message_id": row.id, "client_ref": row.client_ref, "to": row.destination, "from": row.source,
-                    "status": detail.get("status", lc.QUEUED), "segments": row.segments}
+            data = {
+                "message_id": row.id,
+                "client_ref": row.client_ref,
+                "to": row.destination,
+                "from": row.source,
+                "status": detail.get("status", lc.QUEUED),
+                "segments": row.segments,
+            }
             if kind_of == "message.failed":
                 data["reason"] = detail.get("reason")
-                data["error"] = ({"code": row.error_code, "name": row.error_name}
-                                 if row.error_name else None)
+                data["error"] = (
+                    {"code": row.error_code, "name": row.error_name} if row.error_name else None
+                )
             if row.id in parts and kind_of not in ("message.accepted", "message.sent"):
                 data["parts"] = parts[row.id]
-            events.append({"api_key_id": row.api_key_id, "url": url, "type": kind_of, "message_id": row.id,
-                           "inbound_message_id": None, "seq": seq, "payload": data, "occurred_at": at,
-                           "created_at": now, "status": PENDING, "attempts": 0})
-        progress.append({"b_id": row.id, "webhook_seq": new[-1][0], "g_webhook_seq": row.webhook_seq})
+            events.append(
+                {
+                    "api_key_id": row.api_key_id,
+                    "url": url,
+                    "type": kind_of,
+                    "message_id": row.id,
+                    "inbound_message_id": None,
+                    "seq": seq,
+                    "payload": data,
+                    "occurred_at": at,
+                    "created_at": now,
+                    "status": PENDING,
+                    "attempts": 0,
+                }
+            )
+        progress.append(
+            {"b_id": row.id, "webhook_seq": new[-1][0], "g_webhook_seq": row.webhook_seq}
+        )
     bulk.insert_many(conn, W, _EVENT_COLUMNS, events)
     # Guarded by what was read: were another collector to run at once, one of the two undoes all.
-    if bulk.update_many(conn, M, ("webhook_seq",), progress, guard=("webhook_seq",)) != len(progress):
+    if bulk.update_many(conn, M, ("webhook_seq",), progress, guard=("webhook_seq",)) != len(
+        progress
+    ):
         db.session.rollback()
         return 0
     return len(events)
@@ -129,8 +196,13 @@ def _default_urls(key_ids: Iterable[int | None]) -> dict[int, str]:
     ids = [k for k in key_ids if k is not None]
     if not ids:
         return {}
-    return dict(db.session.execute(select(ApiKey.id, ApiKey.webhook_url).where(
-        ApiKey.id.in_(ids), ApiKey.webhook_url.is_not(None))).all())
+    return dict(
+        db.session.execute(
+            select(ApiKey.id, ApiKey.webhook_url).where(
+                ApiKey.id.in_(ids), ApiKey.webhook_url.is_not(None)
+            )
+        ).all()
+    )
 
 
 def _parts(message_ids: set[int]) -> dict[int, list[dict]]:
@@ -139,31 +211,70 @@ def _parts(message_ids: set[int]) -> dict[int, list[dict]]:
     if not message_ids:
         return {}
     found: dict[int, list[dict]] = {}
-    for part in db.session.execute(select(MessagePart).where(MessagePart.message_id.in_(message_ids))
-                                   .order_by(MessagePart.message_id, MessagePart.part_no)).scalars():
+    for part in db.session.execute(
+        select(MessagePart)
+        .where(MessagePart.message_id.in_(message_ids))
+        .order_by(MessagePart.message_id, MessagePart.part_no)
+    ).scalars():
         found.setdefault(part.message_id, []).append(
-            {"part": part.part_no, "status": part.status, "smsc_message_id": part.smsc_message_id,
-             "receipt_stat": part.receipt_stat, "receipt_err": part.receipt_err, "error": part.error_name})
+            {
+                "part": part.part_no,
+                "status": part.status,
+                "smsc_message_id": part.smsc_message_id,
+                "receipt_stat": part.receipt_stat,
+                "receipt_err": part.receipt_err,
+                "error": part.error_name,
+            }
+        )
     return found
 
 
 def _collect_inbound(now: datetime) -> int:
-    mos = db.session.scalars(select(InboundMessage).where(InboundMessage.webhook_done.is_(False))
-                             .order_by(InboundMessage.id).limit(COLLECT_BATCH)).all()
+    mos = db.session.scalars(
+        select(InboundMessage)
+        .where(InboundMessage.webhook_done.is_(False))
+        .order_by(InboundMessage.id)
+        .limit(COLLECT_BATCH)
+    ).all()
     if not mos:
         return 0
-    receivers = db.session.execute(select(ApiKey.id, ApiKey.webhook_url).where(
-        ApiKey.inbound_webhooks.is_(True), ApiKey.webhook_url.is_not(None), ApiKey.revoked_at.is_(None))).all()
-    events = [{"api_key_id": key_id, "url": url, "type": "inbound.received", "message_id": None,
-               "inbound_message_id": mo.id, "seq": None, "occurred_at": mo.received_at, "created_at": now,
-               "status": PENDING, "attempts": 0,
-               "payload": {"inbound_id": mo.id, "from": mo.source, "to": mo.destination, "text": mo.text,
-                           "received_at": iso_time(mo.received_at)}}
-              for mo in mos for key_id, url in receivers]
+    receivers = db.session.execute(
+        select(ApiKey.id, ApiKey.webhook_url).where(
+            ApiKey.inbound_webhooks.is_(True),
+            ApiKey.webhook_url.is_not(None),
+            ApiKey.revoked_at.is_(None),
+        )
+    ).all()
+    events = [
+        {
+            "api_key_id": key_id,
+            "url": url,
+            "type": "inbound.received",
+            "message_id": None,
+            "inbound_message_id": mo.id,
+            "seq": None,
+            "occurred_at": mo.received_at,
+            "created_at": now,
+            "status": PENDING,
+            "attempts": 0,
+            "payload": {
+                "inbound_id": mo.id,
+                "from": mo.source,
+                "to": mo.destination,
+                "text": mo.text,
+                "received_at": iso_time(mo.received_at),
+            },
+        }
+        for mo in mos
+        for key_id, url in receivers
+    ]
     bulk.insert_many(db.session.connection(), W, _EVENT_COLUMNS, events)
-    taken = db.session.execute(update(InboundMessage).where(InboundMessage.id.in_([mo.id for mo in mos]),
-                                                            InboundMessage.webhook_done.is_(False))
-                               .values(webhook_done=True).execution_options(synchronize_session=False)).rowcount
+    taken = db.session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id.in_([mo.id for mo in mos]), InboundMessage.webhook_done.is_(False))
+        .values(webhook_done=True)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if taken != len(mos):
         db.session.rollback()
         return 0
@@ -172,10 +283,12 @@ def _collect_inbound(now: datetime) -> int:
 
 # ----------------------------------------------------------------------------- deliver
 
+
 @dataclass(frozen=True)
 class Batch:
     """The next POST to one receiver: its events' ids in order, their body, how often the first
     was tried."""
+
     api_key_id: int
     url: str
     event_ids: list[int]
@@ -196,8 +309,13 @@ class Outcome:
 
 def envelope(event) -> dict:
     """One event as a receiver reads it (a WebhookEvent, or a row with its columns)."""
-    return {"id": f"evt_{event.id}", "type": event.type, "created_at": iso_time(event.occurred_at),
-            "seq": event.seq, "data": event.payload}
+    return {
+        "id": f"evt_{event.id}",
+        "type": event.type,
+        "created_at": iso_time(event.occurred_at),
+        "seq": event.seq,
+        "data": event.payload,
+    }
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -209,23 +327,44 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 def due_batches(now: datetime, limit_receivers: int = 64) -> list[list[Batch]]:
     """For every receiver whose oldest pending event is due, its next POSTs in order (up to
     BATCHES_PER_ROUND of WEBHOOK_BATCH_SIZE events each)."""
-    heads = db.session.execute(select(W.c.api_key_id, W.c.url, func.min(W.c.id)).where(W.c.status == PENDING)
-                               .group_by(W.c.api_key_id, W.c.url)).all()
+    heads = db.session.execute(
+        select(W.c.api_key_id, W.c.url, func.min(W.c.id))
+        .where(W.c.status == PENDING)
+        .group_by(W.c.api_key_id, W.c.url)
+    ).all()
     if not heads:
         return []
-    ready = {head_id for head_id, next_at in db.session.execute(select(W.c.id, W.c.next_attempt_at).where(
-        W.c.id.in_([h[2] for h in heads]))) if next_at is None or next_at <= now}
+    ready = {
+        head_id
+        for head_id, next_at in db.session.execute(
+            select(W.c.id, W.c.next_attempt_at).where(W.c.id.in_([h[2] for h in heads]))
+        )
+        if next_at is None or next_at <= now
+    }
     size = setting("WEBHOOK_BATCH_SIZE")
     queues = []
     for key_id, url, head_id in heads:
         if head_id not in ready or len(queues) >= limit_receivers:
             continue
         # Plain rows, not ORM objects: a busy receiver gets thousands of events a second.
-        events = db.session.execute(select(W.c.id, W.c.type, W.c.occurred_at, W.c.seq, W.c.payload, W.c.attempts)
-                                    .where(W.c.api_key_id == key_id, W.c.url == url, W.c.status == PENDING)
-                                    .order_by(W.c.id).limit(size * BATCHES_PER_ROUND)).all()
-        queues.append([Batch(key_id, url, [e.id for e in chunk], [envelope(e) for e in chunk], chunk[0].attempts)
-                       for chunk in (events[i:i + size] for i in range(0, len(events), size))])
+        events = db.session.execute(
+            select(W.c.id, W.c.type, W.c.occurred_at, W.c.seq, W.c.payload, W.c.attempts)
+            .where(W.c.api_key_id == key_id, W.c.url == url, W.c.status == PENDING)
+            .order_by(W.c.id)
+            .limit(size * BATCHES_PER_ROUND)
+        ).all()
+        queues.append(
+            [
+                Batch(
+                    key_id,
+                    url,
+                    [e.id for e in chunk],
+                    [envelope(e) for e in chunk],
+                    chunk[0].attempts,
+                )
+                for chunk in (events[i : i + size] for i in range(0, len(events), size))
+            ]
+        )
     return queues
 
 
@@ -240,9 +379,16 @@ def client(timeout: float) -> httpx.Client:
         if timeout not in _clients:
             _clients[timeout] = httpx.Client(
                 timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-                limits=httpx.Limits(max_connections=PARALLEL_RECEIVERS * 2, max_keepalive_connections=PARALLEL_RECEIVERS),
-                headers={"User-Agent": "Switchboard-Webhooks/1", "Content-Type": "application/json"},
-                follow_redirects=False)
+                limits=httpx.Limits(
+                    max_connections=PARALLEL_RECEIVERS * 2,
+                    max_keepalive_connections=PARALLEL_RECEIVERS,
+                ),
+                headers={
+                    "User-Agent": "Switchboard-Webhooks/1",
+                    "Content-Type": "application/json",
+                },
+                follow_redirects=False,
+            )
         return _clients[timeout]
 
 
@@ -251,8 +397,14 @@ def post(http: httpx.Client, url: str, body: bytes, signature: str) -> Outcome:
     try:
         response = http.post(url, content=body, headers={SIGNATURE_HEADER: signature})
     except httpx.HTTPError as exc:
-        return Outcome(None, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}"[:500])
-    error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}: {response.text[:200]}"
+        return Outcome(
+            None, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}"[:500]
+        )
+    error = (
+        None
+        if 200 <= response.status_code < 300
+        else f"HTTP {response.status_code}: {response.text[:200]}"
+    )
     return Outcome(response.status_code, (time.perf_counter() - started) * 1000, error)
 
 
@@ -264,8 +416,12 @@ def deliver(now: datetime, http: httpx.Client | None = None) -> int:
     if not queues:
         return 0
     http = http or client(setting("WEBHOOK_TIMEOUT_SECONDS"))
-    secrets_by_key = {key.id: webhook_secret(key) for key in db.session.scalars(
-        select(ApiKey).where(ApiKey.id.in_({queue[0].api_key_id for queue in queues})))}
+    secrets_by_key = {
+        key.id: webhook_secret(key)
+        for key in db.session.scalars(
+            select(ApiKey).where(ApiKey.id.in_({queue[0].api_key_id for queue in queues}))
+        )
+    }
     timestamp = int(now.timestamp())
     db.session.commit()  # no transaction stays open while receivers answer
 
@@ -273,7 +429,9 @@ def deliver(now: datetime, http: httpx.Client | None = None) -> int:
         done = []
         for batch in queue:
             body = orjson.dumps({"events": batch.envelopes})
-            outcome = post(http, batch.url, body, sign(secrets_by_key[batch.api_key_id], timestamp, body))
+            outcome = post(
+                http, batch.url, body, sign(secrets_by_key[batch.api_key_id], timestamp, body)
+            )
             done.append((batch, outcome))
             if not outcome.ok:
                 break
@@ -289,25 +447,53 @@ def deliver(now: datetime, http: httpx.Client | None = None) -> int:
 def _record(batch: Batch, outcome: Outcome, now: datetime) -> int:
     ids = batch.event_ids
     latency = round(outcome.latency_ms, 1)
-    db.session.execute(WebhookAttempt.__table__.insert().values(
-        url=batch.url, event_ids=ids, at=now, status_code=outcome.status_code, latency_ms=latency, error=outcome.error))
-    common = {"attempts": WebhookEvent.attempts + 1, "last_attempt_at": now, "last_status_code": outcome.status_code,
-              "last_latency_ms": latency, "last_error": outcome.error}
+    db.session.execute(
+        WebhookAttempt.__table__.insert().values(
+            url=batch.url,
+            event_ids=ids,
+            at=now,
+            status_code=outcome.status_code,
+            latency_ms=latency,
+            error=outcome.error,
+        )
+    )
+    common = {
+        "attempts": WebhookEvent.attempts + 1,
+        "last_attempt_at": now,
+        "last_status_code": outcome.status_code,
+        "last_latency_ms": latency,
+        "last_error": outcome.error,
+    }
     # The status without its index: found by id, re-checked (models.types.unindexed says why).
     pending = (WebhookEvent.id.in_(ids), unindexed(WebhookEvent.status) == PENDING)
     if outcome.ok:
-        db.session.execute(update(WebhookEvent).where(*pending)
-                           .values(status=DELIVERED, delivered_at=now, next_attempt_at=None, **common)
-                           .execution_options(synchronize_session=False))
+        db.session.execute(
+            update(WebhookEvent)
+            .where(*pending)
+            .values(status=DELIVERED, delivered_at=now, next_attempt_at=None, **common)
+            .execution_options(synchronize_session=False)
+        )
         return len(ids)
     give_up_before = now - timedelta(hours=setting("WEBHOOK_RETRY_HOURS"))
-    retry_at = now + timedelta(seconds=backoff_delay(batch.head_attempts + 1, base=setting("WEBHOOK_RETRY_BASE_SECONDS"),
-                                                     cap=setting("WEBHOOK_RETRY_MAX_SECONDS")))
-    db.session.execute(update(WebhookEvent).where(*pending, WebhookEvent.created_at < give_up_before)
-                       .values(status=FAILED, next_attempt_at=None, **common)
-                       .execution_options(synchronize_session=False))
-    db.session.execute(update(WebhookEvent).where(*pending).values(next_attempt_at=retry_at, **common)
-                       .execution_options(synchronize_session=False))
+    retry_at = now + timedelta(
+        seconds=backoff_delay(
+            batch.head_attempts + 1,
+            base=setting("WEBHOOK_RETRY_BASE_SECONDS"),
+            cap=setting("WEBHOOK_RETRY_MAX_SECONDS"),
+        )
+    )
+    db.session.execute(
+        update(WebhookEvent)
+        .where(*pending, WebhookEvent.created_at < give_up_before)
+        .values(status=FAILED, next_attempt_at=None, **common)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(WebhookEvent)
+        .where(*pending)
+        .values(next_attempt_at=retry_at, **common)
+        .execution_options(synchronize_session=False)
+    )
     return 0
 
 
@@ -326,25 +512,38 @@ def run(now_fn, budget_seconds: float = 2.0) -> int:
 
 # ----------------------------------------------------------------------------- the console
 
+
 def redeliver(event: WebhookEvent, now: datetime) -> None:
     """Send this event again, as soon as its receiver is reachable (an ops action, audited)."""
     event.status = PENDING
     event.next_attempt_at = None
     event.delivered_at = None
-    audit.record("webhook_redeliver", target=event, now=now, detail=f"event evt_{event.id} to {event.url[:200]}")
+    audit.record(
+        "webhook_redeliver",
+        target=event,
+        now=now,
+        detail=f"event evt_{event.id} to {event.url[:200]}",
+    )
     db.session.commit()
 
 
 def attempts_of(event: WebhookEvent) -> list[WebhookAttempt]:
     """The POSTs that carried this event, newest first."""
-    candidates = db.session.scalars(select(WebhookAttempt).where(WebhookAttempt.url == event.url,
-                                                                 WebhookAttempt.at >= event.created_at)
-                                    .order_by(WebhookAttempt.id.desc()).limit(500))
+    candidates = db.session.scalars(
+        select(WebhookAttempt)
+        .where(WebhookAttempt.url == event.url, WebhookAttempt.at >= event.created_at)
+        .order_by(WebhookAttempt.id.desc())
+        .limit(500)
+    )
     return [a for a in candidates if event.id in a.event_ids]
 
 
 def event_counts() -> dict[str, int]:
-    return dict(db.session.execute(select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status)).all())
+    return dict(
+        db.session.execute(
+            select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status)
+        ).all()
+    )
 
 
 def iso_time(value: datetime) -> str:

@@ -1,5 +1,6 @@
 """API keys (admins): create (the key and its webhook secret are shown once), change, revoke, a
 new webhook secret; and the fraud guard's alerts. Every change is audited by the service."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
@@ -16,18 +17,35 @@ bp = Blueprint("api_keys", __name__, url_prefix="/api-keys")
 
 
 def _settings(form: ApiKeyForm) -> api_keys.KeySettings:
-    return api_keys.KeySettings(name=form.name.data or "", scopes=tuple(form.scopes.data or ()),
-                                allowed_countries=form.allowed_countries.data or "",
-                                rate_limit=form.rate_limit.data or "",
-                                duplicate_window_minutes=form.duplicate_window_minutes.data or 0,
-                                webhook_url=form.webhook_url.data or "", inbound_webhooks=form.inbound_webhooks.data)
+    return api_keys.KeySettings(
+        name=form.name.data or "",
+        scopes=tuple(form.scopes.data or ()),
+        allowed_countries=form.allowed_countries.data or "",
+        rate_limit=form.rate_limit.data or "",
+        duplicate_window_minutes=form.duplicate_window_minutes.data or 0,
+        webhook_url=form.webhook_url.data or "",
+        inbound_webhooks=form.inbound_webhooks.data,
+    )
 
 
-def _page(form: ApiKeyForm, status: int = 200, new: api_keys.NewKey | None = None, secret: str | None = None,
-          secret_for: ApiKey | None = None):
-    return render_template("api_keys/index.html", keys=api_keys.keys(), form=form, action_form=EmptyForm(),
-                           alerts=api_keys.recent_alerts(), new=new, secret=secret, secret_for=secret_for,
-                           now=utcnow()), status
+def _page(
+    form: ApiKeyForm,
+    status: int = 200,
+    new: api_keys.NewKey | None = None,
+    secret: str | None = None,
+    secret_for: ApiKey | None = None,
+):
+    return render_template(
+        "api_keys/index.html",
+        keys=api_keys.keys(),
+        form=form,
+        action_form=EmptyForm(),
+        alerts=api_keys.recent_alerts(),
+        new=new,
+        secret=secret,
+        secret_for=secret_for,
+        now=utcnow(),
+    ), status
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -43,8 +61,10 @@ def index():
             form.name.errors = [*form.name.errors, str(exc)]
         else:
             # Shown in this response only: never stored in clear, never in a redirect or a flash.
-            return _page(ApiKeyForm(formdata=None, rate_limit=current_app.config["API_DEFAULT_RATE_LIMIT"]),
-                         new=new)
+            return _page(
+                ApiKeyForm(formdata=None, rate_limit=current_app.config["API_DEFAULT_RATE_LIMIT"]),
+                new=new,
+            )
     return _page(form, 400 if form.errors else 200)
 
 

@@ -1,21 +1,26 @@
 """Fixtures for the API tests: keys made through the service the console uses, and a client that
 sends them as bearer tokens."""
+
 from __future__ import annotations
 
 import pytest
 
-from dashboard.models.types import utcnow
-from tests.api.receiver import Receiver
-from dashboard.services import api_keys
 from dashboard.models.api import SCOPES
+from dashboard.models.types import utcnow
+from dashboard.services import api_keys
+from tests.api.receiver import Receiver
 
 
 @pytest.fixture
 def make_key(app):
     def make(name: str = "shop", scopes=SCOPES, **settings) -> api_keys.NewKey:
         settings.setdefault("rate_limit", "1000 per second")
-        return api_keys.create_key(api_keys.KeySettings(name=name, scopes=tuple(scopes), **settings),
-                                   created_by_id=None, now=utcnow())
+        return api_keys.create_key(
+            api_keys.KeySettings(name=name, scopes=tuple(scopes), **settings),
+            created_by_id=None,
+            now=utcnow(),
+        )
+
     return make
 
 

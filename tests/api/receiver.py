@@ -1,5 +1,6 @@
 """A webhook receiver on 127.0.0.1 for the tests: it keeps every POST (headers and raw body) and
 answers what the test tells it to (a receiver that is down answers 503)."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver._lock:
                     status = receiver.status
@@ -35,7 +36,7 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def start(self) -> "Receiver":
+    def start(self) -> Receiver:
         self.thread.start()
         return self
 

@@ -1,6 +1,7 @@
 """The webhook job's starting point is a state on each message, not a cursor over ids: on
 PostgreSQL a sender transaction can take an event id first and commit after another one, and a
 cursor past the later id would never see it."""
+
 from __future__ import annotations
 
 import uuid
@@ -31,11 +32,17 @@ def pg_app(postgres, tmp_path):
 
 def _api_messages(count: int) -> list[int]:
     approved_sender()
-    key = api_keys.create_key(api_keys.KeySettings(name="app", scopes=("send",), webhook_url="http://127.0.0.1:9/h"),
-                              created_by_id=None, now=utcnow()).key
+    key = api_keys.create_key(
+        api_keys.KeySettings(name="app", scopes=("send",), webhook_url="http://127.0.0.1:9/h"),
+        created_by_id=None,
+        now=utcnow(),
+    ).key
     policy = enqueue.Policy(api_key_id=key.id, webhooks=True)
     now = utcnow()
-    items = [enqueue.Outgoing(to=f"+1202555010{n}", text="hi", source="Switchboard") for n in range(1, count + 1)]
+    items = [
+        enqueue.Outgoing(to=f"+1202555010{n}", text="hi", source="Switchboard")
+        for n in range(1, count + 1)
+    ]
     ids = [row["id"] for row in enqueue.insert(enqueue.check(items, policy, now), policy, now)]
     enqueue.commit()
     return ids
@@ -43,11 +50,21 @@ def _api_messages(count: int) -> list[int]:
 
 def _status_change(connection, message_id: int) -> int:
     """What a sender's transaction writes: the timeline row, then the message's sequence number."""
-    event_id = connection.execute(insert(MessageEvent.__table__).values(
-        message_id=message_id, kind="status", detail={"seq": 2, "status": "submitted"}, at=utcnow())
-        .returning(MessageEvent.id)).scalar_one()
-    connection.execute(update(Message.__table__).where(Message.id == message_id).values(event_seq=2,
-                                                                                        status="submitted"))
+    event_id = connection.execute(
+        insert(MessageEvent.__table__)
+        .values(
+            message_id=message_id,
+            kind="status",
+            detail={"seq": 2, "status": "submitted"},
+            at=utcnow(),
+        )
+        .returning(MessageEvent.id)
+    ).scalar_one()
+    connection.execute(
+        update(Message.__table__)
+        .where(Message.id == message_id)
+        .values(event_seq=2, status="submitted")
+    )
     return event_id
 
 
@@ -61,14 +78,21 @@ def test_a_status_change_committed_after_a_later_one_still_becomes_an_event(pg_a
     fast_tx.commit()  # …but commits last
     assert early_id < late_id
     webhooks.collect(utcnow())
-    seen = set(db.session.scalars(select(WebhookEvent.message_id).where(WebhookEvent.type == "message.sent")))
+    seen = set(
+        db.session.scalars(
+            select(WebhookEvent.message_id).where(WebhookEvent.type == "message.sent")
+        )
+    )
     assert seen == {second}
     slow_tx.commit()
     slow.close()
     fast.close()
     webhooks.collect(utcnow())
-    sent = db.session.scalars(select(WebhookEvent.message_id).where(WebhookEvent.type == "message.sent")
-                              .order_by(WebhookEvent.id)).all()
+    sent = db.session.scalars(
+        select(WebhookEvent.message_id)
+        .where(WebhookEvent.type == "message.sent")
+        .order_by(WebhookEvent.id)
+    ).all()
     assert sent == [second, first]  # a cursor past `late_id` would have skipped `first` for good
 
 

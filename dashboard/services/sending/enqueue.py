@@ -8,6 +8,7 @@ and names each refusal with a typed error (the API maps each type to its own pro
 the CLI prints its sentence); `insert` writes what passed in the caller's transaction, many rows
 per statement (a batch of 10,000 is one request).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -15,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import joinedload
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import joinedload
 
 from dashboard.extensions import db
 from dashboard.models import Message, MessagePart, SenderId
@@ -40,7 +41,9 @@ class EnqueueError(ValueError):
     problem = "invalid-message"
     field: str | None = None
 
-    def __init__(self, detail: str, *, index: int | None = None, country: str | None = None) -> None:
+    def __init__(
+        self, detail: str, *, index: int | None = None, country: str | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.index = index
@@ -100,6 +103,7 @@ class Refused(EnqueueError):
 @dataclass(frozen=True)
 class Outgoing:
     """One message someone asks us to send."""
+
     to: str
     text: str
     source: str
@@ -113,6 +117,7 @@ class Outgoing:
 @dataclass(frozen=True)
 class Policy:
     """Who asks, and the rules that come with them beyond the ones every message obeys."""
+
     default_region: str = "US"
     purpose: str | None = None  # HELP_REPLY: from whichever of our numbers was written to
     api_key_id: int | None = None
@@ -126,6 +131,7 @@ class Policy:
 @dataclass
 class Checked:
     """What `check` found out about one item, for `insert`."""
+
     item: Outgoing
     index: int
     destination: str
@@ -134,8 +140,16 @@ class Checked:
     npi: int
 
 
-def enqueue(*, destinations: Sequence[str], text: str, source: str, now: datetime,
-            default_region: str = "US", priority: int = 100, purpose: str | None = None) -> list[Message]:
+def enqueue(
+    *,
+    destinations: Sequence[str],
+    text: str,
+    source: str,
+    now: datetime,
+    default_region: str = "US",
+    priority: int = 100,
+    purpose: str | None = None,
+) -> list[Message]:
     """Queue one message per destination through the normal path, and commit.
 
     All of it is checked first and one problem refuses the whole request, naming it, so nothing
@@ -149,7 +163,10 @@ def enqueue(*, destinations: Sequence[str], text: str, source: str, now: datetim
         checked = check(items, Policy(default_region=default_region, purpose=purpose), now)
     except Refused as refused:
         raise _first(refused.errors) from None
-    ids = [row["id"] for row in insert(checked, Policy(default_region=default_region, purpose=purpose), now)]
+    ids = [
+        row["id"]
+        for row in insert(checked, Policy(default_region=default_region, purpose=purpose), now)
+    ]
     commit()
     return list(db.session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)))
 
@@ -184,15 +201,23 @@ def check(items: Sequence[Outgoing], policy: Policy, now: datetime) -> list[Chec
     return checked
 
 
-def _check_one(item: Outgoing, index: int, policy: Policy, senders_by_value: dict[str, SenderId],
-               analyses: dict[str, SegmentInfo], approvals: dict) -> Checked:
+def _check_one(
+    item: Outgoing,
+    index: int,
+    policy: Policy,
+    senders_by_value: dict[str, SenderId],
+    analyses: dict[str, SegmentInfo],
+    approvals: dict,
+) -> Checked:
     if not item.text:
         raise EmptyText("message text is empty")
     info = analyses.get(item.text)
     if info is None:
         info = analyses[item.text] = analyse(item.text)
     if info.segments > MAX_SEGMENTS:
-        raise TextTooLong(f"the text needs {info.segments} parts; one message can have at most {MAX_SEGMENTS}")
+        raise TextTooLong(
+            f"the text needs {info.segments} parts; one message can have at most {MAX_SEGMENTS}"
+        )
     if not item.source:
         raise MissingSender("a sender (--from) is required")
     try:
@@ -202,16 +227,20 @@ def _check_one(item: Outgoing, index: int, policy: Policy, senders_by_value: dic
     sender = senders_by_value.get(item.source)
     if policy.purpose != HELP_REPLY:
         if sender is None:
-            raise UnknownSender(f"{item.source!r} is not a sender ID of ours: add it under Sender IDs first")
+            raise UnknownSender(
+                f"{item.source!r} is not a sender ID of ours: add it under Sender IDs first"
+            )
         key = (sender.value, country)
         if key not in approvals:
             approvals[key] = senders.sending_problems(sender, [country])
         if approvals[key]:
             raise SenderNotApproved("; ".join(approvals[key]), country=country)
     if policy.allowed_countries and country not in policy.allowed_countries:
-        raise CountryNotAllowed(f"{destination} is in {country or 'no known country'}, which this API key may "
-                                f"not send to (allowed: {', '.join(sorted(policy.allowed_countries))})",
-                                country=country)
+        raise CountryNotAllowed(
+            f"{destination} is in {country or 'no known country'}, which this API key may "
+            f"not send to (allowed: {', '.join(sorted(policy.allowed_countries))})",
+            country=country,
+        )
     ton, npi = source_addressing(sender.kind if sender else guess_kind(item.source))
     return Checked(item, index, destination, info, ton, npi)
 
@@ -220,12 +249,19 @@ def _senders(values: set[str]) -> dict[str, SenderId]:
     if not values:
         return {}
     # With their registrations, in one query: each sender's approvals are asked for below.
-    return {s.value: s for s in db.session.scalars(select(SenderId).where(SenderId.value.in_(values))
-                                                   .options(joinedload(SenderId.registrations))).unique()}
+    return {
+        s.value: s
+        for s in db.session.scalars(
+            select(SenderId)
+            .where(SenderId.value.in_(values))
+            .options(joinedload(SenderId.registrations))
+        ).unique()
+    }
 
 
-def _recipient_problems(checked: list[Checked], policy: Policy, senders_by_value: dict[str, SenderId],
-                        now: datetime) -> list[EnqueueError]:
+def _recipient_problems(
+    checked: list[Checked], policy: Policy, senders_by_value: dict[str, SenderId], now: datetime
+) -> list[EnqueueError]:
     """The rules that need the recipients of the whole request at once: opt-outs (the owner of
     that rule is dashboard.services.suppression) and the key's duplicate window."""
     problems: list[EnqueueError] = []
@@ -239,19 +275,29 @@ def _recipient_problems(checked: list[Checked], policy: Policy, senders_by_value
             opted_out = suppression.suppressed_numbers((c.destination for c in group), brand)
             for c in group:
                 if c.destination in opted_out:
-                    problems.append(RecipientOptedOut(f"{c.destination}: {opted_out[c.destination]}",
-                                                      index=c.index))
+                    problems.append(
+                        RecipientOptedOut(
+                            f"{c.destination}: {opted_out[c.destination]}", index=c.index
+                        )
+                    )
                     refused.add(id(c))
     if policy.duplicate_window and policy.api_key_id is not None:
-        recent = _recent_texts(policy.api_key_id, {c.destination for c in checked}, now - policy.duplicate_window)
+        recent = _recent_texts(
+            policy.api_key_id, {c.destination for c in checked}, now - policy.duplicate_window
+        )
         for c in checked:
             if id(c) in refused:
                 continue
             key = (c.destination, c.item.text)
             if key in recent:
                 minutes = int(policy.duplicate_window.total_seconds() // 60)
-                problems.append(DuplicateMessage(f"the same text went to {c.destination} within the last "
-                                                 f"{minutes} minute(s)", index=c.index))
+                problems.append(
+                    DuplicateMessage(
+                        f"the same text went to {c.destination} within the last "
+                        f"{minutes} minute(s)",
+                        index=c.index,
+                    )
+                )
             recent.add(key)
     return problems
 
@@ -260,16 +306,46 @@ def _recent_texts(api_key_id: int, destinations: set[str], since: datetime) -> s
     found: set[tuple[str, str]] = set()
     wanted = list(destinations)
     for start in range(0, len(wanted), 5000):
-        found.update(db.session.execute(select(M.c.destination, M.c.text).where(
-            M.c.destination.in_(wanted[start:start + 5000]), M.c.api_key_id == api_key_id,
-            M.c.created_at >= since)).all())
+        found.update(
+            db.session.execute(
+                select(M.c.destination, M.c.text).where(
+                    M.c.destination.in_(wanted[start : start + 5000]),
+                    M.c.api_key_id == api_key_id,
+                    M.c.created_at >= since,
+                )
+            ).all()
+        )
     return found
 
 
-_INSERT_COLUMNS = ("destination", "source", "source_ton", "source_npi", "text", "encoding", "segments", "priority",
-                   "status", "bind_id", "route_id", "price_per_segment", "currency", "reason", "created_at",
-                   "attempts", "event_seq", "possible_duplicate", "purpose", "udh_ref", "next_attempt_at",
-                   "api_key_id", "client_ref", "callback_url", "webhook_seq", "valid_until")
+_INSERT_COLUMNS = (
+    "destination",
+    "source",
+    "source_ton",
+    "source_npi",
+    "text",
+    "encoding",
+    "segments",
+    "priority",
+    "status",
+    "bind_id",
+    "route_id",
+    "price_per_segment",
+    "currency",
+    "reason",
+    "created_at",
+    "attempts",
+    "event_seq",
+    "possible_duplicate",
+    "purpose",
+    "udh_ref",
+    "next_attempt_at",
+    "api_key_id",
+    "client_ref",
+    "callback_url",
+    "webhook_seq",
+    "valid_until",
+)
 
 
 def insert(checked: Sequence[Checked], policy: Policy, now: datetime) -> list[dict]:
@@ -280,35 +356,87 @@ def insert(checked: Sequence[Checked], policy: Policy, now: datetime) -> list[di
     for c in checked:
         item = c.item
         wants_webhooks = policy.webhooks or bool(item.callback_url)
-        row = message_values(destination=c.destination, text=item.text, info=c.info, source=item.source, ton=c.ton,
-                             npi=c.npi, route=router.choose(c.destination), priority=item.priority, now=now,
-                             event_seq=1, purpose=policy.purpose, udh_ref=0, api_key_id=policy.api_key_id,
-                             client_ref=item.client_ref, callback_url=item.callback_url,
-                             webhook_seq=0 if wants_webhooks else None, valid_until=item.valid_until,
-                             next_attempt_at=item.send_at if item.send_at and item.send_at > now else None)
+        row = message_values(
+            destination=c.destination,
+            text=item.text,
+            info=c.info,
+            source=item.source,
+            ton=c.ton,
+            npi=c.npi,
+            route=router.choose(c.destination),
+            priority=item.priority,
+            now=now,
+            event_seq=1,
+            purpose=policy.purpose,
+            udh_ref=0,
+            api_key_id=policy.api_key_id,
+            client_ref=item.client_ref,
+            callback_url=item.callback_url,
+            webhook_seq=0 if wants_webhooks else None,
+            valid_until=item.valid_until,
+            next_attempt_at=item.send_at if item.send_at and item.send_at > now else None,
+        )
         if row["next_attempt_at"] is not None and row["reason"] is None:
             row["reason"] = "scheduled"
         rows.append(row)
     ids = bulk.insert_returning_ids(db.session.connection(), M, _INSERT_COLUMNS, rows)
     # One concatenation reference per message, from its id: only long messages carry one.
-    long_ones = [{"b_id": i, "udh_ref": i % 256} for i, row in zip(ids, rows) if row["segments"] > 1]
+    long_ones = [
+        {"b_id": i, "udh_ref": i % 256} for i, row in zip(ids, rows) if row["segments"] > 1
+    ]
     bulk.update_many(db.session.connection(), M, ("udh_ref",), long_ones)
     for message_id, row in zip(ids, rows):
         row["id"] = message_id
-        event_row(message_id, "queued", sequenced({"bind_id": row["bind_id"], "route_id": row["route_id"],
-                                                   "segments": row["segments"], "encoding": row["encoding"]}, 1), now)
+        event_row(
+            message_id,
+            "queued",
+            sequenced(
+                {
+                    "bind_id": row["bind_id"],
+                    "route_id": row["route_id"],
+                    "segments": row["segments"],
+                    "encoding": row["encoding"],
+                },
+                1,
+            ),
+            now,
+        )
     return rows
 
 
-def message_values(*, destination: str, text: str, info: SegmentInfo, source: str, ton: int, npi: int,
-                   route: RouteChoice, priority: int, now: datetime, **columns) -> dict:
+def message_values(
+    *,
+    destination: str,
+    text: str,
+    info: SegmentInfo,
+    source: str,
+    ton: int,
+    npi: int,
+    route: RouteChoice,
+    priority: int,
+    now: datetime,
+    **columns,
+) -> dict:
     """The columns of one queued message: its route and price as the router chose them now, which
     stay the price it is reported at (costs are facts at send time, docs/architecture.md #10)."""
-    return dict(destination=destination, source=source, source_ton=ton, source_npi=npi, text=text,
-                encoding=info.encoding, segments=info.segments, priority=priority, status=lc.QUEUED,
-                bind_id=route.bind_id, route_id=route.route_id, price_per_segment=route.price_per_segment,
-                currency=route.currency, reason=route.reason, created_at=now,
-                **{"attempts": 0, "event_seq": 0, "possible_duplicate": False, **columns})
+    return dict(
+        destination=destination,
+        source=source,
+        source_ton=ton,
+        source_npi=npi,
+        text=text,
+        encoding=info.encoding,
+        segments=info.segments,
+        priority=priority,
+        status=lc.QUEUED,
+        bind_id=route.bind_id,
+        route_id=route.route_id,
+        price_per_segment=route.price_per_segment,
+        currency=route.currency,
+        reason=route.reason,
+        created_at=now,
+        **{"attempts": 0, "event_seq": 0, "possible_duplicate": False, **columns},
+    )
 
 
 def insert_messages(rows: Sequence[dict]) -> None:
@@ -333,27 +461,60 @@ def expire_overdue(now: datetime) -> int:
     """Queued messages whose own validity period passed (an API message's `validity_period`, a
     one-time code's expiry) end as expired, with the reason: never sent late, never dropped
     silently (docs/architecture.md #6). A scheduler job; the caller commits."""
-    overdue = db.session.connection().execute(
-        select(M.c.id, M.c.event_seq).where(M.c.valid_until.is_not(None), M.c.status == lc.QUEUED,
-                                            M.c.valid_until <= now).limit(5000)).all()
+    overdue = (
+        db.session.connection()
+        .execute(
+            select(M.c.id, M.c.event_seq)
+            .where(M.c.valid_until.is_not(None), M.c.status == lc.QUEUED, M.c.valid_until <= now)
+            .limit(5000)
+        )
+        .all()
+    )
     reason = "its validity period passed before it could be sent"
     expired = []
     for message_id, seq in overdue:
         # Guarded by the state it was read in: a message claimed meanwhile goes on being sent.
-        moved = db.session.execute(update(Message).where(Message.id == message_id, Message.status == lc.QUEUED,
-                                                         Message.event_seq == seq)
-                                   .values(status=lc.EXPIRED, reason=reason, done_at=now, event_seq=seq + 1,
-                                           next_attempt_at=None)
-                                   .execution_options(synchronize_session=False)).rowcount
+        moved = db.session.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.status == lc.QUEUED, Message.event_seq == seq)
+            .values(
+                status=lc.EXPIRED,
+                reason=reason,
+                done_at=now,
+                event_seq=seq + 1,
+                next_attempt_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
         if moved:
-            event_row(message_id, "status", sequenced({"status": lc.EXPIRED, "reason": reason}, seq + 1), now)
+            event_row(
+                message_id,
+                "status",
+                sequenced({"status": lc.EXPIRED, "reason": reason}, seq + 1),
+                now,
+            )
             expired.append(message_id)
     if expired:  # parts a retry left unsent end with their message
-        db.session.execute(update(MessagePart).where(MessagePart.message_id.in_(expired),
-                                                     MessagePart.status == lc.PENDING)
-                           .values(status=lc.EXPIRED, done_at=now).execution_options(synchronize_session=False))
+        db.session.execute(
+            update(MessagePart)
+            .where(MessagePart.message_id.in_(expired), MessagePart.status == lc.PENDING)
+            .values(status=lc.EXPIRED, done_at=now)
+            .execution_options(synchronize_session=False)
+        )
     return len(expired)
 
 
-__all__ = ["EnqueueError", "Outgoing", "Policy", "Refused", "check", "commit", "enqueue", "expire_overdue",
-           "insert", "insert_messages", "insert_unless_present", "message_values"]
+__all__ = [
+    "EnqueueError",
+    "Outgoing",
+    "Policy",
+    "Refused",
+    "check",
+    "commit",
+    "enqueue",
+    "expire_overdue",
+    "insert",
+    "insert_messages",
+    "insert_unless_present",
+    "message_values",
+]
