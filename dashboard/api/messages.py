@@ -38,7 +38,7 @@ def policy(key: ApiKey) -> enqueue.Policy:
         allowed_countries=key.country_set,
         refuse_opted_out=True,
         duplicate_window=timedelta(minutes=window) if window else None,
-        webhooks=bool(key.webhook_url),
+        default_callback=key.webhook_url,
         shared_routes=True,
     )
 

@@ -122,7 +122,7 @@ def start(
         api_key_id=key.id,
         allowed_countries=key.country_set,
         refuse_opted_out=True,
-        webhooks=bool(key.webhook_url),
+        default_callback=key.webhook_url,
     )
     expires_at = now + timedelta(minutes=minutes)
     checked = enqueue.check(

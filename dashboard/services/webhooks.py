@@ -26,7 +26,6 @@ import hashlib
 import hmac
 import threading
 import time
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -123,7 +122,6 @@ def _collect_messages(now: datetime) -> int:
     ).all()
     if not due:
         return 0
-    urls = _default_urls({row.api_key_id for row in due})
     timeline: dict[int, list] = {}
     for message_id, kind, detail, at in conn.execute(
         select(E.c.message_id, E.c.kind, E.c.detail, E.c.at).where(
@@ -144,7 +142,7 @@ def _collect_messages(now: datetime) -> int:
         new = sorted(e for e in timeline.get(row.id, ()) if e[0] > row.webhook_seq)
         if not new:
             continue  # its timeline rows are not visible yet: the next run sees them
-        url = row.callback_url or urls.get(row.api_key_id)
+        url = row.callback_url  # fixed when it was queued: all of its events go to one receiver
         for seq, kind, detail, at in new:
             kind_of = event_type(kind, detail)
             if kind_of is None or url is None:
@@ -190,19 +188,6 @@ def _collect_messages(now: datetime) -> int:
         db.session.rollback()
         return 0
     return len(events)
-
-
-def _default_urls(key_ids: Iterable[int | None]) -> dict[int, str]:
-    ids = [k for k in key_ids if k is not None]
-    if not ids:
-        return {}
-    return dict(
-        db.session.execute(
-            select(ApiKey.id, ApiKey.webhook_url).where(
-                ApiKey.id.in_(ids), ApiKey.webhook_url.is_not(None)
-            )
-        ).all()
-    )
 
 
 def _parts(message_ids: set[int]) -> dict[int, list[dict]]:

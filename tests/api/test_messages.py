@@ -259,3 +259,16 @@ def test_an_unknown_endpoint_or_method_is_a_problem_not_an_html_page(api):
     assert wrong.status_code == 405 and "POST" in wrong.headers["Allow"]
     assert api.get("/messages/99999999999999999999").status_code == 404
     assert api.client.get("/api/v1/problems/recipient-opted-out").get_json()["status"] == 422
+
+
+def test_an_opt_out_of_one_brand_refuses_that_brands_senders_only(api, sender):
+    from dashboard.models import SenderId
+
+    approved_sender("AcmeShop").brand = "Acme"
+    db.session.commit()
+    contact = api.post("/contacts", json={"phone": "+12025550101"}).get_json()
+    api.post(f"/contacts/{contact['id']}/opt-out", json={"evidence": "web form", "brand": "Acme"})
+    refused = api.post("/messages", json={**SEND, "from": "AcmeShop"})
+    assert _problem(refused) == "recipient-opted-out" and "Acme" in refused.get_json()["detail"]
+    assert api.post("/messages", json=SEND).status_code == 201  # a sender of no brand
+    assert db.session.scalar(select(SenderId.brand).where(SenderId.value == "AcmeShop")) == "Acme"

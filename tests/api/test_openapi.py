@@ -14,7 +14,7 @@ from dashboard.services import api_keys
 from tests.conftest import approved_sender
 
 # Bounded: every operation gets this many positive and negative examples (the suite's time budget).
-EXAMPLES = 10
+EXAMPLES = 6
 
 
 def test_the_document_names_exactly_the_api_routes_of_the_app(app, client):

@@ -236,3 +236,36 @@ def test_the_delivery_log_shows_attempts_and_redelivers_an_event(
         db.session.scalar(select(WebhookAttempt.id).order_by(WebhookAttempt.id.desc()).limit(1))
         == 2
     )
+
+
+def test_a_failed_message_says_so_with_its_reason_error_and_parts(
+    app, client, make_key, receiver, make_simulator, make_bind, worker
+):
+    from dashboard.simulator.config import OutcomeRule
+
+    simulator = make_simulator(
+        outcomes=[
+            OutcomeRule(pattern="0107$", stat="UNDELIV"),
+            OutcomeRule(pattern="0108$", submit_status=0x0B),
+        ]
+    )
+    approved_sender()
+    make_bind(simulator)
+    from tests.api.conftest import Api
+
+    api = Api(client, make_key(webhook_url=receiver.url).token)
+    undelivered, refused = _send(api, "+12025550107"), _send(api, "+12025550108")
+    worker()
+    wait_for(
+        lambda: sum(e["type"] == "message.failed" for e in receiver.events()) == 2,
+        message="two failed webhooks",
+    )
+    failed = {
+        e["data"]["message_id"]: e["data"]
+        for e in receiver.events()
+        if e["type"] == "message.failed"
+    }
+    assert failed[undelivered]["status"] == "undeliverable" and failed[undelivered]["reason"]
+    assert failed[undelivered]["parts"][0]["receipt_stat"] == "UNDELIV"
+    assert failed[refused]["status"] == "failed"
+    assert failed[refused]["error"] == {"code": 0x0B, "name": "ESME_RINVDSTADR"}

@@ -37,7 +37,7 @@ def _api_messages(count: int) -> list[int]:
         created_by_id=None,
         now=utcnow(),
     ).key
-    policy = enqueue.Policy(api_key_id=key.id, webhooks=True)
+    policy = enqueue.Policy(api_key_id=key.id, default_callback="http://127.0.0.1:9/h")
     now = utcnow()
     items = [
         enqueue.Outgoing(to=f"+1202555010{n}", text="hi", source="Switchboard")

@@ -124,7 +124,9 @@ class Policy:
     allowed_countries: frozenset[str] = frozenset()  # geo permissions of an API key; empty: any
     refuse_opted_out: bool = False  # refuse now what the claim would skip (the API answers at once)
     duplicate_window: timedelta | None = None  # same key, destination and text within it: refused
-    webhooks: bool = False  # the key has a default webhook URL: every message gets status events
+    # Where status webhooks go when an item names no callback_url (an API key's URL). Fixed on the
+    # message when it is queued, so that all of its events go to one receiver, in order.
+    default_callback: str | None = None
     shared_routes: bool = False  # routes read at most a second ago will do (routing.shared_router)
 
 
@@ -355,7 +357,7 @@ def insert(checked: Sequence[Checked], policy: Policy, now: datetime) -> list[di
     rows = []
     for c in checked:
         item = c.item
-        wants_webhooks = policy.webhooks or bool(item.callback_url)
+        callback = item.callback_url or policy.default_callback
         row = message_values(
             destination=c.destination,
             text=item.text,
@@ -371,8 +373,8 @@ def insert(checked: Sequence[Checked], policy: Policy, now: datetime) -> list[di
             udh_ref=0,
             api_key_id=policy.api_key_id,
             client_ref=item.client_ref,
-            callback_url=item.callback_url,
-            webhook_seq=0 if wants_webhooks else None,
+            callback_url=callback,
+            webhook_seq=0 if callback else None,
             valid_until=item.valid_until,
             next_attempt_at=item.send_at if item.send_at and item.send_at > now else None,
         )
