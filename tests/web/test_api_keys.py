@@ -50,6 +50,8 @@ def test_a_new_key_is_shown_once_stored_hashed_and_its_webhook_secret_encrypted(
         client.get("/api/v1/messages", headers={"Authorization": f"Bearer {token}"}).status_code
         == 200
     )
+    db.session.refresh(key)
+    assert key.last_used_at is not None  # shown on the page, to the minute
     audit = db.session.scalars(select(AuditLog).where(AuditLog.target_type == "api_key")).all()
     assert [row.action for row in audit] == ["api_key_create"] and "****" not in str(
         audit[0].changes
