@@ -57,6 +57,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from dashboard.web import register_blueprints
     register_blueprints(app)
+    from dashboard.api import register_api
+    register_api(app)
 
     from dashboard.cli import register_cli
     register_cli(app)

@@ -17,14 +17,14 @@ from sqlalchemy import select
 from dashboard.cli_errors import OneLineGroup
 from dashboard import crypto
 from dashboard.extensions import db
-from dashboard.models import Bind, User
+from dashboard.models import ApiKey, Bind, User
 from dashboard.services import audit
 from dashboard.services import users as user_service
 
 user_group = OneLineGroup("user", help="Console users: list, deactivate, reactivate, role, password.")
 secrets_group = OneLineGroup("secrets", help="Keys of the secrets stored encrypted (bind passwords).")
 # Every encrypted column: a rotation re-encrypts them all (add webhook secrets here when they come).
-ENCRYPTED_COLUMNS = ((Bind, "password_encrypted"),)
+ENCRYPTED_COLUMNS = ((Bind, "password_encrypted"), (ApiKey, "webhook_secret_encrypted"))
 
 
 def as_cli_user(command):

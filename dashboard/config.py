@@ -93,6 +93,30 @@ DEFAULTS: dict[str, Any] = {
     # Flask-Limiter's counters: memory:// holds for one process; with several gunicorn workers use
     # a shared store, e.g. redis://localhost:6379 (docs/security.md).
     "RATELIMIT_STORAGE_URI": "memory://",
+    # The HTTP API (docs/api.md): a new key's rate limit (Flask-Limiter notation, counted in
+    # RATELIMIT_STORAGE_URI), how long an Idempotency-Key's response is kept.
+    "API_DEFAULT_RATE_LIMIT": "100 per second",
+    "IDEMPOTENCY_HOURS": 24,
+    # One-time codes (POST /verify): defaults a request may change within bounds, and the limits.
+    "VERIFY_CODE_LENGTH": 6,
+    "VERIFY_EXPIRY_MINUTES": 10,
+    "VERIFY_MAX_ATTEMPTS": 5,  # wrong codes before a code is spent
+    "VERIFY_SENDS_PER_NUMBER": 5,  # codes per number per hour, all keys together
+    "VERIFY_FAILED_CHECKS_PER_NUMBER": 10,  # wrong or unmatched checks per number per hour
+    "VERIFY_FAILED_CHECKS_PER_KEY": 1000,  # the same, per API key per hour
+    # Fraud guard (SMS pumping): more than VERIFY_PREFIX_LIMIT codes within the window to numbers
+    # sharing their first VERIFY_PREFIX_DIGITS digits (country code included) are refused and raise
+    # an alert.
+    "VERIFY_PREFIX_DIGITS": 7,
+    "VERIFY_PREFIX_LIMIT": 20,
+    "VERIFY_PREFIX_WINDOW_MINUTES": 10,
+    # Webhooks, delivered by the worker: per-request time-out, how long a failing receiver is
+    # retried (exponential back-off from the base up to the cap), events per POST.
+    "WEBHOOK_TIMEOUT_SECONDS": 10.0,
+    "WEBHOOK_RETRY_HOURS": 24.0,
+    "WEBHOOK_RETRY_BASE_SECONDS": 5.0,
+    "WEBHOOK_RETRY_MAX_SECONDS": 3600.0,
+    "WEBHOOK_BATCH_SIZE": 100,
     "IMPORT_MAX_MB": 50,  # largest CSV upload; bigger requests are refused with 413
     "IMPORT_MAX_COLUMNS": 200,
     "IMPORT_RETENTION_HOURS": 24,  # an uploaded file not imported by then is deleted

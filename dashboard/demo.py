@@ -31,7 +31,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from dashboard import PROJECT_ROOT
 from dashboard.demo_traffic import seed_past_traffic
 from dashboard.extensions import db
-from dashboard.models import Bind, ContactList, Role, Route, SenderId, SenderRegistration, User
+from dashboard.models import ApiKey, Bind, ContactList, Role, Route, SenderId, SenderRegistration, User
+from dashboard.models.api import SCOPES
 from dashboard.models.types import utcnow
 from dashboard.services import rollups
 
@@ -170,7 +171,7 @@ def seed_demo(
 ) -> None:
     """Everything a first look needs, once: what exists already is left as it is. The binds point
     at `simulator_port` (the running simulator's), else at SIMULATOR_PORT."""
-    from dashboard.services import binds, users
+    from dashboard.services import api_keys, binds, users
     from dashboard.services import contacts as contact_service
 
     with app.app_context():
@@ -184,6 +185,14 @@ def seed_demo(
                 f"\n  Second user, to approve campaigns (four eyes): {DEMO_APPROVER}"
                 f"  password: {approver_password}"
                 f"\n  (shown once; keep them)\n"
+            )
+        if db.session.scalar(select(ApiKey)) is None:
+            key = api_keys.create_key(api_keys.KeySettings(name="demo", scopes=SCOPES), created_by_id=None,
+                                      now=utcnow())
+            announce(
+                f"\n  Demo API key (all scopes; shown once): {key.token}"
+                "\n  Send with it: POST /api/v1/messages with Authorization: Bearer <key> and "
+                '{"to": "+12025550101", "from": "Switchboard", "text": "Hello"} (docs/api.md)\n'
             )
         if db.session.scalar(select(Bind)) is None:
             primary, backup = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import json
 import os
 import re
 import signal
@@ -201,6 +202,12 @@ def test_a_fresh_demo_with_any_free_ports_starts_and_serves(tmp_path):
         assert "Demo admin: admin@example.com  password: " in output
         with urllib.request.urlopen(f"{web}/login", timeout=10) as response:
             assert response.status == 200
+        token = re.search(r"Demo API key \(all scopes; shown once\): (sb_\S+)", output).group(1)
+        send = urllib.request.Request(f"{web}/api/v1/messages", method="POST", data=json.dumps(
+            {"to": "+12025550101", "from": "Switchboard", "text": "Hello"}).encode(), headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(send, timeout=10) as response:
+            assert response.status == 201  # the API is served by the same one command
         app = create_app(make_config(db_path))
         with app.app_context():
             assert set(db.session.scalars(select(Bind.port))) == {int(sim_port)}

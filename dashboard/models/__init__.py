@@ -1,5 +1,7 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
 from dashboard.models.alert import Alert, AlertNotification, AlertRule, LatencyTargetRow, SpendBudget
+from dashboard.models.api import (ApiKey, FraudAlert, IdempotencyRecord, Verification, VerificationCheck,
+                                  WebhookAttempt, WebhookEvent)
 from dashboard.models.audit import AuditChainHead, AuditLog
 from dashboard.models.campaign import Campaign
 from dashboard.models.carrier import Bind, BindStatus, Route
@@ -15,6 +17,7 @@ from dashboard.models.worker import SenderWorker, WorkerLease
 __all__ = [
     "Alert", "AlertNotification", "AlertRule", "LatencyTargetRow", "RollupCursor", "SpendBudget",
     "failure_rollup", "spend_rollup", "traffic_rollup",
+    "ApiKey", "FraudAlert", "IdempotencyRecord", "Verification", "VerificationCheck", "WebhookAttempt", "WebhookEvent",
     "AuditChainHead", "AuditLog", "Bind", "BindStatus", "BrandOptOut", "Campaign", "ConsentChainHead", "ConsentEvent", "Contact",
     "ContactImport", "ContactList", "DeliveryReceipt", "ImportedNumber", "ImportIssue", "InboundMessage", "ListMembership",
     "Message", "MessageEvent", "MessagePart", "MessageTemplate", "Role", "Route", "SenderId", "SenderRegistration",

@@ -15,6 +15,8 @@ from dashboard.models.user import User
 CAMPAIGN_STATES = ("draft", "awaiting_approval", "scheduled", "launching", "running", "paused", "completed",
                    "cancelled")
 KINDS = {"transactional": 10, "marketing": 100}  # kind → queue priority (lower goes first)
+# One-time codes (POST /verify) overtake every campaign kind and every other API message on their bind.
+OTP_PRIORITY = 1
 
 
 class Campaign(db.Model):

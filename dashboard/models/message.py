@@ -26,6 +26,18 @@ class Message(db.Model):
               sqlite_where=column("campaign_id").is_not(None), postgresql_where=column("campaign_id").is_not(None)),
         # "What did we send to this number?": support answers it by number, newest first.
         Index("ix_message_destination", "destination", "id"),
+        # The API's messages only (partial indexes: a campaign launch writes neither):
+        # GET /messages?client_ref=…,
+        Index("ix_message_client_ref", "client_ref",
+              sqlite_where=column("client_ref").is_not(None), postgresql_where=column("client_ref").is_not(None)),
+        # the webhook job's work: messages whose timeline moved past what it has turned into events
+        # (a state, not a cursor over ids, which would skip a transaction that commits late),
+        Index("ix_message_webhook_due", "id",
+              sqlite_where=column("webhook_seq").is_not(None) & (column("event_seq") > column("webhook_seq")),
+              postgresql_where=column("webhook_seq").is_not(None) & (column("event_seq") > column("webhook_seq"))),
+        # and queued messages with a validity period of their own, which expire when it passes.
+        Index("ix_message_valid_until", "status", "valid_until",
+              sqlite_where=column("valid_until").is_not(None), postgresql_where=column("valid_until").is_not(None)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +75,15 @@ class Message(db.Model):
     claimed_by: Mapped[str | None] = mapped_column(String(80))
     claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     event_seq: Mapped[int] = mapped_column(default=0)  # per-message sequence carried by webhooks
+
+    # Sent through the HTTP API (dashboard/api/): the key, the caller's reference, where its status
+    # webhooks go (None: the key's default URL), and the last timeline sequence number turned into
+    # webhook events (None: no webhooks for this message).
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))
+    client_ref: Mapped[str | None] = mapped_column(String(128))
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    webhook_seq: Mapped[int | None]
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # not sent by then: expired
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     submitting_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -149,3 +170,10 @@ class InboundMessage(db.Model):
     keyword: Mapped[str | None] = mapped_column(String(20))
     raw: Mapped[dict] = mapped_column(JSON, default=dict)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Turned into webhook events yet (services/webhooks.py)? A state the job looks for, not a cursor.
+    webhook_done: Mapped[bool] = mapped_column(default=False)
+
+    __table_args__ = (
+        Index("ix_inbound_message_webhook", "id",
+              sqlite_where=column("webhook_done").is_(False), postgresql_where=column("webhook_done").is_(False)),
+    )

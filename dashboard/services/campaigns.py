@@ -26,7 +26,7 @@ from dashboard.models import (
 from dashboard.models.campaign import KINDS
 from dashboard.services import audit, suppression, traffic
 from dashboard.services.bulk import on_conflict_do_nothing
-from dashboard.services.message_templates import check_body
+from dashboard.services.message_templates import check_body, render_message
 from dashboard.services.routing import Router
 from dashboard.services.senders import approval_problems
 from dashboard.services.sending import housekeeping
@@ -818,15 +818,8 @@ def message_text(campaign: Campaign, *, name: str, phone: str, fields: dict | No
                  country: str | None = None) -> str:
     """The text one recipient gets: the body rendered for them in the sandbox, with the opt-out
     footer where their country and the campaign's type require it. Raises TemplateError."""
-    text = templating.compile_template(campaign.text).render(templating.contact_context(name, phone, fields))
-    countries = [country] if country else []
-    return templating.with_opt_out_footer(text, sender_country_codes=countries, kind=campaign.kind,
-                                          config=footer_settings())
-
-
-def footer_settings() -> dict:
-    """The settings that decide the opt-out footer (dashboard.sms.templating.footer_required)."""
-    return {name: setting(name) for name in templating.FOOTER_SETTINGS}
+    return render_message(campaign.text, templating.contact_context(name, phone, fields), kind=campaign.kind,
+                          country=country)
 
 
 def test_send(campaign: Campaign, destination: str, user: User, now: datetime, default_region: str = "US") -> Message:

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 
 from dashboard.extensions import db
-from dashboard.models import BrandOptOut, ConsentChainHead, ConsentEvent, Contact, ListMembership, SenderId
+from dashboard.models import (BrandOptOut, ConsentChainHead, ConsentEvent, Contact, ContactList, ListMembership,
+                              SenderId)
 from dashboard.sms import ledger
 
 OPT_IN = "opt_in"
@@ -320,6 +321,26 @@ def _brand_states() -> dict[tuple[int, str], tuple[str, int]]:
         if brand is not None:
             states[(contact_id, brand)] = (kind, event_id)
     return states
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    """What the projections the sender reads say about one contact now."""
+
+    opted_out_everywhere: bool
+    lists: list[tuple[int, str, bool]]  # (list id, list name, subscribed)
+    brands_opted_out: list[str]
+
+
+def state_of(contact: Contact) -> ConsentState:
+    from_lists = db.session.execute(
+        select(ListMembership.list_id, ContactList.name, ListMembership.subscribed)
+        .join(ContactList, ContactList.id == ListMembership.list_id)
+        .where(ListMembership.contact_id == contact.id).order_by(ListMembership.list_id)).all()
+    brands = db.session.scalars(select(BrandOptOut.brand).where(BrandOptOut.contact_id == contact.id,
+                                                               BrandOptOut.opted_out.is_(True))
+                                .order_by(BrandOptOut.brand))
+    return ConsentState(bool(contact.global_opt_out), [tuple(row) for row in from_lists], list(brands))
 
 
 @dataclass(frozen=True)

@@ -130,3 +130,39 @@ def remove_from_list(contact_list: ContactList, contact: Contact, *, actor: str,
     db.session.execute(delete(ListMembership).where(ListMembership.list_id == contact_list.id,
                                                     ListMembership.contact_id == contact.id))
     db.session.commit()
+
+
+def save_contact(raw_phone: str, *, name: str | None, fields: dict | None, now: datetime,
+                 default_region: str = "US") -> tuple[Contact, bool]:
+    """Create the contact with this number, or update its name and fields (given ones only).
+    Returns it and whether it is new. The caller commits."""
+    try:
+        phone = normalise(raw_phone, default_region)
+    except InvalidNumber as exc:
+        raise ContactError(f"{raw_phone}: {exc}") from None
+    created = db.session.scalar(select(Contact.id).where(Contact.phone == phone)) is None
+    contact = contact_for(phone, now)
+    update_contact(contact, name=name, fields=fields)
+    return contact, created
+
+
+def update_contact(contact: Contact, *, name: str | None, fields: dict | None) -> None:
+    """Change the name and merge custom fields (a field set to null is removed). The caller commits."""
+    if name is not None:
+        contact.name = name.strip()
+    if fields is not None:
+        merged = {**(contact.fields or {}), **fields}
+        contact.fields = {key: value for key, value in merged.items() if value is not None}
+
+
+def change_consent(contact: Contact, kind: str, *, list_id: int | None, brand: str | None, evidence: str,
+                   actor: str, now: datetime, source: str = "api") -> None:
+    """An opt-in or opt-out reported by an application, into the consent ledger with its evidence
+    (of one list, one brand, or everything). An opt-in to a list adds the contact to it. The caller
+    commits."""
+    if list_id is not None and brand is not None:
+        raise ContactError("give a list or a brand, not both")
+    if list_id is not None and db.session.get(ContactList, list_id) is None:
+        raise ContactError(f"no list {list_id}")
+    consent.record(contact, kind, source=source, evidence=evidence, actor=actor, now=now, list_id=list_id,
+                   brand=brand)

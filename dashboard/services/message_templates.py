@@ -12,6 +12,7 @@ from dashboard.extensions import db
 from dashboard.models import Campaign, Contact, ContactImport, ContactList, ListMembership, MessageTemplate
 from dashboard.models.template import TEMPLATE_KINDS
 from dashboard.services import audit
+from dashboard.settings import setting
 from dashboard.sms import templating
 from dashboard.sms.encoding import SegmentInfo, analyse
 from dashboard.sms.numbers import InvalidNumber, country_code, normalise
@@ -24,6 +25,26 @@ FIELD_SAMPLE = 500
 
 class TemplateRefused(ValueError):
     """A template that cannot be saved (or deleted); the message is fit to show."""
+
+
+def render_message(body: str, context: Mapping[str, Any], *, kind: str, country: str | None) -> str:
+    """The text one recipient gets: `body` rendered in the sandbox, with the opt-out footer where
+    their country and the message's kind require it (campaigns and the API alike). Raises
+    templating.TemplateError."""
+    text = templating.compile_template(body).render(context)
+    return templating.with_opt_out_footer(text, sender_country_codes=[country] if country else [], kind=kind,
+                                          config=footer_settings())
+
+
+def footer_settings() -> dict:
+    """The settings that decide the opt-out footer (dashboard.sms.templating.footer_required)."""
+    return {name: setting(name) for name in templating.FOOTER_SETTINGS}
+
+
+def active_template(template_id: int) -> MessageTemplate | None:
+    """A template that may be sent from: it exists and is not archived."""
+    template = db.session.get(MessageTemplate, template_id)
+    return template if template is not None and not template.archived_at else None
 
 
 def templates(include_archived: bool = False) -> list[MessageTemplate]:

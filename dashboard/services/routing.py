@@ -69,6 +69,22 @@ class Router:
                            currency=best.currency)
 
 
+_shared: dict[int, tuple[datetime, Router]] = {}
+SHARED_ROUTER_AGE = timedelta(seconds=1)
+
+
+def shared_router(now: datetime) -> Router:
+    """A Router reused for up to a second, for callers that queue one message at a time many times
+    a second (the API): the routes and the binds' health are read once a second instead of on
+    every request. Health is measured over seconds anyway, and a message routed to a bind that went
+    down in that second is moved by failover (housekeeping.reroute_queued) like any other."""
+    key = id(db.engine)
+    cached = _shared.get(key)
+    if cached is None or not timedelta(0) <= now - cached[0] < SHARED_ROUTER_AGE:
+        cached = _shared[key] = (now, Router(now))
+    return cached[1]
+
+
 # ----------------------------------------------------------------------------- the price list
 
 class RouteError(ValueError):

@@ -16,11 +16,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 from dashboard.extensions import db
 from dashboard.models import Contact, ContactList, InboundMessage, ListMembership, SenderId, SignupRequest
-from dashboard.services import audit, consent
+from dashboard.services import audit, consent, locks
 from dashboard.services.contacts import contact_for
 from dashboard.services.senders import approved_for
 from dashboard.services.sending.enqueue import enqueue
@@ -125,10 +125,7 @@ def _serialise() -> None:
 
     PostgreSQL: a transaction-scoped advisory lock. SQLite: a write as the transaction's first
     statement takes the database's write lock (other writers wait on busy_timeout)."""
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SIGNUP_LOCK_KEY})
-    else:
-        db.session.execute(update(SignupRequest).where(SignupRequest.id == -1).values(status=PENDING))
+    locks.serialise(SIGNUP_LOCK_KEY, SignupRequest.__table__)
 
 
 def send_confirmations(now: datetime, default_region: str = "US") -> int:

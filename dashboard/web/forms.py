@@ -250,6 +250,25 @@ class UserForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(min=10, max=200)])
 
 
+class ApiKeyForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=80)],
+                       description="Who uses it: the application, the team")
+    scopes = SelectMultipleField("Scopes", default=["send", "read"],
+                                 choices=choices([("send", "send messages"), ("read", "read messages, inbound, campaigns"),
+                                                  ("contacts", "contacts and consent"), ("verify", "one-time codes")]),
+                                 widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
+    allowed_countries = StringField("Allowed countries", validators=[Optional(), Length(max=400)],
+                                    description="Geo permissions, e.g. US, CA; empty: any country the sender may reach")
+    rate_limit = StringField("Rate limit", validators=[DataRequired(), Length(max=80)],
+                             description="e.g. 100 per second, or 50 per second; 10000 per day")
+    duplicate_window_minutes = IntegerField("Duplicate window (minutes)", default=0,
+                                            validators=[NumberRange(0, 1440)],
+                                            description="Same number and text again within it is refused; 0: off")
+    webhook_url = StringField("Default webhook URL", validators=[Optional(), Length(max=2000)],
+                              description="Status events of messages without a callback_url go here")
+    inbound_webhooks = BooleanField("Also POST inbound messages (MOs) to this URL")
+
+
 class EmptyForm(FlaskForm):
     """For POST buttons (pause, delete…): carries only the CSRF token."""
 

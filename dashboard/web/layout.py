@@ -65,7 +65,20 @@ NAVIGATION = (
             NavLink("Audit log", "audit.index", frozenset({"admin", "compliance"}), ("audit",)),
         ),
     ),
-    NavGroup("Admin", (NavLink("Users", "users.index", frozenset({"admin"}), ("users",)),)),
+    NavGroup(
+        "Developers",
+        (
+            NavLink("API", "api_docs.index", ALL, ("api_docs",)),
+            NavLink("Webhooks", "webhooks.index", STAFF, ("webhooks",)),
+        ),
+    ),
+    NavGroup(
+        "Admin",
+        (
+            NavLink("Users", "users.index", frozenset({"admin"}), ("users",)),
+            NavLink("API keys", "api_keys.index", frozenset({"admin"}), ("api_keys",)),
+        ),
+    ),
 )
 # Sender pages live in the contacts blueprint; their URLs say which link they belong to.
 _SENDER_ENDPOINTS = (

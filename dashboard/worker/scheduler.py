@@ -24,8 +24,9 @@ from sqlalchemy import select
 from dashboard.extensions import db
 from dashboard.models import Bind, Message
 from dashboard.models.types import utcnow
-from dashboard.services import alerts, budgets, campaigns, imports, leases, notifications, rollups, signup, workers
-from dashboard.services.sending import housekeeping
+from dashboard.services import (alerts, budgets, campaigns, idempotency, imports, leases, notifications, rollups,
+                                signup, webhooks, workers)
+from dashboard.services.sending import enqueue, housekeeping
 from dashboard.services.sending.rows import BindSettings
 from dashboard.sms import balance
 from dashboard.sms import lifecycle as lc
@@ -86,6 +87,20 @@ def _supervise(worker: "Worker"):
     return worker.supervise_binds()
 
 
+def _webhooks(worker: "Worker"):
+    return webhooks.run(utcnow)
+
+
+def _expire(worker: "Worker"):
+    expired = enqueue.expire_overdue(utcnow())
+    enqueue.commit()
+    return expired
+
+
+def _forget_idempotency(worker: "Worker"):
+    return idempotency.purge(utcnow(), timedelta(hours=worker.app.config["IDEMPOTENCY_HOURS"]))
+
+
 def _heartbeat(worker: "Worker"):
     # Every page reads it to say whether a sender runs (dashboard/services/workers.py).
     return workers.beat(worker.worker_id, socket.gethostname(), os.getpid(), utcnow())
@@ -130,6 +145,13 @@ JOBS = (
     Job("evaluate_alerts", 15.0, _alerts, singleton=True),
     # Every worker may: each notification is claimed with a conditional UPDATE before it is sent.
     Job("alert_notifications", 5.0, _notifications, singleton=False),
+    # One deliverer: events to one receiver go out in order, one POST after the other; two workers
+    # posting the same receiver's queue at once could reorder them (services/webhooks.py).
+    Job("deliver_webhooks", 0.5, _webhooks),
+    # Guarded updates of queued rows only: running it on every worker at once expires each message once.
+    Job("expire_overdue", 1.0, _expire, singleton=False),
+    # A DELETE of old rows: harmless to repeat on every worker.
+    Job("forget_idempotency_keys", 300.0, _forget_idempotency, singleton=False),
 )
 
 

@@ -77,3 +77,16 @@ def test_insert_returning_ids_gives_each_rows_id_in_order(database_app):
                                     ("message_id", "part_no", "parts_total", "status", "bind_id"), rows)
     db.session.commit()
     assert [db.session.get(MessagePart, i).part_no for i in ids] == [3, 1, 5, 2, 4]
+
+
+def test_inserted_rows_get_new_ids_in_order_even_when_they_carry_an_empty_id(database_app):
+    message_id = _message()
+    table = MessagePart.__table__
+    columns = ("message_id", "part_no", "parts_total", "status")
+    rows = [{"id": None, "message_id": message_id, "part_no": n, "parts_total": 3, "status": "pending"}
+            for n in (1, 2, 3)]
+    ids = bulk.insert_returning_ids(db.session.connection(), table, columns, rows)
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    stored = db.session.execute(select(table.c.id, table.c.part_no).where(table.c.id.in_(ids))).all()
+    assert sorted(stored) == list(zip(ids, (1, 2, 3)))
+    assert bulk.insert_returning_ids(db.session.connection(), table, columns, []) == []

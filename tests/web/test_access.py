@@ -21,6 +21,10 @@ STAFF = (ADMIN, OPS)
 REVIEWERS = (ADMIN, COMPLIANCE)
 PUBLIC = "public"
 MACHINE = "machine"  # no login: a bearer token or an allowed address (dashboard/web/metrics.py)
+# The HTTP API: its views declare "api" instead of console roles. A console session opens none of
+# them: without a bearer key they answer 401 (`ok`), and the two open ones (the OpenAPI document,
+# the problem types) answer to anyone.
+API = "api"
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,37 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("alerts.set_target", "POST"): Expect("/alerts/targets", (ADMIN,)),
     # Scrapers have no session: a token or an allowed address (the test client is 127.0.0.1).
     ("metrics.metrics", "GET"): Expect("/metrics", MACHINE),
+    # API keys are an admin's; the delivery log is for those who run messages; the API page for all.
+    ("api_keys.index", "GET"): Expect("/api-keys/", (ADMIN,)),
+    ("api_keys.index", "POST"): Expect("/api-keys/", (ADMIN,)),
+    ("api_keys.edit", "GET"): Expect("/api-keys/{api_key}", (ADMIN,)),
+    ("api_keys.edit", "POST"): Expect("/api-keys/{api_key}", (ADMIN,)),
+    ("api_keys.webhook_secret", "POST"): Expect("/api-keys/{api_key}/webhook-secret", (ADMIN,)),
+    ("api_keys.revoke", "POST"): Expect("/api-keys/{api_key}/revoke", (ADMIN,)),
+    ("webhooks.index", "GET"): Expect("/webhooks/", STAFF),
+    ("webhooks.show", "GET"): Expect("/webhooks/{webhook_event}", STAFF),
+    ("webhooks.redeliver", "POST"): Expect("/webhooks/{webhook_event}/redeliver", STAFF),
+    ("api_docs.index", "GET"): Expect("/api-docs/", ALL),
+    ("api.send_message", "POST"): Expect("/api/v1/messages", API, 401),
+    ("api.send_batch", "POST"): Expect("/api/v1/messages/batch", API, 401),
+    ("api.get_message", "GET"): Expect("/api/v1/messages/{message}", API, 401),
+    ("api.list_messages", "GET"): Expect("/api/v1/messages", API, 401),
+    ("api.list_inbound", "GET"): Expect("/api/v1/inbound", API, 401),
+    ("api.save_contact", "POST"): Expect("/api/v1/contacts", API, 401),
+    ("api.lookup_contact", "POST"): Expect("/api/v1/contacts/lookup", API, 401),
+    ("api.get_contact", "GET"): Expect("/api/v1/contacts/{contact}", API, 401),
+    ("api.update_contact", "PATCH"): Expect("/api/v1/contacts/{contact}", API, 401),
+    ("api.opt_in", "POST"): Expect("/api/v1/contacts/{contact}/opt-in", API, 401),
+    ("api.opt_out", "POST"): Expect("/api/v1/contacts/{contact}/opt-out", API, 401),
+    ("api.consent_proof", "GET"): Expect("/api/v1/contacts/{contact}/consent", API, 401),
+    ("api.list_campaigns", "GET"): Expect("/api/v1/campaigns", API, 401),
+    ("api.get_campaign", "GET"): Expect("/api/v1/campaigns/{campaign}", API, 401),
+    ("api.start_verification", "POST"): Expect("/api/v1/verify", API, 401),
+    ("api.check_verification", "POST"): Expect("/api/v1/verify/check", API, 401),
+    ("api.openapi", "GET"): Expect("/api/v1/openapi.json", API, 200),
+    ("api.problem_type", "GET"): Expect("/api/v1/problems/invalid-number", API, 200),
+    **{("api.unknown", method): Expect("/api/v1/no-such-thing", API, 404)
+       for method in ("GET", "POST", "PUT", "PATCH", "DELETE")},
 }
 # Last in each walk: it ends the session the rest of the walk needs.
 LAST = ("auth.logout", "POST")
@@ -147,7 +182,7 @@ def test_every_route_has_an_expectation(app):
 def test_the_table_agrees_with_each_views_declared_roles(app):
     for (endpoint, _method), expect in ROUTES.items():
         declared = getattr(app.view_functions[endpoint], "allowed_roles", None)
-        wanted = expect.roles if expect.roles in (PUBLIC, MACHINE) else frozenset(expect.roles)
+        wanted = expect.roles if expect.roles in (PUBLIC, MACHINE, API) else frozenset(expect.roles)
         assert declared == wanted, f"{endpoint}: the view declares {declared}, the table {wanted}"
 
 
@@ -160,9 +195,9 @@ def test_only_the_login_and_sign_up_pages_are_public(app):
 @pytest.fixture
 def objects(app, make_bind, make_list, sender, simulator, runner, make_user):
     from dashboard.extensions import db
-    from dashboard.models import ContactImport, ContactList
+    from dashboard.models import ContactImport, ContactList, WebhookEvent
     from dashboard.models.types import utcnow
-    from dashboard.services import signup
+    from dashboard.services import api_keys, signup
     from dashboard.services.campaigns import create_campaign
     from dashboard.services.message_templates import create_template
     from dashboard.services.routing import create_route
@@ -178,6 +213,11 @@ def objects(app, make_bind, make_list, sender, simulator, runner, make_user):
     template, _ = create_template(name="t", body="Hi {{ first_name }}", kind="marketing", created_by_id=None,
                                   now=utcnow())
     other = make_user("other@example.com", "ops")
+    key = api_keys.create_key(api_keys.KeySettings(name="app", scopes=("send",)), created_by_id=None, now=utcnow())
+    message_id = int(result.output.split()[0])
+    event = WebhookEvent(api_key_id=key.key.id, url="http://127.0.0.1:9/hook", type="message.accepted",
+                         message_id=message_id, seq=1, payload={}, occurred_at=utcnow(), created_at=utcnow())
+    db.session.add(event)
     imp = ContactImport(list_id=contact_list.id, user_id=other.id, uploaded_by=other.email, filename="a.csv",
                         stored_name="missing.csv", size=1, sha256="0" * 64, header=["phone"], has_header=True,
                         mapping={"phone": 0}, source="import", evidence="e", created_at=utcnow(), status="done")
@@ -186,7 +226,8 @@ def objects(app, make_bind, make_list, sender, simulator, runner, make_user):
     contact_id = db.session.get(ContactList, contact_list.id).memberships[0].contact_id
     return {"bind": bind.id, "route": route.id, "list": contact_list.id, "campaign": campaign.id, "sender": sender.id,
             "message": int(result.output.split()[0]), "template": template.id, "user": other.id,
-            "import": imp.id, "contact": contact_id, "token": contact_list.signup_token, "rule": rule.id}
+            "import": imp.id, "contact": contact_id, "token": contact_list.signup_token, "rule": rule.id,
+            "api_key": key.key.id, "webhook_event": event.id}
 
 
 @pytest.mark.parametrize("role", ["anonymous", COMPLIANCE, OPS, ADMIN])
@@ -198,9 +239,11 @@ def test_each_route_answers_each_role_as_the_table_says(client, auth, make_user,
     for key in sorted(ROUTES, key=lambda k: k == LAST):
         (_endpoint, method), expect = key, ROUTES[key]
         url = expect.url.format(**objects)
-        response = client.get(url) if method == "GET" else client.post(url, data={})
+        response = client.open(url, method=method, data={} if method != "GET" else None)
         status = response.status_code
-        if expect.roles == PUBLIC:
+        if expect.roles == API:
+            ok = status == expect.ok and (status == 200 or response.mimetype == "application/problem+json")
+        elif expect.roles == PUBLIC:
             ok = status < 500 and status not in (401, 403)
         elif expect.roles == MACHINE:
             ok = status == expect.ok

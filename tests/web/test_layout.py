@@ -22,7 +22,7 @@ def admin(client, auth, make_user):
 def test_the_navigation_is_grouped_by_what_people_do_and_marks_the_current_page(admin):
     page = admin.get("/campaigns/").data.decode()
     groups = re.findall(r'<p class="nav-group">([^<]+)</p>', page)
-    assert groups == ["Send", "Audience", "Observe", "Compliance", "Admin"]
+    assert groups == ["Send", "Audience", "Observe", "Compliance", "Developers", "Admin"]
     assert re.findall(r'<a href="([^"]+)" aria-current="page">', page) == ["/campaigns/"]
     # A page under a link marks that link: sender pages live beside the lists, but have their own.
     assert 'href="/senders/" aria-current="page"' in admin.get("/senders/").data.decode()
@@ -34,7 +34,7 @@ def test_compliance_sees_only_its_groups(client, auth, make_user):
     make_user("c@example.com", "compliance")
     auth.login("c@example.com")
     page = client.get("/").data.decode()
-    assert re.findall(r'<p class="nav-group">([^<]+)</p>', page) == ["Compliance"]
+    assert re.findall(r'<p class="nav-group">([^<]+)</p>', page) == ["Compliance", "Developers"]
     assert 'href="/campaigns/"' not in page
 
 

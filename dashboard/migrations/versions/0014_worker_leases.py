@@ -3,7 +3,7 @@ held by heartbeat, with an epoch that fences a worker that lost its lease; on Po
 of the sender's busiest tables are handed out in blocks
 
 Revision ID: 0014_worker_leases
-Revises: 0012_rollups_alerts
+Revises: 0013_api_keys_webhooks
 Create Date: 2026-11-30 23:30:00
 
 """
@@ -14,7 +14,7 @@ from dashboard.models.types import UTCDateTime
 
 # revision identifiers, used by Alembic.
 revision = '0014_worker_leases'
-down_revision = '0012_rollups_alerts'
+down_revision = '0013_api_keys_webhooks'
 branch_labels = None
 depends_on = None
 

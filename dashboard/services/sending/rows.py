@@ -64,9 +64,14 @@ def event(message, kind: str, detail: dict, now: datetime, part_no: int | None =
     """Append to the message's timeline (a Message or a MessageRow). Returns the detail written."""
     if kind in SEQUENCED_EVENTS:
         message.event_seq = (message.event_seq or 0) + 1
-        detail = {"seq": message.event_seq, **detail}
+        detail = sequenced(detail, message.event_seq)
     event_row(message.id, kind, detail, now, part_no)
     return detail
+
+
+def sequenced(detail: dict, seq: int) -> dict:
+    """A state change's timeline detail with its sequence number, as webhooks read it back."""
+    return {"seq": seq, **detail}
 
 
 def event_row(message_id: int, kind: str, detail: dict, now: datetime, part_no: int | None = None) -> None:

@@ -1,0 +1,489 @@
+"""The HTTP API under load, served as in production: gunicorn (several workers, none running the
+scheduler), the sender in `flask --app app worker`, the SMSC simulator in its own process, and a
+webhook receiver in this one.
+
+  1. single   `--clients` concurrent clients POST /messages (one message each) for `--seconds`:
+              requests per second and p50/p95/p99 latency, as the clients saw it;
+  2. batch    POST /messages/batch of 10,000 messages, three times (the queue drained before each):
+              accepted messages per second, the median reported;
+  3. api e2e  20,000 messages posted in batches of 500, until the receiver has the last
+              `message.delivered` webhook: messages per second through the front door and back;
+  4. queue    the same 20,000 fed straight into the queue (as a campaign launch does) until the last
+              is delivered: what the sender alone does in the same run, for comparison.
+
+The queue is drained between phases, so each measures its own work. SQLite by default, as the
+other benchmarks; `--database-url` for PostgreSQL.
+
+    python bench/api_load.py [--seconds 20] [--clients 32] [--workers 3] [--threads 4] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SYSTEM_ID, PASSWORD = "switchboard", "secret"
+TEXT = "Your parcel is on its way"
+E2E_N, E2E_BATCH, BATCH_N = 20_000, 500, 10_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def number(i: int) -> str:
+    """The i-th of many valid, distinct US numbers (exchanges 200-999 of area code 415)."""
+    return f"+1415{2_000_000 + i:07d}"
+
+
+class Receiver:
+    """Counts the `message.delivered` events it is sent and when the last one came."""
+
+    def __init__(self) -> None:
+        self.delivered: set[int] = set()
+        self.last_at = 0.0
+        self.posts = 0
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ids = [
+                    e["data"]["message_id"]
+                    for e in json.loads(body)["events"]
+                    if e["type"] == "message.delivered"
+                ]
+                with outer.lock:
+                    outer.posts += 1
+                    outer.delivered.update(ids)
+                    if ids:
+                        outer.last_at = time.monotonic()
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def setup(env: dict, sim_port: int, webhook_url: str) -> str:
+    """Migrate, and make what a production install has: a bind, an approved sender, a key."""
+    os.environ.update(env)
+    from flask_migrate import upgrade
+
+    from dashboard import create_app
+    from dashboard.extensions import db
+    from dashboard.models import SenderId, SenderRegistration
+    from dashboard.models.types import utcnow
+    from dashboard.services import api_keys
+    from dashboard.services.binds import create_bind
+
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        create_bind(
+            name="sim",
+            host="127.0.0.1",
+            port=sim_port,
+            system_id=SYSTEM_ID,
+            password=PASSWORD,
+            mode="trx",
+            tps=100_000,
+            window=100,
+            response_timeout=30,
+        )
+        db.session.add(
+            SenderId(
+                value="Switchboard",
+                kind="alphanumeric",
+                status="approved",
+                registrations=[SenderRegistration(country="US", status="approved", notes="bench")],
+            )
+        )
+        db.session.commit()
+        token = api_keys.create_key(
+            api_keys.KeySettings(
+                name="bench",
+                scopes=("send", "read"),
+                rate_limit="1000000 per second",
+                webhook_url=webhook_url,
+            ),
+            created_by_id=None,
+            now=utcnow(),
+        ).token
+        db.session.remove()
+        db.engine.dispose()
+    return token
+
+
+class Client:
+    """One keep-alive connection to the API."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def post(self, path: str, body: dict) -> tuple[int, bytes]:
+        self.connection.request(
+            "POST", f"/api/v1{path}", body=json.dumps(body), headers=self.headers
+        )
+        response = self.connection.getresponse()
+        return response.status, response.read()
+
+
+def single_sends(port: int, token: str, clients: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors: list[int] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+    counter = iter(range(10_000_000))
+
+    def run() -> None:
+        client = Client(port, token)
+        mine, bad = [], []
+        while time.monotonic() < stop_at:
+            i = next(counter)
+            started = time.perf_counter()
+            status, _ = client.post(
+                "/messages", {"to": number(i), "from": "Switchboard", "text": TEXT}
+            )
+            mine.append((time.perf_counter() - started) * 1000)
+            if status != 201:
+                bad.append(status)
+        with lock:
+            latencies.extend(mine)
+            errors.extend(bad)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    cut = statistics.quantiles(latencies, n=100)
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "single_rps": round(len(latencies) / elapsed, 1),
+        "single_p50_ms": round(cut[49], 1),
+        "single_p95_ms": round(cut[94], 1),
+        "single_p99_ms": round(cut[98], 1),
+    }
+
+
+def batch_sends(port: int, token: str, offset: int, db_url: str) -> list[float]:
+    """Three batches, the queue drained before each: acceptance, not acceptance while sending."""
+    rates = []
+    for run in range(3):
+        drain(db_url)
+        client = Client(port, token)  # a fresh connection: gunicorn closes idle ones after 2 s
+        body = {
+            "messages": [
+                {"to": number(offset + run * BATCH_N + i), "from": "Switchboard", "text": TEXT}
+                for i in range(BATCH_N)
+            ]
+        }
+        started = time.perf_counter()
+        status, answer = client.post("/messages/batch", body)
+        elapsed = time.perf_counter() - started
+        assert status == 201, answer[:500]
+        rates.append(round(BATCH_N / elapsed, 1))
+    return rates
+
+
+_engines: dict = {}
+
+
+def counts(url: str) -> dict[str, int]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = _engines.setdefault(url, create_engine(url, poolclass=NullPool))
+    with engine.connect() as connection:
+        return dict(
+            connection.execute(text("SELECT status, count(*) FROM message GROUP BY status")).all()
+        )
+
+
+def bind_bound(url: str) -> bool:
+    from sqlalchemy import text
+
+    counts(url)
+    with _engines[url].connect() as connection:
+        return connection.execute(text("SELECT state FROM bind_status")).scalar() == "bound"
+
+
+def drain(db_url: str, timeout: float = 300) -> None:
+    """Until nothing is queued or in flight."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = counts(db_url)
+        if not any(now.get(s, 0) for s in ("queued", "submitting", "submitted")):
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"the queue did not drain: {counts(db_url)}")
+
+
+def end_to_end(port: int, token: str, receiver: Receiver, offset: int) -> float:
+    with receiver.lock:
+        receiver.delivered.clear()
+    client = Client(port, token)
+    ids: set[int] = set()
+    started = time.monotonic()
+    for start in range(0, E2E_N, E2E_BATCH):
+        body = {
+            "messages": [
+                {"to": number(offset + start + i), "from": "Switchboard", "text": TEXT}
+                for i in range(E2E_BATCH)
+            ]
+        }
+        status, answer = client.post("/messages/batch", body)
+        assert status == 201, answer[:500]
+        ids.update(m["id"] for m in json.loads(answer)["data"])
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        with receiver.lock:
+            if ids <= receiver.delivered:
+                return round(E2E_N / (receiver.last_at - started), 1)
+        time.sleep(0.05)
+    raise SystemExit(f"webhooks missing: {len(ids - receiver.delivered)} of {E2E_N}")
+
+
+def newer_than(url: str, message_id: int) -> dict[str, int]:
+    from sqlalchemy import text
+
+    counts(url)
+    with _engines[url].connect() as connection:
+        return dict(
+            connection.execute(
+                text("SELECT status, count(*) FROM message WHERE id > :id GROUP BY status"),
+                {"id": message_id},
+            ).all()
+        )
+
+
+def queue_fed(env: dict, db_url: str) -> float:
+    """The same number of messages inserted straight into the queue, as a campaign launch does."""
+    from sqlalchemy import func, select
+
+    from dashboard import create_app
+    from dashboard.extensions import db
+    from dashboard.models import Message
+    from dashboard.models.types import utcnow
+    from dashboard.services.routing import Router
+    from dashboard.services.sending.enqueue import insert_messages, message_values
+    from dashboard.sms.encoding import analyse
+
+    app = create_app()
+    with app.app_context():
+        last_id = db.session.scalar(select(func.max(Message.id))) or 0
+        info, route, now = analyse(TEXT), Router().choose(number(0)), utcnow()
+        rows = [
+            message_values(
+                destination=number(9_000_000 + i),
+                text=TEXT,
+                info=info,
+                source="Switchboard",
+                ton=5,
+                npi=0,
+                route=route,
+                priority=100,
+                now=now,
+            )
+            for i in range(E2E_N)
+        ]
+        started = time.monotonic()
+        for start in range(0, E2E_N, 5000):
+            insert_messages(rows[start : start + 5000])
+            db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        mine = newer_than(db_url, last_id)
+        if sum(mine.values()) == E2E_N and mine.get("delivered", 0) == E2E_N:
+            return round(E2E_N / (time.monotonic() - started), 1)
+        time.sleep(0.05)
+    raise SystemExit(f"queue-fed run did not finish: {newer_than(db_url, last_id)}")
+
+
+def wait_until(predicate, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:  # not up yet
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="threads per gunicorn worker (gthread)"
+    )
+    parser.add_argument(
+        "--postgresql",
+        action="store_true",
+        help="on a throwaway PostgreSQL cluster (initdb/pg_ctl, as the tests) instead of SQLite",
+    )
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    from dashboard.simulator import SimulatorConfig
+    from dashboard.simulator.process import SimulatorProcess
+
+    workdir = Path(tempfile.mkdtemp(prefix="switchboard-api-bench-"))
+    cluster = None
+    if args.postgresql:
+        from tests.pg import PostgresCluster
+
+        cluster = PostgresCluster().start()
+        db_url = cluster.create_database("bench")
+    else:
+        db_url = f"sqlite:///{workdir / 'bench.db'}"
+    env = {
+        "SWITCHBOARD_DATABASE_URL": db_url,
+        "SWITCHBOARD_SECRET_KEY": "bench",
+        "SWITCHBOARD_ENCRYPTION_KEY_FILE": str(workdir / "keys"),
+    }
+    receiver = Receiver()
+    processes: list[subprocess.Popen] = []
+    config = SimulatorConfig(
+        port=0, receipt_delay=0, accounts={SYSTEM_ID: PASSWORD}, keep_records=1000
+    )
+    with SimulatorProcess(config) as sim:
+        token = setup(env, sim.port, receiver.url)
+        port = free_port()
+        child_env = {**os.environ, **env}
+        bin_dir = Path(sys.executable).parent
+        try:
+            processes.append(
+                subprocess.Popen(
+                    [
+                        str(bin_dir / "gunicorn"),
+                        "-w",
+                        str(args.workers),
+                        "-k",
+                        "gthread",
+                        "--threads",
+                        str(args.threads),
+                        "-b",
+                        f"127.0.0.1:{port}",
+                        "--log-level",
+                        "warning",
+                        "app:app",
+                    ],
+                    cwd=ROOT,
+                    env=child_env,
+                )
+            )
+            processes.append(
+                subprocess.Popen(
+                    [str(bin_dir / "flask"), "--app", "app", "worker"],
+                    cwd=ROOT,
+                    env=child_env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            wait_until(
+                lambda: (
+                    http.client.HTTPConnection("127.0.0.1", port, timeout=2).request(
+                        "GET", "/api/v1/openapi.json"
+                    )
+                    or True
+                ),
+                "gunicorn",
+            )
+            wait_until(lambda: bind_bound(db_url), "the bind to be bound")
+
+            single = single_sends(port, token, args.clients, args.seconds)
+            print(
+                f"single: {args.clients} clients for {args.seconds:g} s: "
+                f"{single['single_rps']:,.0f} req/s, "
+                f"p50 {single['single_p50_ms']} ms, p95 {single['single_p95_ms']} ms, "
+                f"p99 {single['single_p99_ms']} ms ({single['errors']} errors)"
+            )
+            drain(db_url)
+            batches = batch_sends(port, token, offset=1_000_000, db_url=db_url)
+            print(
+                f"batch of {BATCH_N:,}: {', '.join(f'{r:,.0f}' for r in batches)} accepted msgs/s"
+            )
+            drain(db_url)
+            time.sleep(2)  # the last webhooks of the phases before
+            api_rate = end_to_end(port, token, receiver, offset=2_000_000)
+            print(
+                f"api end to end: {E2E_N:,} in batches of {E2E_BATCH}, "
+                "until the last delivered webhook: "
+                f"{api_rate:,.0f} msgs/s"
+            )
+            drain(db_url)
+            fed_rate = queue_fed(env, db_url)
+            print(
+                f"queue-fed: {E2E_N:,} straight into the queue until delivered: "
+                f"{fed_rate:,.0f} msgs/s "
+                f"(api end to end = {api_rate / fed_rate:.0%} of it)"
+            )
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            for engine in _engines.values():
+                engine.dispose()
+            if cluster is not None:
+                cluster.stop()
+    figures = {
+        **single,
+        "database": "postgresql" if args.postgresql else "sqlite",
+        "clients": args.clients,
+        "seconds": args.seconds,
+        "gunicorn_workers": args.workers,
+        "gunicorn_threads": args.threads,
+        "batch_runs_msgs_per_s": batches,
+        "batch_msgs_per_s": statistics.median(batches),
+        "api_end_to_end_msgs_per_s": api_rate,
+        "queue_fed_msgs_per_s": fed_rate,
+        "api_share_of_queue_fed": round(api_rate / fed_rate, 2),
+    }
+    if args.json:
+        print(json.dumps(figures))
+    return figures
+
+
+if __name__ == "__main__":
+    main()

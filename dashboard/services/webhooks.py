@@ -1,0 +1,536 @@
+"""Webhooks: status changes of API messages and inbound MOs, POSTed as signed JSON by the worker
+(docs/api.md, "Webhooks"). Two steps, both run by one scheduler job:
+
+  collect   turns what happened into events in the outbox (`webhook_event`), in the transaction
+            that records how far it got. Where to start is a state kept on each row, not a cursor
+            over ids: a message is due while its timeline's sequence number (`event_seq`, written
+            by the sender in the same transaction as the timeline rows) is past `webhook_seq`, and
+            an MO while `webhook_done` is false. A cursor over ids would skip a row whose
+            transaction got its id first and committed last — several sender workers on
+            PostgreSQL do exactly that.
+  deliver   POSTs each (key, URL)'s pending events in id order, up to WEBHOOK_BATCH_SIZE per POST,
+            and marks them delivered only after a 2xx. A failing receiver holds back its later
+            events (so they arrive in order per message) and is retried with exponential back-off
+            for WEBHOOK_RETRY_HOURS. A crash between the POST and the mark sends the same events
+            again, with the same ids: delivery is at least once, never out of order.
+
+Each event carries the message's timeline sequence number (`seq`, docs/architecture.md #5) and the
+time it happened, so a receiver never moves a status backwards. The HTTP client is httpx with a
+connection pool and time-outs on every phase; requests to different receivers go out in parallel
+threads, while this module's database work stays on the job's thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+import orjson
+from sqlalchemy import func, select, update
+
+from dashboard.extensions import db
+from dashboard.models import (
+    ApiKey,
+    InboundMessage,
+    Message,
+    MessageEvent,
+    MessagePart,
+    WebhookAttempt,
+    WebhookEvent,
+)
+from dashboard.models.types import unindexed
+from dashboard.services import audit, bulk
+from dashboard.services.api_keys import webhook_secret
+from dashboard.services.sending.rows import SEQUENCED_EVENTS
+from dashboard.settings import setting
+from dashboard.sms import lifecycle as lc
+from dashboard.sms.backoff import backoff_delay
+
+M, E, W = Message.__table__, MessageEvent.__table__, WebhookEvent.__table__
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+SIGNATURE_HEADER = "Switchboard-Signature"
+COLLECT_BATCH = 2000
+PARALLEL_RECEIVERS = 8
+BATCHES_PER_ROUND = 20  # POSTs to one receiver per round, one after the other
+# A status change → the event type a receiver subscribes to (docs/api.md lists them).
+_TYPES = {
+    lc.QUEUED: "message.accepted",
+    lc.SUBMITTED: "message.sent",
+    lc.DELIVERED: "message.delivered",
+}
+_EVENT_COLUMNS = (
+    "api_key_id",
+    "url",
+    "type",
+    "message_id",
+    "inbound_message_id",
+    "seq",
+    "payload",
+    "occurred_at",
+    "created_at",
+    "status",
+    "attempts",
+)
+
+
+def event_type(kind: str, detail: dict) -> str | None:
+    """The webhook type of one timeline event, or None for what receivers are not told (a retry
+    puts a message back in the queue: its status did not change for them)."""
+    if kind == "queued":
+        return _TYPES[lc.QUEUED]
+    if kind != "status":
+        return None
+    status = detail.get("status")
+    return _TYPES.get(status) or ("message.failed" if status in lc.FINAL else None)
+
+
+# ----------------------------------------------------------------------------- collect
+
+
+def collect(now: datetime) -> int:
+    """Turn new timeline events of API messages, and new MOs, into outbox events; commit.
+    Returns how many events were written."""
+    written = _collect_messages(now) + _collect_inbound(now)
+    db.session.commit()
+    return written
+
+
+def _collect_messages(now: datetime) -> int:
+    conn = db.session.connection()
+    due = conn.execute(
+        select(
+            M.c.id,
+            M.c.webhook_seq,
+            M.c.callback_url,
+            M.c.api_key_id,
+            M.c.client_ref,
+            M.c.destination,
+            M.c.source,
+            M.c.segments,
+            M.c.error_code,
+            M.c.error_name,
+        )
+        .where(M.c.webhook_seq.is_not(None), M.c.event_seq > M.c.webhook_seq)
+        .order_by(M.c.id)
+        .limit(COLLECT_BATCH)
+    ).all()
+    if not due:
+        return 0
+    timeline: dict[int, list] = {}
+    for message_id, kind, detail, at in conn.execute(
+        select(E.c.message_id, E.c.kind, E.c.detail, E.c.at).where(
+            E.c.message_id.in_([row.id for row in due]), E.c.kind.in_(SEQUENCED_EVENTS)
+        )
+    ):
+        timeline.setdefault(message_id, []).append((detail.get("seq", 0), kind, detail, at))
+    finals = {
+        row.id
+        for row in due
+        for seq, kind, detail, _ in timeline.get(row.id, ())
+        if seq > row.webhook_seq
+        and event_type(kind, detail) not in (None, "message.accepted", "message.sent")
+    }
+    parts = _parts(finals)
+    events, progress = [], []
+    for row in due:
+        new = sorted(e for e in timeline.get(row.id, ()) if e[0] > row.webhook_seq)
+        if not new:
+            continue  # its timeline rows are not visible yet: the next run sees them
+        url = row.callback_url  # fixed when it was queued: all of its events go to one receiver
+        for seq, kind, detail, at in new:
+            kind_of = event_type(kind, detail)
+            if kind_of is None or url is None:
+                continue
+            data = {
+                "message_id": row.id,
+                "client_ref": row.client_ref,
+                "to": row.destination,
+                "from": row.source,
+                "status": detail.get("status", lc.QUEUED),
+                "segments": row.segments,
+            }
+            if kind_of == "message.failed":
+                data["reason"] = detail.get("reason")
+                data["error"] = (
+                    {"code": row.error_code, "name": row.error_name} if row.error_name else None
+                )
+            if row.id in parts and kind_of not in ("message.accepted", "message.sent"):
+                data["parts"] = parts[row.id]
+            events.append(
+                {
+                    "api_key_id": row.api_key_id,
+                    "url": url,
+                    "type": kind_of,
+                    "message_id": row.id,
+                    "inbound_message_id": None,
+                    "seq": seq,
+                    "payload": data,
+                    "occurred_at": at,
+                    "created_at": now,
+                    "status": PENDING,
+                    "attempts": 0,
+                }
+            )
+        progress.append(
+            {"b_id": row.id, "webhook_seq": new[-1][0], "g_webhook_seq": row.webhook_seq}
+        )
+    bulk.insert_many(conn, W, _EVENT_COLUMNS, events)
+    # Guarded by what was read: were another collector to run at once, one of the two undoes all.
+    if bulk.update_many(conn, M, ("webhook_seq",), progress, guard=("webhook_seq",)) != len(
+        progress
+    ):
+        db.session.rollback()
+        return 0
+    return len(events)
+
+
+def _parts(message_ids: set[int]) -> dict[int, list[dict]]:
+    """Each part's outcome, for the events that end a message: a long message's parts can end
+    differently (docs/architecture.md #4)."""
+    if not message_ids:
+        return {}
+    found: dict[int, list[dict]] = {}
+    for part in db.session.execute(
+        select(MessagePart)
+        .where(MessagePart.message_id.in_(message_ids))
+        .order_by(MessagePart.message_id, MessagePart.part_no)
+    ).scalars():
+        found.setdefault(part.message_id, []).append(
+            {
+                "part": part.part_no,
+                "status": part.status,
+                "smsc_message_id": part.smsc_message_id,
+                "receipt_stat": part.receipt_stat,
+                "receipt_err": part.receipt_err,
+                "error": part.error_name,
+            }
+        )
+    return found
+
+
+def _collect_inbound(now: datetime) -> int:
+    mos = db.session.scalars(
+        select(InboundMessage)
+        .where(InboundMessage.webhook_done.is_(False))
+        .order_by(InboundMessage.id)
+        .limit(COLLECT_BATCH)
+    ).all()
+    if not mos:
+        return 0
+    receivers = db.session.execute(
+        select(ApiKey.id, ApiKey.webhook_url).where(
+            ApiKey.inbound_webhooks.is_(True),
+            ApiKey.webhook_url.is_not(None),
+            ApiKey.revoked_at.is_(None),
+        )
+    ).all()
+    events = [
+        {
+            "api_key_id": key_id,
+            "url": url,
+            "type": "inbound.received",
+            "message_id": None,
+            "inbound_message_id": mo.id,
+            "seq": None,
+            "occurred_at": mo.received_at,
+            "created_at": now,
+            "status": PENDING,
+            "attempts": 0,
+            "payload": {
+                "inbound_id": mo.id,
+                "from": mo.source,
+                "to": mo.destination,
+                "text": mo.text,
+                "received_at": iso_time(mo.received_at),
+            },
+        }
+        for mo in mos
+        for key_id, url in receivers
+    ]
+    bulk.insert_many(db.session.connection(), W, _EVENT_COLUMNS, events)
+    taken = db.session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id.in_([mo.id for mo in mos]), InboundMessage.webhook_done.is_(False))
+        .values(webhook_done=True)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if taken != len(mos):
+        db.session.rollback()
+        return 0
+    return len(events)
+
+
+# ----------------------------------------------------------------------------- deliver
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The next POST to one receiver: its events' ids in order, their body, how often the first
+    was tried."""
+
+    api_key_id: int
+    url: str
+    event_ids: list[int]
+    envelopes: list[dict]
+    head_attempts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def envelope(event) -> dict:
+    """One event as a receiver reads it (a WebhookEvent, or a row with its columns)."""
+    return {
+        "id": f"evt_{event.id}",
+        "type": event.type,
+        "created_at": iso_time(event.occurred_at),
+        "seq": event.seq,
+        "data": event.payload,
+    }
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The signature header: HMAC-SHA256 of "<timestamp>.<body>" under the key's webhook secret."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def due_batches(now: datetime, limit_receivers: int = 64) -> list[list[Batch]]:
+    """For every receiver whose oldest pending event is due, its next POSTs in order (up to
+    BATCHES_PER_ROUND of WEBHOOK_BATCH_SIZE events each)."""
+    heads = db.session.execute(
+        select(W.c.api_key_id, W.c.url, func.min(W.c.id))
+        .where(W.c.status == PENDING)
+        .group_by(W.c.api_key_id, W.c.url)
+    ).all()
+    if not heads:
+        return []
+    ready = {
+        head_id
+        for head_id, next_at in db.session.execute(
+            select(W.c.id, W.c.next_attempt_at).where(W.c.id.in_([h[2] for h in heads]))
+        )
+        if next_at is None or next_at <= now
+    }
+    size = setting("WEBHOOK_BATCH_SIZE")
+    queues = []
+    for key_id, url, head_id in heads:
+        if head_id not in ready or len(queues) >= limit_receivers:
+            continue
+        # Plain rows, not ORM objects: a busy receiver gets thousands of events a second.
+        events = db.session.execute(
+            select(W.c.id, W.c.type, W.c.occurred_at, W.c.seq, W.c.payload, W.c.attempts)
+            .where(W.c.api_key_id == key_id, W.c.url == url, W.c.status == PENDING)
+            .order_by(W.c.id)
+            .limit(size * BATCHES_PER_ROUND)
+        ).all()
+        queues.append(
+            [
+                Batch(
+                    key_id,
+                    url,
+                    [e.id for e in chunk],
+                    [envelope(e) for e in chunk],
+                    chunk[0].attempts,
+                )
+                for chunk in (events[i : i + size] for i in range(0, len(events), size))
+            ]
+        )
+    return queues
+
+
+_client_lock = threading.Lock()
+_clients: dict[float, httpx.Client] = {}
+
+
+def client(timeout: float) -> httpx.Client:
+    """One pooled client per process (and time-out), kept across runs: receivers keep their
+    connections open between POSTs."""
+    with _client_lock:
+        if timeout not in _clients:
+            _clients[timeout] = httpx.Client(
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+                limits=httpx.Limits(
+                    max_connections=PARALLEL_RECEIVERS * 2,
+                    max_keepalive_connections=PARALLEL_RECEIVERS,
+                ),
+                headers={
+                    "User-Agent": "Switchboard-Webhooks/1",
+                    "Content-Type": "application/json",
+                },
+                follow_redirects=False,
+            )
+        return _clients[timeout]
+
+
+def post(http: httpx.Client, url: str, body: bytes, signature: str) -> Outcome:
+    started = time.perf_counter()
+    try:
+        response = http.post(url, content=body, headers={SIGNATURE_HEADER: signature})
+    except httpx.HTTPError as exc:
+        return Outcome(
+            None, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}"[:500]
+        )
+    error = (
+        None
+        if 200 <= response.status_code < 300
+        else f"HTTP {response.status_code}: {response.text[:200]}"
+    )
+    return Outcome(response.status_code, (time.perf_counter() - started) * 1000, error)
+
+
+def deliver(now: datetime, http: httpx.Client | None = None) -> int:
+    """One round: each due receiver's POSTs go out one after the other, stopping at its first
+    failure (what follows waits for it: order per receiver); receivers are served in parallel.
+    Each outcome is recorded; commit. Returns how many events were delivered."""
+    queues = due_batches(now)
+    if not queues:
+        return 0
+    http = http or client(setting("WEBHOOK_TIMEOUT_SECONDS"))
+    secrets_by_key = {
+        key.id: webhook_secret(key)
+        for key in db.session.scalars(
+            select(ApiKey).where(ApiKey.id.in_({queue[0].api_key_id for queue in queues}))
+        )
+    }
+    timestamp = int(now.timestamp())
+    db.session.commit()  # no transaction stays open while receivers answer
+
+    def post_in_order(queue: list[Batch]) -> list[tuple[Batch, Outcome]]:
+        done = []
+        for batch in queue:
+            body = orjson.dumps({"events": batch.envelopes})
+            outcome = post(
+                http, batch.url, body, sign(secrets_by_key[batch.api_key_id], timestamp, body)
+            )
+            done.append((batch, outcome))
+            if not outcome.ok:
+                break
+        return done
+
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_RECEIVERS, len(queues))) as pool:
+        results = list(pool.map(post_in_order, queues))
+    delivered = sum(_record(batch, outcome, now) for done in results for batch, outcome in done)
+    db.session.commit()
+    return delivered
+
+
+def _record(batch: Batch, outcome: Outcome, now: datetime) -> int:
+    ids = batch.event_ids
+    latency = round(outcome.latency_ms, 1)
+    db.session.execute(
+        WebhookAttempt.__table__.insert().values(
+            url=batch.url,
+            event_ids=ids,
+            at=now,
+            status_code=outcome.status_code,
+            latency_ms=latency,
+            error=outcome.error,
+        )
+    )
+    common = {
+        "attempts": WebhookEvent.attempts + 1,
+        "last_attempt_at": now,
+        "last_status_code": outcome.status_code,
+        "last_latency_ms": latency,
+        "last_error": outcome.error,
+    }
+    # The status without its index: found by id, re-checked (models.types.unindexed says why).
+    pending = (WebhookEvent.id.in_(ids), unindexed(WebhookEvent.status) == PENDING)
+    if outcome.ok:
+        db.session.execute(
+            update(WebhookEvent)
+            .where(*pending)
+            .values(status=DELIVERED, delivered_at=now, next_attempt_at=None, **common)
+            .execution_options(synchronize_session=False)
+        )
+        return len(ids)
+    give_up_before = now - timedelta(hours=setting("WEBHOOK_RETRY_HOURS"))
+    retry_at = now + timedelta(
+        seconds=backoff_delay(
+            batch.head_attempts + 1,
+            base=setting("WEBHOOK_RETRY_BASE_SECONDS"),
+            cap=setting("WEBHOOK_RETRY_MAX_SECONDS"),
+        )
+    )
+    db.session.execute(
+        update(WebhookEvent)
+        .where(*pending, WebhookEvent.created_at < give_up_before)
+        .values(status=FAILED, next_attempt_at=None, **common)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(WebhookEvent)
+        .where(*pending)
+        .values(next_attempt_at=retry_at, **common)
+        .execution_options(synchronize_session=False)
+    )
+    return 0
+
+
+def run(now_fn, budget_seconds: float = 2.0) -> int:
+    """The scheduler job: collect and deliver until nothing is due or the budget is spent."""
+    deadline = time.monotonic() + budget_seconds
+    delivered = 0
+    while True:
+        now = now_fn()
+        collected = collect(now)
+        sent = deliver(now)
+        delivered += sent
+        if (not collected and not sent) or time.monotonic() > deadline:
+            return delivered
+
+
+# ----------------------------------------------------------------------------- the console
+
+
+def redeliver(event: WebhookEvent, now: datetime) -> None:
+    """Send this event again, as soon as its receiver is reachable (an ops action, audited)."""
+    event.status = PENDING
+    event.next_attempt_at = None
+    event.delivered_at = None
+    audit.record(
+        "webhook_redeliver",
+        target=event,
+        now=now,
+        detail=f"event evt_{event.id} to {event.url[:200]}",
+    )
+    db.session.commit()
+
+
+def attempts_of(event: WebhookEvent) -> list[WebhookAttempt]:
+    """The POSTs that carried this event, newest first."""
+    candidates = db.session.scalars(
+        select(WebhookAttempt)
+        .where(WebhookAttempt.url == event.url, WebhookAttempt.at >= event.created_at)
+        .order_by(WebhookAttempt.id.desc())
+        .limit(500)
+    )
+    return [a for a in candidates if event.id in a.event_ids]
+
+
+def event_counts() -> dict[str, int]:
+    return dict(
+        db.session.execute(
+            select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status)
+        ).all()
+    )
+
+
+def iso_time(value: datetime) -> str:
+    """RFC 3339 in UTC, as the API writes every time ("2026-11-30T22:15:03.120000Z")."""
+    return value.isoformat().replace("+00:00", "Z")
