@@ -16,9 +16,8 @@ from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from dashboard import create_app
-from dashboard.extensions import db
 from dashboard.simulator import OutcomeRule
-from tests.conftest import PASSWORD, make_config, numbers
+from tests.conftest import PASSWORD, dispose_engine, make_config, numbers
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Quiet, offline chromium: no sandbox (containers, root), no GPU, no background phoning home.
@@ -78,7 +77,7 @@ def _served(config: dict) -> Iterator[str]:
         thread.join(timeout=5)
         server.server_close()
         with served.app_context():
-            db.engine.dispose()
+            dispose_engine()
 
 
 @pytest.fixture

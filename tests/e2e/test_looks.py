@@ -37,6 +37,7 @@ def test_the_weekdays_are_one_row_of_toggles(page, live_console, output_dir):
     page.goto(f"{live_console.url}/campaigns/new")
     labels = page.locator("ul.toggles label")
     expect(labels).to_have_count(7)
+    page.wait_for_load_state("networkidle")  # the layout as it settles, not mid-load on a busy machine
     tops = {round(labels.nth(i).bounding_box()["y"]) for i in range(7)}
     assert len(tops) == 1, tops
     saturday = page.locator("ul.toggles input[value='5']")
@@ -55,5 +56,6 @@ def test_a_long_tracking_url_wraps_instead_of_widening_the_page(page, live_conso
     page.get_by_role("button", name="Save draft").click()
     expect(page).to_have_url(re.compile(r"/campaigns/\d+$"))
     expect(page.locator("#samples")).to_contain_text("a1B2c3D4")
+    page.wait_for_load_state("networkidle")
     assert _page_width(page) <= 1280
     page.screenshot(path=output_dir / "long-url-campaign.png", full_page=True)

@@ -7,8 +7,7 @@ import pytest
 from flask_migrate import upgrade
 
 from dashboard import create_app
-from dashboard.extensions import db
-from tests.conftest import make_config
+from tests.conftest import dispose_engine, make_config
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -21,5 +20,4 @@ def database_app(request, tmp_path):
     with app.app_context():
         upgrade()  # the real migrations, on either database
         yield app
-        db.session.remove()
-        db.engine.dispose()
+        dispose_engine()

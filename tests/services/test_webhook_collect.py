@@ -16,7 +16,7 @@ from dashboard.models import Message, MessageEvent, WebhookEvent
 from dashboard.models.types import utcnow
 from dashboard.services import api_keys, webhooks
 from dashboard.services.sending import enqueue
-from tests.conftest import approved_sender, make_config
+from tests.conftest import approved_sender, dispose_engine, make_config
 
 
 @pytest.fixture
@@ -26,8 +26,7 @@ def pg_app(postgres, tmp_path):
     with app.app_context():
         upgrade()
         yield app
-        db.session.remove()
-        db.engine.dispose()
+        dispose_engine()
 
 
 def _api_messages(count: int) -> list[int]:

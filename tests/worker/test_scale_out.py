@@ -26,7 +26,7 @@ from dashboard.services.binds import create_bind
 from dashboard.services.routing import RouteChoice
 from dashboard.services.sending.enqueue import insert_messages, message_values
 from dashboard.sms.encoding import analyse
-from tests.conftest import SIM_PASSWORD, make_config, wait_for
+from tests.conftest import SIM_PASSWORD, dispose_engine, make_config, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 3  # a takeover within seconds, not the default 15
@@ -41,8 +41,7 @@ def cluster_app(postgres, postgres_template, tmp_path):
     app = create_app(config)
     with app.app_context():
         yield app
-        db.session.remove()
-        db.engine.dispose()
+        dispose_engine()
 
 
 class Workers:
