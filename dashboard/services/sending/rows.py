@@ -24,7 +24,7 @@ P = MessagePart.__table__
 R = DeliveryReceipt.__table__
 MESSAGE_COLUMNS = (M.c.id, M.c.status, M.c.reason, M.c.attempts, M.c.created_at, M.c.segments,
                    M.c.price_per_segment, M.c.currency, M.c.event_seq, M.c.submitted_at, M.c.bind_id,
-                   M.c.claimed_by, M.c.possible_duplicate)
+                   M.c.claimed_by, M.c.possible_duplicate, M.c.webhook_seq)
 PART_COLUMNS = (P.c.id, P.c.message_id, P.c.part_no, P.c.parts_total, P.c.status,
                 P.c.smsc_message_id, P.c.smsc_id_key, P.c.bind_id)
 RECEIPT_COLUMNS = (R.c.id, R.c.bind_id, R.c.smsc_message_id, R.c.id_key, R.c.stat, R.c.err,
