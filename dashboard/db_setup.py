@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from dashboard.extensions import db
 
@@ -42,3 +45,20 @@ def install_sqlite_pragmas(app: Flask) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+
+
+@contextmanager
+def one_connection_session() -> Iterator[None]:
+    """Within this block the current app context's db.session keeps one connection, for a thread
+    that commits several times a second (a bind runner). A session that gives its connection back
+    at each commit checks one out for its next transaction, and on PostgreSQL each checkout is a
+    pre-ping round trip: five per batch of the sending path (docs/scaling.md, "What limits it").
+    A connection the database dropped fails the statement that finds out; after the rollback that
+    follows, the next statement connects again."""
+    with db.engine.connect() as connection:
+        # A plain Session: Flask-SQLAlchemy's picks its engine by bind key and ignores `bind`.
+        db.session.registry.set(Session(bind=connection))
+        try:
+            yield
+        finally:
+            db.session.remove()

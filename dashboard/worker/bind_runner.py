@@ -18,6 +18,7 @@ from datetime import timedelta
 from flask import Flask
 
 from dashboard.crypto import decrypt_secret
+from dashboard.db_setup import one_connection_session
 from dashboard.extensions import db
 from dashboard.models import Bind, BindStatus
 from dashboard.models.types import utcnow
@@ -106,7 +107,7 @@ class BindRunner(threading.Thread):
     # ------------------------------------------------------------------ lifecycle
 
     def run(self) -> None:
-        with self.app.app_context():
+        with self.app.app_context(), one_connection_session():
             failures = 0
             while not self.stop_event.is_set():
                 if self.grant is not None and not self.grant.valid(time.monotonic()):
