@@ -24,6 +24,7 @@ from dashboard.services.sqlexpr import count_where, region_prefix, seconds_betwe
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.money import MoneyTotals
 from dashboard.sms.regions import RegionCache
+from dashboard.sms.traffic import rate
 
 EXPORT_BATCH = 1000  # rows fetched per round trip (yield_per)
 CHUNK_ROWS = 500  # CSV rows per chunk written to the socket
@@ -37,7 +38,9 @@ WAITING = (lc.QUEUED, lc.SUBMITTING, lc.SUBMITTED)  # no outcome yet
 
 
 def _pct(part: int, whole: int) -> float | None:
-    return round(100.0 * part / whole, 1) if whole else None
+    # The percentage is the charts' (sms/traffic.rate), to one decimal for the report's tables.
+    value = rate(part, whole)
+    return round(value, 1) if value is not None else None
 
 
 @dataclass(frozen=True)
