@@ -62,8 +62,11 @@ def _run(app, client, auth, make_user, make_bind, worker, simulator):
         status = db.session.get(BindStatus, bind.id)
         return status if status.throttled_total == refused else None
     status = wait_for(published, timeout=5, message="the bind's state published")
-    # Just under the grant, as measured from what the SMSC took while it refused the rest.
-    assert 0.8 * GRANT <= status.settled_tps <= 1.1 * GRANT
+    # Just under the grant, as measured from what the SMSC took while it refused the rest: never
+    # above it, and close to what the SMSC accepted in this run (on a starved machine the sender
+    # itself may take less than the grant, and its measure says so).
+    taken = min(GRANT, len(accepted) / seconds)
+    assert 0.8 * taken <= status.settled_tps <= 1.1 * GRANT
     make_user()
     auth.login()
     assert f"settled at {status.settled_tps:g} parts/s" in client.get(f"/binds/{bind.id}/state").data.decode()
