@@ -92,7 +92,11 @@ def test_the_throughput_cap_holds_within_ten_percent(app, simulator, make_bind, 
     steady = times[8:]
     rate = (len(steady) - 1) / (steady[-1] - steady[0])
     assert 8.0 * 0.9 <= rate <= 8.0 * 1.1, rate
-    assert sum(1 for t in times if t - times[0] < 1.0) <= 8 + 2  # no more than a second's worth at once
+    # No more than a second's worth at once: the bucket's 8, plus what it refills within a quarter
+    # of a second, plus two for timing. (Over a whole second a full bucket and its refill may both
+    # go: 16. A launch slowed by a busy machine lets the bucket fill before the first message.)
+    burst = max(sum(1 for u in times if t <= u < t + 0.25) for t in times)
+    assert burst <= 8 + 8 * 0.25 + 2, burst
 
 
 def test_the_budget_pauses_the_campaign_before_it_is_exceeded_and_resume_needs_more_budget(
