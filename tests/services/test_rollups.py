@@ -246,7 +246,8 @@ def test_an_outcome_that_changes_after_the_message_ended_moves_in_the_rollups(da
 
 def test_old_minutes_fold_into_hours_and_keep_their_totals(database_app):
     traffic = Traffic(utcnow())
-    long_ago = utcnow() - timedelta(hours=30)
+    # Two minutes of one hour, whatever the time the test runs at.
+    long_ago = (utcnow() - timedelta(hours=30)).replace(minute=10, second=0, microsecond=0)
     _write(traffic, traffic.rows(at=long_ago), traffic.rows(at=long_ago + timedelta(minutes=7)), traffic.rows())
     rollups.run(utcnow(), minute_hours=48)
     assert {r.resolution for r in db.session.execute(select(traffic_rollup))} == {60}
