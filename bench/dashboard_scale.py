@@ -11,7 +11,8 @@ for everything, one bind and one campaign) and prints p50/p95 ms of each.
 
     python bench/dashboard_scale.py [--messages 1000000] [--database sqlite|postgresql] [--requests 30] [--json]
 
-PostgreSQL: a throwaway cluster from the machine's initdb/pg_ctl, as the tests start one (tests/pg.py).
+PostgreSQL: a throwaway cluster from the machine's initdb/pg_ctl, as the tests start one (tests/pg.py);
+with --keep DIR the cluster lives in DIR and a second run measures again without seeding.
 """
 from __future__ import annotations
 
@@ -214,24 +215,27 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--requests", type=int, default=30, help="timed requests per page or chart")
-    parser.add_argument("--keep", metavar="FILE", help="SQLite only: seed into FILE and keep it; a FILE already "
+    parser.add_argument("--keep", metavar="PATH", help="seed into PATH and keep it (SQLite: a database file; "
+                        "PostgreSQL: a cluster's folder, stopped at the end, not removed); a PATH already "
                         "seeded is used as it is (to measure again without seeding)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     cluster = None
     tmp = tempfile.TemporaryDirectory(prefix="switchboard-scale-")
+    seeded = bool(args.keep) and Path(args.keep).exists()
     if args.database == "postgresql":
+        from dashboard.local_postgres import LocalPostgres, free_port
         from tests.pg import PostgresCluster
-        cluster = PostgresCluster().start()
-        url = cluster.create_database("scale")
+        cluster = LocalPostgres(Path(args.keep), free_port()).start() if args.keep else PostgresCluster().start()
+        url = cluster.create_database("scale", exist_ok=seeded)
     else:
         url = f"sqlite:///{args.keep or tmp.name + '/scale.db'}"
     try:
-        results = run(url, args)
+        results = run(url, args, seeded)
     finally:
         if cluster is not None:
-            cluster.stop()
+            cluster.stop(remove=not args.keep)
         tmp.cleanup()
     if args.json:
         print(json.dumps(results))
@@ -263,7 +267,7 @@ def cpu_seconds(server) -> float:
     return total
 
 
-def run(url: str, args) -> dict:
+def run(url: str, args, seeded: bool) -> dict:
     from dashboard.extensions import db
     from dashboard.services import rollups
     from dashboard.web.charts import CHARTS
@@ -272,7 +276,7 @@ def run(url: str, args) -> dict:
     rng = random.Random(7)
     with app.app_context():
         started = time.perf_counter()
-        if args.keep and Path(args.keep).exists():
+        if seeded:
             seeder, made = reuse(rng)
         else:
             seeder, made = seed(app, args.messages, now, rng)

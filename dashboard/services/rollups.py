@@ -149,9 +149,9 @@ def _run_batch(now: datetime, horizon: datetime, batch: int) -> tuple[int, bool,
     deltas = Deltas(horizon)
     read = 0
     if upper > start or gap_ids:
-        read = _accepted_parts(selector, deltas) + _response_problems(selector, deltas)
-        read += _outcomes(selector, deltas, sign=1)
-        previous = _earlier_outcomes(selector)
+        read = _responses(selector, deltas)
+        outcomes, previous = _outcomes(selector, deltas, sign=1)
+        read += outcomes
         if previous:
             _outcomes(E.c.id.in_(previous), deltas, sign=-1)
     found = set(db.session.scalars(select(E.c.id).where(E.c.id.in_(gap_ids)))) if gap_ids else set()
@@ -223,52 +223,42 @@ def _dimensions(bind_column) -> list:
             message_kind()]
 
 
-def _accepted_parts(selector, deltas: Deltas) -> int:
+def _responses(selector, deltas: Deltas) -> int:
+    """Submit responses and time-outs, in one pass over the batch's events and their parts: a part
+    accepted (its `submit_sm_resp` at the part's `submitted_at`), or a response that was a problem
+    (throttled, refused) or never came. Each response lands in one class; the command status is
+    read from the event only for those that were not the part's acceptance."""
     minute = epoch_bucket(E.c.at, 60)
+    timeout = E.c.kind == "response_timeout"
+    accepted = and_(~timeout, P.c.submitted_at == E.c.at)
+    status = E.c.detail["command_status"].as_integer()
+    kind_of = case((accepted, literal("accepted")), (timeout, literal("timeouts")),
+                   (status.in_(sorted(THROTTLING)), literal("throttled")), (status != 0, literal("refused")),
+                   else_=null())  # a later response to a part accepted already: counted by its first
     latency = seconds_between(P.c.submitting_at, P.c.submitted_at)
-    latency_bucket = _bucket_case(func.coalesce(latency, 0.0), SUBMIT_BOUNDS)
+    latency_bucket = case((accepted, _bucket_case(func.coalesce(latency, 0.0), SUBMIT_BOUNDS)), else_=null())
     dims = _dimensions(P.c.bind_id)
     rows = db.session.execute(
-        select(minute, *dims, P.c.currency, latency_bucket, func.count(), count_where(P.c.part_no == 1),
+        select(minute, *dims, kind_of, P.c.currency, latency_bucket, func.count(), count_where(P.c.part_no == 1),
                func.sum(P.c.price), func.sum(func.coalesce(latency, 0.0)))
         .select_from(E.join(P, and_(P.c.message_id == E.c.message_id, P.c.part_no == E.c.part_no))
                      .join(M, M.c.id == E.c.message_id))
-        .where(selector, E.c.kind == "submit_sm_resp", P.c.submitted_at == E.c.at)
-        .group_by(minute, *[d for i, d in enumerate(dims) if i != 2], P.c.currency, latency_bucket)).all()
+        .where(selector, E.c.kind.in_(("submit_sm_resp", "response_timeout")))
+        .group_by(minute, *[d for i, d in enumerate(dims) if i != 2], kind_of, P.c.currency, latency_bucket)).all()
     count = 0
-    for period, *key, currency, bucket, parts, firsts, amount, latency_sum in rows:
+    for period, *key, kind, currency, bucket, parts, firsts, amount, latency_sum in rows:
+        if kind is None:
+            continue
         row = deltas.traffic(period, key)
+        count += parts
+        if kind != "accepted":
+            row[kind] += parts
+            continue
         row["parts"] += parts
         row["submitted"] += firsts
         row[SUBMIT_LATENCY[bucket]] += parts
         row["sl_sum"] += float(latency_sum or 0)
         deltas.spend(period, key, currency or "", parts, Decimal(str(amount or 0)))
-        count += parts
-    return count
-
-
-def _response_problems(selector, deltas: Deltas) -> int:
-    minute = epoch_bucket(E.c.at, 60)
-    status = E.c.detail["command_status"].as_integer()
-    timeout = E.c.kind == "response_timeout"
-    throttled = and_(~timeout, status.in_(sorted(THROTTLING)))
-    dims = _dimensions(P.c.bind_id)
-    rows = db.session.execute(
-        select(minute, *dims, count_where(throttled), count_where(and_(~timeout, status.not_in(sorted(THROTTLING)))),
-               count_where(timeout))
-        .select_from(E.join(P, and_(P.c.message_id == E.c.message_id, P.c.part_no == E.c.part_no))
-                     .join(M, M.c.id == E.c.message_id))
-        .where(selector, E.c.kind.in_(("submit_sm_resp", "response_timeout")),
-               or_(P.c.submitted_at.is_(None), P.c.submitted_at != E.c.at),
-               or_(timeout, status != 0))
-        .group_by(minute, *[d for i, d in enumerate(dims) if i != 2])).all()
-    count = 0
-    for period, *key, throttles, refusals, timeouts in rows:
-        row = deltas.traffic(period, key)
-        row["throttled"] += throttles
-        row["refused"] += refusals
-        row["timeouts"] += timeouts
-        count += throttles + refusals + timeouts
     return count
 
 
@@ -279,25 +269,29 @@ def _outcome_columns():
     return status, receipt, queued
 
 
-def _outcomes(selector, deltas: Deltas, sign: int) -> int:
-    """Final outcomes: added (sign 1), or taken out again where a later one replaced them (-1)."""
+def _outcomes(selector, deltas: Deltas, sign: int) -> tuple[int, list[int]]:
+    """Final outcomes: added (sign 1), or taken out again where a later one replaced them (-1).
+    Returns how many, and (when adding) the events of the earlier outcomes these replace."""
     minute = epoch_bucket(E.c.at, 60)
     status, receipt, queued = _outcome_columns()
     reason = E.c.detail["reason"].as_string()
     receipt_bucket = case((M.c.submitted_at.is_(None), null()), else_=_bucket_case(receipt, LATENCY_BOUNDS))
     delivery_bucket = _bucket_case(queued, LATENCY_BOUNDS)
+    replaced = _earlier_outcome()
     dims = _dimensions(M.c.bind_id)
     rows = db.session.execute(
-        select(minute, *dims, status, reason, receipt_bucket, delivery_bucket, func.count(),
+        select(minute, *dims, status, reason, receipt_bucket, delivery_bucket, replaced, func.count(),
                func.sum(case((M.c.submitted_at.is_(None), 0.0), else_=receipt)))
         .select_from(E.join(M, M.c.id == E.c.message_id))
         .where(selector, E.c.kind == "status", status.in_(OUTCOME_STATES))
         .group_by(minute, *[d for i, d in enumerate(dims) if i != 2], status, reason, receipt_bucket,
-                  delivery_bucket)).all()
-    count = 0
-    for period, *key, outcome, why, receipt_at, delivered_in, n, receipt_sum in rows:
+                  delivery_bucket, replaced)).all()
+    count, previous = 0, []
+    for period, *key, outcome, why, receipt_at, delivered_in, earlier, n, receipt_sum in rows:
         key = key[:6]
         row = deltas.traffic(period, key)
+        if earlier is not None and sign == 1:
+            previous.append(earlier)
         n *= sign
         if outcome == lc.DELIVERED:
             row["delivered"] += n
@@ -310,23 +304,20 @@ def _outcomes(selector, deltas: Deltas, sign: int) -> int:
             row[RECEIPT_LATENCY[receipt_at]] += n
             row["rl_sum"] += sign * float(receipt_sum or 0)
         count += abs(n)
-    return count
+    return count, previous
 
 
-def _earlier_outcomes(selector) -> list[int]:
-    """For outcomes in this batch that replace an earlier outcome of the same message, the id of
-    the event of that earlier outcome. Only a message of several parts can end twice (a part's
-    late receipt after the message gave up), so only those are looked up."""
+def _earlier_outcome() -> ColumnElement:
+    """For an outcome that replaces an earlier outcome of the same message, the id of the event of
+    that earlier outcome; NULL for the rest. Only a message of several parts can end twice (a
+    part's late receipt after the message gave up), so only those look (the CASE runs the
+    subquery for them alone), and an outcome that replaces none stays in its group."""
     earlier = aliased(E)
-    status, _, _ = _outcome_columns()
     before = (select(func.max(earlier.c.id))
               .where(earlier.c.message_id == E.c.message_id, earlier.c.id < E.c.id, earlier.c.kind == "status",
                      earlier.c.detail["status"].as_string().in_(OUTCOME_STATES))
               .scalar_subquery())
-    return [event_id for event_id in db.session.scalars(
-        select(before).select_from(E.join(M, M.c.id == E.c.message_id))
-        .where(selector, E.c.kind == "status", M.c.segments > 1, status.in_(OUTCOME_STATES)))
-        if event_id is not None]
+    return case((M.c.segments > 1, before), else_=null())
 
 
 # ----------------------------------------------------------------------------- adding deltas up
