@@ -76,6 +76,11 @@ class TokenBucket:
         self.tokens -= n
         return True
 
+    def available(self, now: float) -> int:
+        """How many single tokens `take(1, ...)` would grant one after another now."""
+        self._refill(now)
+        return max(0, int(self.tokens + _EPSILON))
+
     def wait_time(self, n: int, now: float) -> float:
         """Seconds until `take(n, ...)` would succeed (0.0 if it would now)."""
         self._refill(now)

@@ -373,19 +373,30 @@ class BindRunner(threading.Thread):
         if room <= 0:
             return True
         found = True
-        if len(self.ready) < room:
-            claimed = claim.claim_messages(self.settings, self.worker_id, room, utcnow(), lease, self.owned,
-                                           bind_lease)
-            self.ready.extend(claimed)
-            found = bool(claimed) or bool(self.ready)
         now_m = time.monotonic()
         self.bucket.rate = self.adaptive.current(now_m)
         batch: list[tuple[OutgoingPart, int]] = []
-        while self.ready and len(batch) < room and self.bucket.take(1, now_m):
-            batch.append((self.ready.popleft(), session.next_sequence()))
+        if len(self.ready) < room:
+            # Nothing waiting: what the window and the rate allow goes out recorded by the claim
+            # itself, one transaction for the turn (claim.SendNow).
+            send_now = (claim.SendNow(min(room, self.bucket.available(now_m)), session.session_id,
+                                      session.next_sequence) if not self.ready else None)
+            claimed = claim.claim_messages(self.settings, self.worker_id, room, utcnow(), lease, self.owned,
+                                           bind_lease, send_now if send_now and send_now.count else None)
+            if send_now is not None and send_now.assigned:
+                going = {part.part_id for part, _ in send_now.assigned}
+                claimed = [part for part in claimed if part.part_id not in going]
+                for assignment in send_now.assigned:
+                    self.bucket.take(1, now_m)
+                    batch.append(assignment)
+            self.ready.extend(claimed)
+            found = bool(claimed) or bool(self.ready) or bool(batch)
         if not batch:
-            return found
-        claim.mark_parts_submitting(batch, session.session_id, utcnow(), self.owned, bind_lease)
+            while self.ready and len(batch) < room and self.bucket.take(1, now_m):
+                batch.append((self.ready.popleft(), session.next_sequence()))
+            if not batch:
+                return found
+            claim.mark_parts_submitting(batch, session.session_id, utcnow(), self.owned, bind_lease)
         pdus = [session.make_submit(seq, **submit_sm_fields(part)) for part, seq in batch]
         for (part, seq) in batch:
             self.in_flight[(id(session), seq)] = InFlight(part, session, now_m)

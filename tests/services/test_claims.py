@@ -67,3 +67,48 @@ def test_a_claim_takes_no_more_than_its_limit(database_app):
     now = utcnow()
     assert [len(claim_messages(settings, "w", limit, now, timedelta(seconds=30))) for limit in (1, 2, 1, 5)] \
         == [1, 2, 1, 1]
+
+
+def test_parts_that_leave_at_once_are_recorded_as_submitting_by_the_claim_itself(database_app):
+    from itertools import count
+
+    from sqlalchemy import event, select
+
+    from dashboard.models import MessageEvent, MessagePart
+    from dashboard.services.sending.claim import SendNow, release_unsent
+    settings = _queue(5)
+    sequences = count(10)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    send_now = SendNow(3, "sess-1", lambda: next(sequences))
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        parts = claim_messages(settings, "w", 5, utcnow(), timedelta(seconds=30), send_now=send_now)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert len(parts) == 5
+    # The first three in queue order go now, each with its own sequence number ...
+    assert [(part.message_id, seq) for part, seq in send_now.assigned] == \
+        [(part.message_id, 10 + i) for i, part in enumerate(parts[:3])]
+    # ... and are on disk as submitting before a byte leaves (#1), written once: inserted so, not
+    # inserted pending and then updated.
+    rows = {p.id: p for p in db.session.scalars(select(MessagePart))}
+    assert [(rows[p.part_id].status, rows[p.part_id].session_id, rows[p.part_id].sequence_number)
+            for p in parts] == [("submitting", "sess-1", 10), ("submitting", "sess-1", 11),
+                                ("submitting", "sess-1", 12), ("pending", None, None), ("pending", None, None)]
+    assert all(rows[p.part_id].submitting_at is not None for p in parts[:3])
+    assert not [s for s in statements if s.lstrip().upper().startswith("UPDATE MESSAGE_PART")]
+    submits = db.session.scalars(select(MessageEvent.message_id).where(MessageEvent.kind == "submit_sm")).all()
+    assert sorted(submits) == sorted(p.message_id for p in parts[:3])
+
+    # A part from an earlier attempt that leaves at once is updated to submitting the same way.
+    release_unsent(parts[3:4], utcnow(), "test")
+    retry = SendNow(1, "sess-2", lambda: 99)
+    again = claim_messages(settings, "w", 1, utcnow(), timedelta(seconds=30), send_now=retry)
+    assert [(p.part_id, seq) for p, seq in retry.assigned] == [(parts[3].part_id, 99)] == [(again[0].part_id, 99)]
+    db.session.expire_all()
+    part = db.session.get(MessagePart, parts[3].part_id)
+    assert (part.status, part.session_id, part.sequence_number) == ("submitting", "sess-2", 99)

@@ -9,7 +9,8 @@ as submitting, with their session and sequence number, before their bytes leave 
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -41,16 +42,31 @@ from dashboard.sms.pdu import OutgoingPart, timeline_fields
 _CLAIM_COLUMNS = (M.c.destination, M.c.source, M.c.source_ton, M.c.source_npi, M.c.text,
                   M.c.priority, M.c.udh_ref, M.c.campaign_id, M.c.recipient_tz)
 _NEW_PART_COLUMNS = ("message_id", "part_no", "parts_total", "status", "bind_id")
+_SUBMITTING_COLUMNS = ("session_id", "sequence_number", "submitting_at")
+
+
+@dataclass
+class SendNow:
+    """Parts that leave as soon as the claim commits (the runner's window and rate have room for
+    `count`, and nothing else waits before them): recorded as submitting, with their session and
+    sequence numbers, in the claim's own transaction (#1), so the common turn of a bind's loop
+    is one transaction, not two, and a new part is written once, not inserted then updated.
+    The claim fills `assigned`, in queue order."""
+    count: int
+    session_id: str
+    next_sequence: Callable[[], int]
+    assigned: list[tuple[OutgoingPart, int]] = field(default_factory=list)
 
 
 def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: datetime,
                    lease: timedelta, owned: OwnedRows | None = None,
-                   bind_lease: leases.Lease | None = None) -> list[OutgoingPart]:
+                   bind_lease: leases.Lease | None = None, send_now: SendNow | None = None) -> list[OutgoingPart]:
     """Claim up to `limit` queued messages for this bind and return their unsent parts, in queue
     order (priority, then age). The rows of the messages going out are kept in `owned`, for
     recording their responses without reading them again. `lease` is how long the claim lasts;
     `bind_lease` the worker's lease on the bind: the claim takes nothing unless it is still this
-    worker's at its epoch (the fence, docs/scaling.md)."""
+    worker's at its epoch (the fence, docs/scaling.md). With `send_now`, the first parts that
+    fit in it are recorded as submitting too (SendNow); they are among the parts returned."""
     if limit <= 0:
         return []
     params = {"p_bind": settings.bind_id, "p_now": now, "p_limit": limit, "p_worker": worker_id,
@@ -94,15 +110,19 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
             total = encoded[message.id].segments if encoded[message.id].payload is None else 1
             new_parts.extend({"message_id": message.id, "part_no": n, "parts_total": total,
                               "status": lc.PENDING, "bind_id": settings.bind_id} for n in range(1, total + 1))
+    going = _going_now(messages, encoded, new_parts, send_now, now) if send_now else {}
     if new_parts:
-        ids = bulk.insert_returning_ids(conn(), P, _NEW_PART_COLUMNS, new_parts)
+        columns = (*_NEW_PART_COLUMNS, *_SUBMITTING_COLUMNS) if send_now else _NEW_PART_COLUMNS
+        ids = bulk.insert_returning_ids(conn(), P, columns, new_parts)
         for values, part_id in zip(new_parts, ids):
             part = work.parts[part_id] = Row({"id": part_id, "smsc_message_id": None, "smsc_id_key": None, **values})
             work.messages[part.message_id].parts.append(part)
     outgoing: list[OutgoingPart] = []
     for message in messages:
         if message.id in encoded:
-            outgoing.extend(_outgoing_parts(message, settings, encoded[message.id]))
+            outgoing.extend(_outgoing_parts(message, settings, encoded[message.id], going))
+    if going:
+        _record_going(work, outgoing, going, send_now, now)
     work.write()
     commit()
     if owned is not None:
@@ -184,11 +204,57 @@ def _encode_cached(text: str, ref: int, concat: str, data_coding: int) -> Encode
     return encode_message(text, ref=ref, concat=concat, gsm_data_coding=data_coding)
 
 
-def _outgoing_parts(message: MessageRow, settings: BindSettings, encoded: EncodedMessage) -> list[OutgoingPart]:
+def _going_now(messages: Sequence[MessageRow], encoded: dict[int, EncodedMessage], new_parts: list[dict],
+               send_now: SendNow, now: datetime) -> dict[tuple[int, int], int]:
+    """The first `send_now.count` unsent parts in queue order, each with its sequence number:
+    (message id, part number) → sequence. New parts' rows get their submitting values here,
+    before they are inserted."""
+    new_by_message: dict[int, list[dict]] = {}
+    for values in new_parts:
+        new_by_message.setdefault(values["message_id"], []).append(values)
+    going: dict[tuple[int, int], int] = {}
+    for message in messages:
+        if len(going) >= send_now.count:
+            break
+        if message.id not in encoded:
+            continue
+        unsent = ([(p.part_no, None) for p in message.parts if p.status == lc.PENDING] if message.parts
+                  else [(values["part_no"], values) for values in new_by_message.get(message.id, ())])
+        for part_no, values in unsent[:send_now.count - len(going)]:
+            sequence = going[(message.id, part_no)] = send_now.next_sequence()
+            if values is not None:
+                values.update(status=lc.SUBMITTING, session_id=send_now.session_id, sequence_number=sequence,
+                              submitting_at=now)
+    for values in new_parts:
+        if values["status"] == lc.PENDING:
+            values.update(dict.fromkeys(_SUBMITTING_COLUMNS))
+    return going
+
+
+def _record_going(work: Working, outgoing: list[OutgoingPart], going: dict[tuple[int, int], int],
+                  send_now: SendNow, now: datetime) -> None:
+    """What mark_parts_submitting records, for the parts leaving straight from the claim (the new
+    ones were inserted so already)."""
+    for part_out in outgoing:
+        sequence = going.get((part_out.message_id, part_out.part_no))
+        if sequence is None:
+            continue
+        part = work.parts[part_out.part_id]
+        if part.status == lc.PENDING:  # a part from an earlier attempt: updated by work.write()
+            part.status, part.session_id, part.sequence_number = lc.SUBMITTING, send_now.session_id, sequence
+            part.submitting_at = now
+        event_row(part_out.message_id, "submit_sm",
+                  {"sequence": sequence, "session": send_now.session_id, **timeline_fields(part_out)},
+                  now, part_out.part_no)
+        send_now.assigned.append((part_out, sequence))
+
+
+def _outgoing_parts(message: MessageRow, settings: BindSettings, encoded: EncodedMessage,
+                    going: dict[tuple[int, int], int]) -> list[OutgoingPart]:
     bodies = list(encoded.parts) if encoded.payload is None else [b""]
     result = []
     for part in message.parts:
-        if part.status != lc.PENDING:
+        if part.status != lc.PENDING and (message.id, part.part_no) not in going:
             continue  # already accepted by the SMSC on an earlier attempt
         if part.bind_id != settings.bind_id:
             part.bind_id = settings.bind_id  # failed over from another bind
