@@ -80,10 +80,12 @@ def _secure_session_settings(app: Flask) -> None:
 def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # The sender thread and the web threads share the file; wait for locks instead of failing.
-        return {"connect_args": {"timeout": 30, "check_same_thread": False}, "json_serializer": _json_dumps}
-    return {"pool_pre_ping": True, "json_serializer": _json_dumps}
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}, "json_serializer": _json_dumps,
+                "json_deserializer": orjson.loads}
+    return {"pool_pre_ping": True, "json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
 def _json_dumps(value) -> str:
-    # The sender writes several JSON columns per message (timeline, receipts): orjson, not json.
+    # The sender writes several JSON columns per message (timeline, receipts), and the webhook
+    # job reads them back by the thousand: orjson, not json, both ways.
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
