@@ -353,6 +353,12 @@ def main(argv: list[str] | None = None) -> dict:
         "--threads", type=int, default=4, help="threads per gunicorn worker (gthread)"
     )
     parser.add_argument(
+        "--webhooks-in-process",
+        action="store_true",
+        help="the worker delivers webhooks from a job of its own process (as before 2026-12-01), "
+        "not from its child process: to compare the two",
+    )
+    parser.add_argument(
         "--postgresql",
         action="store_true",
         help="on a throwaway PostgreSQL cluster (initdb/pg_ctl, as the tests) instead of SQLite",
@@ -410,7 +416,8 @@ def main(argv: list[str] | None = None) -> dict:
             )
             processes.append(
                 subprocess.Popen(
-                    [str(bin_dir / "flask"), "--app", "app", "worker"],
+                    [str(bin_dir / "flask"), "--app", "app", "worker",
+                     *(["--webhooks-in-process"] if args.webhooks_in_process else [])],
                     cwd=ROOT,
                     env=child_env,
                     stdout=subprocess.DEVNULL,
@@ -470,6 +477,7 @@ def main(argv: list[str] | None = None) -> dict:
     figures = {
         **single,
         "database": "postgresql" if args.postgresql else "sqlite",
+        "webhooks": "in the worker's process" if args.webhooks_in_process else "a child process",
         "clients": args.clients,
         "seconds": args.seconds,
         "gunicorn_workers": args.workers,

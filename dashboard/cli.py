@@ -29,6 +29,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(message_group)
     app.cli.add_command(status_command)
     app.cli.add_command(worker_command)
+    app.cli.add_command(webhooks_command)
     app.cli.add_command(simulator_command)
     app.cli.add_command(demo_seed_command)
     app.cli.add_command(consent_group)
@@ -196,13 +197,33 @@ def status_command() -> None:
 
 
 @click.command("worker", cls=OneLineCommand)
-def worker_command() -> None:
-    """Run the sender: scheduler jobs and one SMPP session per enabled bind. Exactly one process."""
+@click.option("--webhooks-in-process", is_flag=True,
+              help="Deliver webhooks from a job in this process instead of a child process of its own.")
+def worker_command(webhooks_in_process: bool) -> None:
+    """Run the sender: scheduler jobs, one SMPP session per bind it holds, and a child process that
+    delivers webhooks. On PostgreSQL, as many as you like (docs/scaling.md)."""
     import logging
+
+    from flask.cli import ScriptInfo
 
     from dashboard.worker.scheduler import Worker
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    Worker(current_app._get_current_object()).run_forever()
+    script = click.get_current_context().find_object(ScriptInfo)
+    Worker(current_app._get_current_object(), webhook_process=not webhooks_in_process,
+           app_import_path=script.app_import_path if script else None).run_forever()
+
+
+@click.command("webhooks", cls=OneLineCommand)
+@click.option("--owner", default=None, help="Who holds the deliverer's lease (default: host:pid/webhooks).")
+@click.option("--parent", type=int, default=None, help="Stop when this process (the worker) is gone.")
+def webhooks_command(owner: str | None, parent: int | None) -> None:
+    """Deliver webhooks (started by `flask worker`; one deliverer at a time holds the lease)."""
+    import logging
+
+    from dashboard.worker.scheduler import default_worker_id
+    from dashboard.worker.webhook_process import deliver_forever
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    deliver_forever(current_app._get_current_object(), owner or f"{default_worker_id()}/webhooks", parent)
 
 
 @click.command("simulator", cls=OneLineCommand)

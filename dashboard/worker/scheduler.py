@@ -25,12 +25,13 @@ from dashboard.extensions import db
 from dashboard.models import Bind, Message
 from dashboard.models.types import utcnow
 from dashboard.services import (alerts, budgets, campaigns, idempotency, imports, leases, notifications, rollups,
-                                signup, webhooks, workers)
+                                signup, workers)
 from dashboard.services.sending import enqueue, housekeeping
 from dashboard.services.sending.rows import BindSettings
 from dashboard.sms import balance
 from dashboard.sms import lifecycle as lc
 from dashboard.worker.bind_runner import BindRunner, LeaseGrant
+from dashboard.worker.webhook_process import DelivererProcess, WebhookDeliverer
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def _supervise(worker: "Worker"):
 
 
 def _webhooks(worker: "Worker"):
-    return webhooks.run(utcnow)
+    return worker.webhooks.run_once()
 
 
 def _expire(worker: "Worker"):
@@ -146,8 +147,10 @@ JOBS = (
     # Every worker may: each notification is claimed with a conditional UPDATE before it is sent.
     Job("alert_notifications", 5.0, _notifications, singleton=False),
     # One deliverer: events to one receiver go out in order, one POST after the other; two workers
-    # posting the same receiver's queue at once could reorder them (services/webhooks.py).
-    Job("deliver_webhooks", 0.5, _webhooks),
+    # posting the same receiver's queue at once could reorder them (services/webhooks.py). Held by
+    # a lease of its own, not the leader's: under `flask worker` the deliverer is a process of its
+    # own, not this job (worker/webhook_process.py).
+    Job("deliver_webhooks", 0.5, _webhooks, singleton=False),
     # Guarded updates of queued rows only: running it on every worker at once expires each message once.
     Job("expire_overdue", 1.0, _expire, singleton=False),
     # A DELETE of old rows: harmless to repeat on every worker.
@@ -170,9 +173,16 @@ class Worker:
     """One sender process: its scheduler jobs, and a runner for each bind it holds a lease on.
     Any number of them may share one PostgreSQL database (docs/scaling.md)."""
 
-    def __init__(self, app: Flask, worker_id: str | None = None, tick_scale: float = 1.0):
+    def __init__(self, app: Flask, worker_id: str | None = None, tick_scale: float = 1.0,
+                 webhook_process: bool = False, app_import_path: str | None = None):
+        """`webhook_process`: deliver webhooks from a child `flask webhooks` process (of the app
+        at `app_import_path`, as `flask --app` takes it) instead of a job in this one."""
         self.app = app
         self.worker_id = worker_id or default_worker_id()
+        self.webhooks = WebhookDeliverer(f"{self.worker_id}/webhooks",
+                                         timedelta(seconds=app.config["LEASE_SECONDS"]))
+        self.webhook_process = (DelivererProcess(f"{self.worker_id}/webhooks", app_import_path)
+                                if webhook_process else None)
         self.runners: dict[int, BindRunner] = {}
         self.leadership: LeaseGrant | None = None
         self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(4)},
@@ -195,7 +205,11 @@ class Worker:
         with self.app.app_context():
             self._release_dead_claims()
             self._keep_leadership(utcnow())  # before the jobs' first run, which asks for it
+        if self.webhook_process is not None:
+            self.webhook_process.start()
         for job in JOBS:
+            if job.run is _webhooks and self.webhook_process is not None:
+                continue
             self.scheduler.add_job(self._wrap(job), "interval", seconds=job.period(self.app.config) * self.tick_scale,
                                    id=job.name, name=job.name, next_run_time=utcnow())
         self.scheduler.start()
@@ -299,6 +313,8 @@ class Worker:
             runners = list(self.runners.values())
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        if self.webhook_process is not None:
+            self.webhook_process.stop(timeout)
         for runner in runners:
             runner.drain(timeout=min(timeout / 2, 5.0))
         for runner in runners:
@@ -309,6 +325,7 @@ class Worker:
                 for grant in [r.grant for r in runners if r.grant is not None] + [self.leadership]:
                     if grant is not None and not grant.lost:
                         leases.release(grant.lease)
+                self.webhooks.release()
             finally:
                 db.session.remove()
 
