@@ -103,6 +103,8 @@ class BindRunner(threading.Thread):
         marks no message as a possible duplicate."""
         self.drain_deadline = time.monotonic() + timeout
         self.draining = True
+        if self.state == "backing_off":
+            self.stop_event.set()  # no link, nothing in flight: nothing to wait for (not the back-off)
 
     # ------------------------------------------------------------------ lifecycle
 

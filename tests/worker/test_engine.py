@@ -380,3 +380,17 @@ def test_when_one_part_is_refused_for_good_the_parts_still_waiting_are_not_sent(
     assert message.status == "failed"
     assert {part.status for part in message.parts} == {"failed"}  # none went back to submitting
     assert simulator.submit_count(accepted_only=False) < 4
+
+
+def test_a_worker_stops_at_once_while_a_bind_backs_off(app, simulator, make_bind, worker):
+    """A bind whose carrier refuses it waits seconds between tries; a clean stop (a deploy, a
+    rebalance handing the bind over) has nothing in flight to wait for and does not wait those out."""
+    from dashboard.models import BindStatus
+    bind = make_bind(simulator, password="wrongpw")
+    started = worker()
+    wait_for(lambda: (db.session.expire_all(), getattr(db.session.get(BindStatus, bind.id), "state", None))[1]
+             == "backing_off", message="bind refused")
+    before = time.monotonic()
+    started.stop()
+    # The back-off after a refused password is 5 s and more; the worker used to wait it out.
+    assert time.monotonic() - before < 3.0
