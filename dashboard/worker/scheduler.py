@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -31,6 +30,7 @@ from dashboard.services.sending.rows import BindSettings
 from dashboard.sms import balance
 from dashboard.sms import lifecycle as lc
 from dashboard.worker.bind_runner import BindRunner, LeaseGrant
+from dashboard.worker.signals import stop_on_signals
 from dashboard.worker.webhook_process import DelivererProcess, WebhookDeliverer
 
 log = logging.getLogger(__name__)
@@ -331,14 +331,7 @@ class Worker:
 
     def run_forever(self) -> None:
         """For `flask worker`: block until SIGTERM or SIGINT, then shut down cleanly."""
-        done = threading.Event()
-
-        def _handle(signum, _frame):
-            log.info("signal %s: stopping", signum)
-            done.set()
-
-        signal.signal(signal.SIGTERM, _handle)
-        signal.signal(signal.SIGINT, _handle)
+        done = stop_on_signals(f"worker {self.worker_id}")
         self.start()
         done.wait()
         self.stop()

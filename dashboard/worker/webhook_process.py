@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
 
@@ -28,6 +26,7 @@ from dashboard.extensions import db
 from dashboard.models.types import utcnow
 from dashboard.services import leases, webhooks
 from dashboard.worker.bind_runner import LeaseGrant
+from dashboard.worker.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +84,7 @@ class WebhookDeliverer:
 def deliver_forever(app: Flask, owner: str, parent_pid: int | None = None) -> None:
     """`flask webhooks`: rounds until SIGTERM or SIGINT, or until the worker that started it is
     gone (a SIGKILLed parent cannot stop its child; the child notices it was adopted)."""
-    stop = threading.Event()
-
-    def _handle(signum, _frame):
-        log.info("webhook deliverer: signal %s, stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _handle)
-    signal.signal(signal.SIGINT, _handle)
+    stop = stop_on_signals(f"webhook deliverer {owner}")
     deliverer = WebhookDeliverer(owner, timedelta(seconds=app.config["LEASE_SECONDS"]))
     with app.app_context():
         try:
