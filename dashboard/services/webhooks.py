@@ -52,7 +52,7 @@ from dashboard.settings import setting
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.backoff import backoff_delay
 
-M, E, W = Message.__table__, MessageEvent.__table__, WebhookEvent.__table__
+M, E, P, W = Message.__table__, MessageEvent.__table__, MessagePart.__table__, WebhookEvent.__table__
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 SIGNATURE_HEADER = "Switchboard-Signature"
 COLLECT_BATCH = 2000
@@ -195,7 +195,6 @@ def _parts(message_ids: set[int]) -> dict[int, list[dict]]:
     differently (docs/architecture.md #4). Plain rows: thousands a run."""
     if not message_ids:
         return {}
-    P = MessagePart.__table__
     found: dict[int, list[dict]] = {}
     for message_id, part_no, status, smsc_id, stat, err, error_name in db.session.execute(
         select(P.c.message_id, P.c.part_no, P.c.status, P.c.smsc_message_id, P.c.receipt_stat,

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import Flask
 
@@ -53,6 +53,11 @@ class Reconfigure(Exception):
     """The bind's settings changed: reconnect with the new ones."""
 
 
+# A lease is trusted on this process's own clock for this share of its length only: the rest is the
+# margin by which it stops before another worker may take over (docs/scaling.md, "Fencing").
+LEASE_TRUST = 0.8
+
+
 class LeaseGrant:
     """The worker's lease on this bind, as the runner needs it: renewed by the worker's supervising
     job, read by the runner's thread before it claims and before it writes bytes. `valid_until` is
@@ -67,6 +72,35 @@ class LeaseGrant:
 
     def valid(self, now_m: float) -> bool:
         return not self.lost and now_m < self.valid_until
+
+    @classmethod
+    def take(cls, name: str, owner: str, now: datetime, ttl: timedelta) -> LeaseGrant | None:
+        """The lease `name`, when it is free, expired or ours already (leases.acquire); else None."""
+        started = time.monotonic()
+        lease = leases.acquire(name, owner, now, ttl)
+        return cls(lease, started + ttl.total_seconds() * LEASE_TRUST) if lease is not None else None
+
+    def renew(self, now: datetime, ttl: timedelta) -> None:
+        """Extend the lease (leases.renew), or mark it lost when it is no longer ours."""
+        started = time.monotonic()
+        renewed = leases.renew(self.lease, now, ttl)
+        if renewed is None:
+            self.lost = True
+        else:
+            self.lease = renewed
+            self.valid_until = started + ttl.total_seconds() * LEASE_TRUST
+
+
+def keep_lease(grant: LeaseGrant | None, name: str, owner: str, now: datetime,
+               ttl: timedelta) -> LeaseGrant | None:
+    """For what runs in one place at a time (the leader's jobs, the webhook deliverer): renew
+    `grant`, or, when there is none or it was lost, take the lease if it is free."""
+    if grant is not None:
+        grant.renew(now, ttl)
+        if not grant.lost:
+            return grant
+        log.warning("%s lost the lease %s", owner, name)
+    return LeaseGrant.take(name, owner, now, ttl)
 
 
 class BindRunner(threading.Thread):
@@ -381,10 +415,10 @@ class BindRunner(threading.Thread):
         if len(self.ready) < room:
             # Nothing waiting: what the window and the rate allow goes out recorded by the claim
             # itself, one transaction for the turn (claim.SendNow).
-            send_now = (claim.SendNow(min(room, self.bucket.available(now_m)), session.session_id,
-                                      session.next_sequence) if not self.ready else None)
+            going_now = 0 if self.ready else min(room, self.bucket.available(now_m))
+            send_now = claim.SendNow(going_now, session.session_id, session.next_sequence) if going_now else None
             claimed = claim.claim_messages(self.settings, self.worker_id, room, utcnow(), lease, self.owned,
-                                           bind_lease, send_now if send_now and send_now.count else None)
+                                           bind_lease, send_now)
             if send_now is not None and send_now.assigned:
                 going = {part.part_id for part, _ in send_now.assigned}
                 claimed = [part for part in claimed if part.part_id not in going]
@@ -392,7 +426,7 @@ class BindRunner(threading.Thread):
                     self.bucket.take(1, now_m)
                     batch.append(assignment)
             self.ready.extend(claimed)
-            found = bool(claimed) or bool(self.ready) or bool(batch)
+            found = bool(self.ready or batch)
         if not batch:
             while self.ready and len(batch) < room and self.bucket.take(1, now_m):
                 batch.append((self.ready.popleft(), session.next_sequence()))

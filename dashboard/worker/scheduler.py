@@ -29,7 +29,7 @@ from dashboard.services.sending import enqueue, housekeeping
 from dashboard.services.sending.rows import BindSettings
 from dashboard.sms import balance
 from dashboard.sms import lifecycle as lc
-from dashboard.worker.bind_runner import BindRunner, LeaseGrant
+from dashboard.worker.bind_runner import BindRunner, LeaseGrant, keep_lease
 from dashboard.worker.signals import stop_on_signals
 from dashboard.worker.webhook_process import DelivererProcess, WebhookDeliverer
 
@@ -162,9 +162,6 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-# A lease is trusted on this worker's own clock for this share of its length only: the rest is the
-# margin by which it stops before another worker may take over (docs/scaling.md, "Fencing").
-LEASE_TRUST = 0.8
 # How long a bind handed over to another worker waits for the answers to what it has in flight.
 HANDOVER_SECONDS = 5.0
 
@@ -179,10 +176,9 @@ class Worker:
         at `app_import_path`, as `flask --app` takes it) instead of a job in this one."""
         self.app = app
         self.worker_id = worker_id or default_worker_id()
-        self.webhooks = WebhookDeliverer(f"{self.worker_id}/webhooks",
-                                         timedelta(seconds=app.config["LEASE_SECONDS"]))
-        self.webhook_process = (DelivererProcess(f"{self.worker_id}/webhooks", app_import_path)
-                                if webhook_process else None)
+        deliverer = f"{self.worker_id}/webhooks"
+        self.webhooks = WebhookDeliverer(deliverer, timedelta(seconds=app.config["LEASE_SECONDS"]))
+        self.webhook_process = DelivererProcess(deliverer, app_import_path) if webhook_process else None
         self.runners: dict[int, BindRunner] = {}
         self.leadership: LeaseGrant | None = None
         self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(4)},
@@ -257,7 +253,7 @@ class Worker:
                     if not runner.grant.lost:
                         leases.release(runner.grant.lease)  # stopped or handed over: free it at once
                     continue
-                self._renew(runner.grant, now)
+                runner.grant.renew(now, ttl)
                 if runner.grant.lost:
                     runner.stop()
             enabled = set(db.session.scalars(select(Bind.id).where(Bind.enabled.is_(True))))
@@ -270,37 +266,17 @@ class Worker:
             for bind_id in plan.take:
                 if bind_id in self.runners:
                     continue  # still draining from a hand-over that is now undone: it ends, then is retaken
-                started = time.monotonic()
-                lease = leases.acquire(leases.bind_lease(bind_id), self.worker_id, now, ttl)
-                if lease is None:
+                grant = LeaseGrant.take(leases.bind_lease(bind_id), self.worker_id, now, ttl)
+                if grant is None:
                     continue  # its holder hands it over, or its lease expires: a later round takes it
                 housekeeping.release_bind_claims(bind_id, self.worker_id, now)
-                grant = LeaseGrant(lease, started + ttl.total_seconds() * LEASE_TRUST)
                 runner = BindRunner(self.app, bind_id, self.worker_id, grant)
                 self.runners[bind_id] = runner
                 runner.start()
 
-    def _renew(self, grant: LeaseGrant, now: datetime) -> None:
-        started = time.monotonic()
-        renewed = leases.renew(grant.lease, now, self.lease_ttl)
-        if renewed is None:
-            grant.lost = True
-        else:
-            grant.lease = renewed
-            grant.valid_until = started + self.lease_ttl.total_seconds() * LEASE_TRUST
-
     def _keep_leadership(self, now: datetime) -> None:
         """Renew the leadership, or take it when nobody holds it: the jobs that run once run here."""
-        if self.leadership is not None:
-            self._renew(self.leadership, now)
-            if not self.leadership.lost:
-                return
-            log.warning("worker %s lost the leadership", self.worker_id)
-            self.leadership = None
-        started = time.monotonic()
-        lease = leases.acquire(leases.LEADER, self.worker_id, now, self.lease_ttl)
-        if lease is not None:
-            self.leadership = LeaseGrant(lease, started + self.lease_ttl.total_seconds() * LEASE_TRUST)
+        self.leadership = keep_lease(self.leadership, leases.LEADER, self.worker_id, now, self.lease_ttl)
 
     def bind_settings(self, bind_id: int | None) -> BindSettings:
         return BindSettings.for_bind_id(bind_id, timedelta(hours=self.app.config["VALIDITY_HOURS"]))

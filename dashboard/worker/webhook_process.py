@@ -25,16 +25,13 @@ from flask import Flask
 from dashboard.extensions import db
 from dashboard.models.types import utcnow
 from dashboard.services import leases, webhooks
-from dashboard.worker.bind_runner import LeaseGrant
+from dashboard.worker.bind_runner import LeaseGrant, keep_lease
 from dashboard.worker.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
 WEBHOOKS_LEASE = "webhooks"
 ROUND_SECONDS = 0.5  # between rounds when nothing was due
-# A lease is trusted on this process's own clock for this share of its length (as the workers'
-# leases: dashboard/worker/scheduler.py).
-LEASE_TRUST = 0.8
 
 
 class WebhookDeliverer:
@@ -62,17 +59,7 @@ class WebhookDeliverer:
         return webhooks.run(utcnow, budget_seconds=budget)
 
     def _keep_lease(self) -> None:
-        started, now = time.monotonic(), utcnow()
-        if self.grant is not None:
-            renewed = leases.renew(self.grant.lease, now, self.ttl)
-            if renewed is not None:
-                self.grant = LeaseGrant(renewed, started + self.ttl.total_seconds() * LEASE_TRUST)
-                return
-            log.warning("webhook deliverer %s lost its lease", self.owner)
-            self.grant = None
-        lease = leases.acquire(WEBHOOKS_LEASE, self.owner, now, self.ttl)
-        if lease is not None:
-            self.grant = LeaseGrant(lease, started + self.ttl.total_seconds() * LEASE_TRUST)
+        self.grant = keep_lease(self.grant, WEBHOOKS_LEASE, self.owner, utcnow(), self.ttl)
 
     def release(self) -> None:
         """Give the lease up at once (a clean stop), so the next deliverer need not wait for it."""

@@ -243,9 +243,7 @@ def _record_going(work: Working, outgoing: list[OutgoingPart], going: dict[tuple
         if part.status == lc.PENDING:  # a part from an earlier attempt: updated by work.write()
             part.status, part.session_id, part.sequence_number = lc.SUBMITTING, send_now.session_id, sequence
             part.submitting_at = now
-        event_row(part_out.message_id, "submit_sm",
-                  {"sequence": sequence, "session": send_now.session_id, **timeline_fields(part_out)},
-                  now, part_out.part_no)
+        _submit_sm_event(part_out, sequence, send_now.session_id, now)
         send_now.assigned.append((part_out, sequence))
 
 
@@ -282,8 +280,7 @@ def mark_parts_submitting(assignments: Sequence[tuple[OutgoingPart, int]], sessi
         {"b_id": part.part_id, "status": lc.SUBMITTING, "session_id": session_id, "sequence_number": seq,
          "submitting_at": now} for part, seq in assignments])
     for part, seq in assignments:
-        event_row(part.message_id, "submit_sm", {"sequence": seq, "session": session_id, **timeline_fields(part)},
-                  now, part.part_no)
+        _submit_sm_event(part, seq, session_id, now)
     try:
         commit()
     except BaseException:
@@ -292,6 +289,12 @@ def mark_parts_submitting(assignments: Sequence[tuple[OutgoingPart, int]], sessi
         raise
     if owned is not None:
         owned.mark_submitting((part.part_id for part, _ in assignments), lc.SUBMITTING)
+
+
+def _submit_sm_event(part: OutgoingPart, sequence: int, session_id: str, now: datetime) -> None:
+    """The timeline row of a part recorded as submitting: which session and sequence number carry it."""
+    event_row(part.message_id, "submit_sm", {"sequence": sequence, "session": session_id, **timeline_fields(part)},
+              now, part.part_no)
 
 
 def halted_message_ids(message_ids: Iterable[int]) -> set[int]:
