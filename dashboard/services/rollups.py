@@ -27,6 +27,12 @@ message that had expired: expired → partially delivered). Then the earlier out
 of its own period and the new one added, so the rollups always agree with the message table.
 
 Minutes older than ROLLUP_MINUTE_HOURS are folded into hourly rows.
+
+Runs take turns: a batch and a fold each begin by locking the cursor row. Normally only the
+leader's job runs (dashboard/worker/scheduler.py), but a leader handing over, the demo loader or
+an operator's own call may overlap it. A batch reads under one snapshot (REPEATABLE READ on
+PostgreSQL), so when it waited for another run, PostgreSQL refuses its writes as a serialization
+failure: the batch is rolled back and read again from the new cursor, never counted twice.
 """
 from __future__ import annotations
 
@@ -51,6 +57,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 
 from dashboard.extensions import db
@@ -87,6 +94,7 @@ BATCH_EVENTS = 100_000
 # A gap is judged by PostgreSQL's snapshot only once it is this old: the transaction that took
 # the id has had time to get its transaction id (it may take the id a moment before).
 GAP_SETTLE_SECONDS = 2.0
+SERIALIZATION_FAILURE = "40001"  # PostgreSQL's SQLSTATE: a row changed after this snapshot was taken
 OUTCOME_STATES = tuple(sorted(lc.OUTCOMES))
 # Failures that never reached a receipt: no receipt latency for them.
 NO_RECEIPT_REASONS = ("validity passed", "gave up (attempts spent)", "cannot be encoded")
@@ -123,9 +131,13 @@ def run(now: datetime, minute_hours: float, batch: int = BATCH_EVENTS, budget_se
         db.session.execute(_on_conflict_nothing(RollupCursor.__table__).values(name=CURSOR, last_id=0, gaps=[]))
     db.session.commit()  # each batch is a transaction of its own, from its first statement
     while True:
-        read, more, gaps = _run_batch(now, horizon, batch)
-        result.events += read
-        result.gaps = gaps
+        batch_result = _run_batch(now, horizon, batch)
+        if batch_result is not None:
+            read, more, gaps = batch_result
+            result.events += read
+            result.gaps = gaps
+        else:  # another run moved the cursor meanwhile: read again from where it left it
+            more = True
         if not more or time.monotonic() >= deadline:
             result.caught_up = not more
             break
@@ -133,13 +145,25 @@ def run(now: datetime, minute_hours: float, batch: int = BATCH_EVENTS, budget_se
     return result
 
 
-def _run_batch(now: datetime, horizon: datetime, batch: int) -> tuple[int, bool, int]:
+def _run_batch(now: datetime, horizon: datetime, batch: int) -> tuple[int, bool, int] | None:
+    """One batch in one transaction: (events read, more to read, gaps awaited), or None when
+    another run got in first and this one was rolled back."""
     if is_postgresql():
         # One snapshot for the whole batch: the events summed, the holes found and the snapshot's
         # horizon must all describe the same moment (READ COMMITTED gives each statement its own).
         db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    try:
+        return _count_batch(now, horizon, batch)
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != SERIALIZATION_FAILURE:
+            raise
+        db.session.rollback()
+        return None
+
+
+def _count_batch(now: datetime, horizon: datetime, batch: int) -> tuple[int, bool, int] | None:
+    cursor = _lock_cursor()
     snapshot = _snapshot()
-    cursor = db.session.get(RollupCursor, CURSOR, populate_existing=True)
     start, gaps = cursor.last_id, list(cursor.gaps or [])
     newest = db.session.scalar(select(func.max(E.c.id)).where(E.c.id > start))
     upper = min(newest, start + batch) if newest else start
@@ -162,11 +186,18 @@ def _run_batch(now: datetime, horizon: datetime, batch: int) -> tuple[int, bool,
     moved = db.session.execute(
         update(RollupCursor.__table__).where(RollupCursor.name == CURSOR, RollupCursor.last_id == start)
         .values(last_id=upper, gaps=waiting, updated_at=now)).rowcount
-    if moved != 1:  # another run moved it meanwhile: its counts stand, ours are undone
+    if moved != 1:  # another run moved it meanwhile (SQLite): its counts stand, ours are undone
         db.session.rollback()
-        return 0, False, len(gaps)
+        return None
     db.session.commit()
     return read, newest is not None and newest > upper, len(waiting)
+
+
+def _lock_cursor() -> RollupCursor:
+    """The cursor, locked until this transaction ends: runs take turns (FOR UPDATE is left out on
+    SQLite, where writers take turns anyway)."""
+    return db.session.execute(select(RollupCursor).where(RollupCursor.name == CURSOR).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one()
 
 
 def _snapshot() -> tuple[int, int] | None:
@@ -389,6 +420,7 @@ def coarsen(now: datetime, minute_hours: float, max_hours: int = 48) -> int:
     """Fold minute rows older than `minute_hours` into their hours (up to `max_hours` hours of
     them per call), in one transaction per table set: the hour gains exactly what the minutes
     held. Returns the minute rows folded."""
+    _lock_cursor()  # two folds at once would both add the same minutes into the hour
     cutoff = datetime.fromtimestamp(int((now - timedelta(hours=minute_hours)).timestamp()) // 3600 * 3600,
                                     tz=timezone.utc)
     oldest = db.session.scalar(select(func.min(traffic_rollup.c.period_start)).where(
@@ -397,6 +429,7 @@ def coarsen(now: datetime, minute_hours: float, max_hours: int = 48) -> int:
         spend_rollup.c.resolution == 60, spend_rollup.c.period_start < cutoff))
     oldest = min(filter(None, (oldest, oldest_spend)), default=None)
     if oldest is None:
+        db.session.commit()  # lets the cursor go
         return 0
     until = min(cutoff, oldest + timedelta(hours=max_hours))
     folded = 0

@@ -2,13 +2,14 @@
 simulator, after a crash between two runs, and with transactions that commit out of id order."""
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, insert, select, text
 
 from dashboard import create_app
 from dashboard.extensions import db
@@ -322,6 +323,129 @@ def test_the_timeline_ids_are_not_cached_per_connection(postgres, postgres_templ
                 traffic.write(idle, traffic.rows())
         rollups.run(later, minute_hours=48)
         _equal_to_direct_counts()
+        db.session.remove()
+        db.engine.dispose()
+    postgres.drop_database(url.rsplit("/", 1)[1])
+
+
+# ----------------------------------------------------------------------------- two runs at once
+
+
+class _Paused:
+    """Runs `call` in a thread of its own (its own app context and session) and holds it inside
+    `where` — a function of the rollups module, after it returns — until `release()`."""
+
+    def __init__(self, app, monkeypatch, where: str, call) -> None:
+        self.inside, self.go, self.error = threading.Event(), threading.Event(), None
+        original = getattr(rollups, where)
+        paused_thread = self
+
+        def held(*args, **kwargs):
+            value = original(*args, **kwargs)
+            if threading.current_thread() is paused_thread.thread and not paused_thread.inside.is_set():
+                paused_thread.inside.set()
+                paused_thread.go.wait(30)
+            return value
+
+        monkeypatch.setattr(rollups, where, held)
+        self.thread = threading.Thread(target=self._run, args=(app, call), daemon=True)
+
+    def _run(self, app, call) -> None:
+        with app.app_context():
+            try:
+                self.result = call()
+            except Exception as exc:  # noqa: BLE001 — reported by start() or join()
+                self.error = exc
+                self.inside.set()
+            finally:
+                db.session.remove()
+
+    def start(self) -> _Paused:
+        self.thread.start()
+        assert self.inside.wait(30), "the paused run never got there"
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def join(self):
+        self.thread.join(60)
+        assert not self.thread.is_alive()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def _blocked_on_a_lock(app, other: threading.Thread) -> None:
+    """Until another session waits on a lock held by the paused run (or `other` has finished)."""
+    with app.app_context(), db.engine.connect() as watcher:
+        wait_for(lambda: not other.is_alive() or watcher.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )).scalar() > 0, timeout=30, message="the second run waits for the first")
+
+
+def _second_run(app, call) -> tuple[threading.Thread, list]:
+    outcome: list = []
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                outcome.append(call())
+            except Exception as exc:  # noqa: BLE001 — asserted by the test
+                outcome.append(exc)
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_two_runs_at_once_count_every_event_once_on_postgresql(postgres, postgres_template, monkeypatch):
+    """A run that reaches the same rollup rows while another run holds them waits, is refused its
+    stale snapshot by PostgreSQL, and reads again from the cursor the first run moved: neither an
+    error nor an event counted twice (the CI failure of 2026-12-01: a test's own run met the
+    worker's rollup job)."""
+    url = postgres.create_database(f"twice_{uuid.uuid4().hex[:8]}", template=postgres_template)
+    app = create_app(make_config("unused.db", DATABASE_URL=url))
+    with app.app_context():
+        traffic = Traffic(utcnow())
+        _write(traffic, traffic.rows(), traffic.rows(lc.UNDELIVERABLE, "UNDELIV, err 001: x"))
+        first = _Paused(app, monkeypatch, "_add_into", lambda: rollups.run(utcnow(), minute_hours=48)).start()
+        second, outcome = _second_run(app, lambda: rollups.run(utcnow(), minute_hours=48, budget_seconds=20))
+        _blocked_on_a_lock(app, second)
+        first.go.set()
+        first.join()
+        second.join(60)
+
+        assert not isinstance(outcome[0], Exception), outcome[0]
+        assert outcome[0].caught_up
+        _equal_to_direct_counts()
+        assert sum(r.delivered for r in db.session.execute(select(traffic_rollup))) == 1
+        assert sum(r.failed for r in db.session.execute(select(traffic_rollup))) == 1
+        db.session.remove()
+        db.engine.dispose()
+    postgres.drop_database(url.rsplit("/", 1)[1])
+
+
+def test_two_folds_at_once_add_each_minute_into_its_hour_once_on_postgresql(postgres, postgres_template, monkeypatch):
+    url = postgres.create_database(f"fold_{uuid.uuid4().hex[:8]}", template=postgres_template)
+    app = create_app(make_config("unused.db", DATABASE_URL=url))
+    with app.app_context():
+        traffic = Traffic(utcnow())
+        long_ago = (utcnow() - timedelta(hours=30)).replace(minute=10, second=0, microsecond=0)
+        _write(traffic, traffic.rows(at=long_ago), traffic.rows(at=long_ago + timedelta(minutes=7)))
+        rollups.run(utcnow(), minute_hours=48)
+        first = _Paused(app, monkeypatch, "_add_into", lambda: rollups.coarsen(utcnow(), minute_hours=6)).start()
+        second, outcome = _second_run(app, lambda: rollups.coarsen(utcnow(), minute_hours=6))
+        _blocked_on_a_lock(app, second)
+        first.go.set()
+
+        assert first.join() == 4
+        second.join(60)
+        assert outcome == [0]  # the first fold took them all
+        rows = db.session.execute(select(traffic_rollup)).all()
+        assert [(r.resolution, r.delivered, r.parts) for r in rows] == [(3600, 2, 2)]
+        assert sum(r.parts for r in db.session.execute(select(spend_rollup))) == 2
         db.session.remove()
         db.engine.dispose()
     postgres.drop_database(url.rsplit("/", 1)[1])
