@@ -93,15 +93,32 @@ def event_type(kind: str, detail: dict) -> str | None:
 # ----------------------------------------------------------------------------- collect
 
 
+Fresh = dict  # (api key id, url) → [(event id, envelope)] in id order: what a round just collected
+
+
 def collect(now: datetime) -> int:
     """Turn new timeline events of API messages, and new MOs, into outbox events; commit.
     Returns how many events were written."""
-    written = _collect_messages(now) + _collect_inbound(now)
+    return _collect(now)[0]
+
+
+def _collect(now: datetime) -> tuple[int, Fresh]:
+    """collect(), and the events it wrote, as they will be sent: the round that collected them
+    posts them without reading them back (deliver's `fresh`)."""
+    fresh: Fresh = {}
+    written = _collect_messages(now, fresh) + _collect_inbound(now, fresh)
     db.session.commit()
-    return written
+    return written, fresh
 
 
-def _collect_messages(now: datetime) -> int:
+def _write_events(events: list[dict], fresh: Fresh) -> None:
+    ids = bulk.insert_returning_ids(db.session.connection(), W, _EVENT_COLUMNS, events)
+    for event_id, event in zip(ids, events):
+        fresh.setdefault((event["api_key_id"], event["url"]), []).append((event_id, _envelope(
+            event_id, event["type"], event["occurred_at"], event["seq"], event["payload"])))
+
+
+def _collect_messages(now: datetime, fresh: Fresh) -> int:
     conn = db.session.connection()
     due = conn.execute(
         select(
@@ -180,12 +197,13 @@ def _collect_messages(now: datetime) -> int:
         progress.append(
             {"b_id": row.id, "webhook_seq": new[-1][0], "g_webhook_seq": row.webhook_seq}
         )
-    bulk.insert_many(conn, W, _EVENT_COLUMNS, events)
+    _write_events(events, fresh)
     # Guarded by what was read: were another collector to run at once, one of the two undoes all.
     if bulk.update_many(conn, M, ("webhook_seq",), progress, guard=("webhook_seq",)) != len(
         progress
     ):
         db.session.rollback()
+        fresh.clear()
         return 0
     return len(events)
 
@@ -215,7 +233,7 @@ def _parts(message_ids: set[int]) -> dict[int, list[dict]]:
     return found
 
 
-def _collect_inbound(now: datetime) -> int:
+def _collect_inbound(now: datetime, fresh: Fresh) -> int:
     mos = db.session.scalars(
         select(InboundMessage)
         .where(InboundMessage.webhook_done.is_(False))
@@ -254,7 +272,7 @@ def _collect_inbound(now: datetime) -> int:
         for mo in mos
         for key_id, url in receivers
     ]
-    bulk.insert_many(db.session.connection(), W, _EVENT_COLUMNS, events)
+    _write_events(events, fresh)
     taken = db.session.execute(
         update(InboundMessage)
         .where(InboundMessage.id.in_([mo.id for mo in mos]), InboundMessage.webhook_done.is_(False))
@@ -263,6 +281,7 @@ def _collect_inbound(now: datetime) -> int:
     ).rowcount
     if taken != len(mos):
         db.session.rollback()
+        fresh.clear()
         return 0
     return len(events)
 
@@ -295,13 +314,11 @@ class Outcome:
 
 def envelope(event) -> dict:
     """One event as a receiver reads it (a WebhookEvent, or a row with its columns)."""
-    return {
-        "id": f"evt_{event.id}",
-        "type": event.type,
-        "created_at": iso_time(event.occurred_at),
-        "seq": event.seq,
-        "data": event.payload,
-    }
+    return _envelope(event.id, event.type, event.occurred_at, event.seq, event.payload)
+
+
+def _envelope(event_id: int, kind: str, occurred_at: datetime, seq: int | None, payload: dict) -> dict:
+    return {"id": f"evt_{event_id}", "type": kind, "created_at": iso_time(occurred_at), "seq": seq, "data": payload}
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -310,9 +327,11 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def due_batches(now: datetime, limit_receivers: int = 64) -> list[list[Batch]]:
+def due_batches(now: datetime, limit_receivers: int = 64, fresh: Fresh | None = None) -> list[list[Batch]]:
     """For every receiver whose oldest pending event is due, its next POSTs in order (up to
-    BATCHES_PER_ROUND of WEBHOOK_BATCH_SIZE events each)."""
+    BATCHES_PER_ROUND of WEBHOOK_BATCH_SIZE events each). A receiver whose oldest pending event
+    is the first this round collected has nothing older waiting: its POSTs are all of `fresh`,
+    as collected, not read back."""
     heads = db.session.execute(
         select(W.c.api_key_id, W.c.url, func.min(W.c.id))
         .where(W.c.status == PENDING)
@@ -331,6 +350,16 @@ def due_batches(now: datetime, limit_receivers: int = 64) -> list[list[Batch]]:
     queues = []
     for key_id, url, head_id in heads:
         if head_id not in ready or len(queues) >= limit_receivers:
+            continue
+        just_collected = (fresh or {}).get((key_id, url))
+        if just_collected and just_collected[0][0] == head_id:
+            # All of them: what one collect wrote is bounded by COLLECT_BATCH already, and a
+            # remainder left pending would put the receiver on the read-back path from then on.
+            events = just_collected
+            queues.append([
+                Batch(key_id, url, [event_id for event_id, _ in chunk], [body for _, body in chunk], 0)
+                for chunk in (events[i : i + size] for i in range(0, len(events), size))
+            ])
             continue
         # Plain rows, not ORM objects: a busy receiver gets thousands of events a second.
         events = db.session.execute(
@@ -394,11 +423,11 @@ def post(http: httpx.Client, url: str, body: bytes, signature: str) -> Outcome:
     return Outcome(response.status_code, (time.perf_counter() - started) * 1000, error)
 
 
-def deliver(now: datetime, http: httpx.Client | None = None) -> int:
+def deliver(now: datetime, http: httpx.Client | None = None, fresh: Fresh | None = None) -> int:
     """One round: each due receiver's POSTs go out one after the other, stopping at its first
     failure (what follows waits for it: order per receiver); receivers are served in parallel.
     Each outcome is recorded; commit. Returns how many events were delivered."""
-    queues = due_batches(now)
+    queues = due_batches(now, fresh=fresh)
     if not queues:
         return 0
     http = http or client(setting("WEBHOOK_TIMEOUT_SECONDS"))
@@ -489,8 +518,8 @@ def run(now_fn, budget_seconds: float = 2.0) -> int:
     delivered = 0
     while True:
         now = now_fn()
-        collected = collect(now)
-        sent = deliver(now)
+        collected, fresh = _collect(now)
+        sent = deliver(now, fresh=fresh)
         delivered += sent
         if (not collected and not sent) or time.monotonic() > deadline:
             return delivered

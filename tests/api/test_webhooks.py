@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from dashboard.api import examples
 from dashboard.extensions import db
@@ -269,3 +269,53 @@ def test_a_failed_message_says_so_with_its_reason_error_and_parts(
     assert failed[undelivered]["parts"][0]["receipt_stat"] == "UNDELIV"
     assert failed[refused]["status"] == "failed"
     assert failed[refused]["error"] == {"code": 0x0B, "name": "ESME_RINVDSTADR"}
+
+
+def test_a_round_posts_what_it_collected_without_reading_it_back_and_as_read_back_later(
+    app, client, make_key, receiver
+):
+    """The events a round writes go out from memory (the outbox is not read back for them), and
+    they are the very events the outbox holds: a redelivery, read back, posts the same JSON."""
+    approved_sender()
+    from tests.api.conftest import Api
+
+    api = Api(client, make_key(webhook_url=receiver.url).token)
+    ids = [_send(api, f"+1202555010{n}") for n in range(1, 3)]
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        assert webhooks.run(utcnow, budget_seconds=0) == 2
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if s.lstrip().startswith("SELECT") and "webhook_event.payload" in s]
+    first = receiver.events()
+    assert [e["data"]["message_id"] for e in first] == ids
+
+    for outbox_event in db.session.scalars(select(WebhookEvent)):
+        outbox_event.status = "pending"
+    db.session.commit()
+    webhooks.deliver(utcnow())  # nothing collected this time: read back from the outbox
+    assert receiver.events()[2:] == first
+
+
+def test_a_receiver_with_older_events_waiting_gets_them_before_the_round_s_new_ones(
+    app, client, make_key, receiver
+):
+    approved_sender()
+    from tests.api.conftest import Api
+
+    api = Api(client, make_key(webhook_url=receiver.url).token)
+    older = _send(api, "+12025550101")
+    receiver.status = 500
+    webhooks.run(utcnow, budget_seconds=0)
+    assert db.session.scalar(select(WebhookEvent.status)) == "pending"
+    receiver.status = 200
+    newer = _send(api, "+12025550102")
+    later = utcnow() + timedelta(hours=1)  # past the older event's back-off
+    webhooks.run(lambda: later, budget_seconds=0)
+    delivered = [e["data"]["message_id"] for e in receiver.events()]
+    assert delivered[-2:] == [older, newer]
