@@ -59,6 +59,7 @@ class Receiver:
     def __init__(self) -> None:
         self.delivered: set[int] = set()
         self.last_at = 0.0
+        self.last_wall = 0.0
         self.posts = 0
         self.lock = threading.Lock()
         outer = self
@@ -78,6 +79,7 @@ class Receiver:
                     outer.delivered.update(ids)
                     if ids:
                         outer.last_at = time.monotonic()
+                        outer.last_wall = time.time()
                 self.send_response(204)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -249,12 +251,16 @@ def drain(db_url: str, timeout: float = 300) -> None:
     raise SystemExit(f"the queue did not drain: {counts(db_url)}")
 
 
-def end_to_end(port: int, token: str, receiver: Receiver, offset: int) -> float:
+def end_to_end(port: int, token: str, receiver: Receiver, offset: int, db_url: str,
+               processes: dict[str, int]) -> dict:
+    """The API rate, and where its time went: accepting the batches, the sender (until the last
+    message is delivered, by the database's clock) and the webhooks that trail it."""
     with receiver.lock:
         receiver.delivered.clear()
     client = Client(port, token)
     ids: set[int] = set()
-    started = time.monotonic()
+    cpu_before = cpu_now(processes)
+    started, started_wall = time.monotonic(), time.time()
     for start in range(0, E2E_N, E2E_BATCH):
         body = {
             "messages": [
@@ -265,13 +271,76 @@ def end_to_end(port: int, token: str, receiver: Receiver, offset: int) -> float:
         status, answer = client.post("/messages/batch", body)
         assert status == 201, answer[:500]
         ids.update(m["id"] for m in json.loads(answer)["data"])
+    accepted = time.monotonic() - started
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         with receiver.lock:
             if ids <= receiver.delivered:
-                return round(E2E_N / (receiver.last_at - started), 1)
+                sender_done = last_done(db_url, min(ids)) - started_wall
+                cpu = cpu_since(cpu_before, processes)
+                return {
+                    "e2e_cpu_s": cpu,
+                    "api_end_to_end_msgs_per_s": round(E2E_N / (receiver.last_at - started), 1),
+                    "e2e_accepted_s": round(accepted, 2),
+                    "e2e_sender_done_s": round(sender_done, 2),
+                    "e2e_webhooks_trail_s": round(receiver.last_wall - started_wall - sender_done, 2),
+                }
         time.sleep(0.05)
     raise SystemExit(f"webhooks missing: {len(ids - receiver.delivered)} of {E2E_N}")
+
+
+def cpu_seconds(root_pid: int, descendants: bool = True) -> float:
+    """CPU time used so far by a process and its live descendants (Linux /proc; 0 elsewhere)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return 0.0
+    stats = {}
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    tree, todo = {root_pid}, [root_pid]
+    while todo and descendants:
+        pid = todo.pop()
+        tree.add(pid)
+        todo.extend(child for child, (parent, _) in stats.items() if parent == pid and child not in tree)
+    return sum(stats[pid][1] for pid in tree if pid in stats) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_now(processes: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of gunicorn (with its workers), the sender worker, its webhook child and
+    the simulator."""
+    worker = processes["worker"]
+    return {"gunicorn": cpu_seconds(processes["gunicorn"]), "worker": cpu_seconds(worker, descendants=False),
+            "webhooks": cpu_seconds(worker) - cpu_seconds(worker, descendants=False),
+            "simulator": cpu_seconds(processes["simulator"])}
+
+
+def cpu_since(before: dict[str, float], processes: dict[str, int]) -> dict[str, float]:
+    return {name: round(seconds - before[name], 2) for name, seconds in cpu_now(processes).items()}
+
+
+def last_done(url: str, first_id: int) -> float:
+    """When the last message from `first_id` on ended, as a Unix time (done_at is stored in UTC)."""
+    from datetime import timezone
+
+    from sqlalchemy import text
+
+    counts(url)
+    with _engines[url].connect() as connection:
+        value = connection.execute(
+            text("SELECT max(done_at) FROM message WHERE id >= :id"), {"id": first_id}
+        ).scalar()
+    if isinstance(value, str):
+        from datetime import datetime
+
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.timestamp()
 
 
 def newer_than(url: str, message_id: int) -> dict[str, int]:
@@ -287,7 +356,7 @@ def newer_than(url: str, message_id: int) -> dict[str, int]:
         )
 
 
-def queue_fed(env: dict, db_url: str) -> float:
+def queue_fed(env: dict, db_url: str, processes: dict[str, int]) -> tuple[float, dict]:
     """The same number of messages inserted straight into the queue, as a campaign launch does."""
     from sqlalchemy import func, select
 
@@ -317,6 +386,7 @@ def queue_fed(env: dict, db_url: str) -> float:
             )
             for i in range(E2E_N)
         ]
+        cpu_before = cpu_now(processes)
         started = time.monotonic()
         for start in range(0, E2E_N, 5000):
             insert_messages(rows[start : start + 5000])
@@ -327,7 +397,7 @@ def queue_fed(env: dict, db_url: str) -> float:
     while time.monotonic() < deadline:
         mine = newer_than(db_url, last_id)
         if sum(mine.values()) == E2E_N and mine.get("delivered", 0) == E2E_N:
-            return round(E2E_N / (time.monotonic() - started), 1)
+            return round(E2E_N / (time.monotonic() - started), 1), cpu_since(cpu_before, processes)
         time.sleep(0.05)
     raise SystemExit(f"queue-fed run did not finish: {newer_than(db_url, last_id)}")
 
@@ -449,18 +519,23 @@ def main(argv: list[str] | None = None) -> dict:
             )
             drain(db_url)
             time.sleep(2)  # the last webhooks of the phases before
-            api_rate = end_to_end(port, token, receiver, offset=2_000_000)
+            pids = {"gunicorn": processes[0].pid, "worker": processes[1].pid, "simulator": sim._process.pid}
+            e2e = end_to_end(port, token, receiver, offset=2_000_000, db_url=db_url,
+                             processes=pids)
+            api_rate = e2e["api_end_to_end_msgs_per_s"]
             print(
                 f"api end to end: {E2E_N:,} in batches of {E2E_BATCH}, "
                 "until the last delivered webhook: "
-                f"{api_rate:,.0f} msgs/s"
+                f"{api_rate:,.0f} msgs/s (accepted in {e2e['e2e_accepted_s']} s, the sender done "
+                f"at {e2e['e2e_sender_done_s']} s, the webhooks {e2e['e2e_webhooks_trail_s']} s after; "
+                f"CPU s: {e2e['e2e_cpu_s']})"
             )
             drain(db_url)
-            fed_rate = queue_fed(env, db_url)
+            fed_rate, fed_cpu = queue_fed(env, db_url, pids)
             print(
                 f"queue-fed: {E2E_N:,} straight into the queue until delivered: "
                 f"{fed_rate:,.0f} msgs/s "
-                f"(api end to end = {api_rate / fed_rate:.0%} of it)"
+                f"(api end to end = {api_rate / fed_rate:.0%} of it; CPU s: {fed_cpu})"
             )
         finally:
             for process in processes:
@@ -484,9 +559,10 @@ def main(argv: list[str] | None = None) -> dict:
         "gunicorn_threads": args.threads,
         "batch_runs_msgs_per_s": batches,
         "batch_msgs_per_s": statistics.median(batches),
-        "api_end_to_end_msgs_per_s": api_rate,
+        **e2e,
         "queue_fed_msgs_per_s": fed_rate,
         "api_share_of_queue_fed": round(api_rate / fed_rate, 2),
+        "queue_fed_cpu_s": fed_cpu,
     }
     if args.json:
         print(json.dumps(figures))
