@@ -73,7 +73,7 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
               "p_expires": now + lease}
     if bind_lease is not None:
         params |= {"p_lease": bind_lease.name, "p_epoch": bind_lease.epoch}
-    claimed = MessageRow.all_from(conn().execute(_main_claim(bind_lease is not None), params))
+    claimed = MessageRow.all_from(_planned_for_its_values(_main_claim(bind_lease is not None), params))
     if len(claimed) < limit:
         claimed += campaigns.claim_within_allowances(
             limit - len(claimed), now,
@@ -130,6 +130,22 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
             if message.id in encoded:
                 owned.keep(message)
     return outgoing
+
+
+def _planned_for_its_values(statement, params: dict):
+    """Execute the claim with a plan made for these values. psycopg prepares a statement on its
+    fifth run, and PostgreSQL may then keep one generic plan for it; for the claim that plan cost
+    ~1 ms of PostgreSQL's CPU per message in most runs of bench/api_load.py --postgresql, and
+    dropped four workers of bench/scale_out.py to 1,600–3,300 msgs/s (docs/performance.md,
+    "Scale-out on PostgreSQL"). Only the claim: planning every statement of the sender for its
+    values cost a fifth of its rate."""
+    connection = conn()
+    if connection.dialect.name != "postgresql":
+        return connection.execute(statement, params)
+    connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+    result = connection.execute(statement, params)
+    connection.exec_driver_sql("SET LOCAL plan_cache_mode = auto")
+    return result
 
 
 @lru_cache(maxsize=2)
