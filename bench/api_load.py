@@ -316,7 +316,8 @@ def cpu_now(processes: dict[str, int]) -> dict[str, float]:
     worker = processes["worker"]
     return {"gunicorn": cpu_seconds(processes["gunicorn"]), "worker": cpu_seconds(worker, descendants=False),
             "webhooks": cpu_seconds(worker) - cpu_seconds(worker, descendants=False),
-            "simulator": cpu_seconds(processes["simulator"])}
+            "simulator": cpu_seconds(processes["simulator"]),
+            **({"postgresql": cpu_seconds(processes["postgresql"])} if "postgresql" in processes else {})}
 
 
 def cpu_since(before: dict[str, float], processes: dict[str, int]) -> dict[str, float]:
@@ -520,6 +521,8 @@ def main(argv: list[str] | None = None) -> dict:
             drain(db_url)
             time.sleep(2)  # the last webhooks of the phases before
             pids = {"gunicorn": processes[0].pid, "worker": processes[1].pid, "simulator": sim._process.pid}
+            if cluster is not None:  # the postmaster and every backend it started
+                pids["postgresql"] = int((cluster.data / "postmaster.pid").read_text().split()[0])
             e2e = end_to_end(port, token, receiver, offset=2_000_000, db_url=db_url,
                              processes=pids)
             api_rate = e2e["api_end_to_end_msgs_per_s"]
