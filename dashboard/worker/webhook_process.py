@@ -31,7 +31,18 @@ from dashboard.worker.signals import stop_on_signals
 log = logging.getLogger(__name__)
 
 WEBHOOKS_LEASE = "webhooks"
-ROUND_SECONDS = 0.5  # between rounds when nothing was due
+ROUND_SECONDS = 0.5  # between rounds when nothing was due for a while
+# Within BUSY_SPELL_SECONDS of the last delivery the next round comes sooner: the last receipts of
+# a burst should not wait half a second behind it (docs/performance.md, "HTTP API", session 3).
+BUSY_ROUND_SECONDS = 0.1
+BUSY_SPELL_SECONDS = 5.0
+
+
+def pause_between_rounds(delivered: int, since_last_delivery: float) -> float:
+    """How long to wait before the next round."""
+    if delivered:
+        return 0.0
+    return BUSY_ROUND_SECONDS if since_last_delivery < BUSY_SPELL_SECONDS else ROUND_SECONDS
 
 
 class WebhookDeliverer:
@@ -73,6 +84,7 @@ def deliver_forever(app: Flask, owner: str, parent_pid: int | None = None) -> No
     gone (a SIGKILLed parent cannot stop its child; the child notices it was adopted)."""
     stop = stop_on_signals(f"webhook deliverer {owner}")
     deliverer = WebhookDeliverer(owner, timedelta(seconds=app.config["LEASE_SECONDS"]))
+    last_delivery = float("-inf")
     with app.app_context():
         try:
             while not stop.is_set():
@@ -87,8 +99,11 @@ def deliver_forever(app: Flask, owner: str, parent_pid: int | None = None) -> No
                     delivered = 0
                 finally:
                     db.session.remove()
-                if not delivered:
-                    stop.wait(ROUND_SECONDS)
+                if delivered:
+                    last_delivery = time.monotonic()
+                pause = pause_between_rounds(delivered, time.monotonic() - last_delivery)
+                if pause:
+                    stop.wait(pause)
         finally:
             try:
                 deliverer.release()

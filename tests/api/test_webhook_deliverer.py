@@ -18,7 +18,14 @@ from dashboard import crypto
 from dashboard.extensions import db
 from dashboard.models import WebhookEvent
 from dashboard.services import leases
-from dashboard.worker.webhook_process import WEBHOOKS_LEASE, WebhookDeliverer
+from dashboard.worker.webhook_process import (
+    BUSY_ROUND_SECONDS,
+    BUSY_SPELL_SECONDS,
+    ROUND_SECONDS,
+    WEBHOOKS_LEASE,
+    WebhookDeliverer,
+    pause_between_rounds,
+)
 from tests.api.conftest import Api
 from tests.conftest import approved_sender, wait_for
 
@@ -94,3 +101,12 @@ def test_flask_worker_delivers_webhooks_from_a_child_process_that_ends_with_it(
             if "webhooks" in child.cmdline():
                 child.kill()
         log.close()
+
+
+def test_the_deliverer_comes_back_sooner_while_traffic_flows():
+    """After a round that delivered, the next comes at once; within a few seconds of the last
+    delivery, after a tenth of a second (the last receipts of a burst); idle, after half a second."""
+    assert pause_between_rounds(3, 0.0) == 0.0
+    assert pause_between_rounds(0, 1.0) == BUSY_ROUND_SECONDS < ROUND_SECONDS
+    assert pause_between_rounds(0, BUSY_SPELL_SECONDS + 1) == ROUND_SECONDS
+    assert pause_between_rounds(0, float("inf")) == ROUND_SECONDS
