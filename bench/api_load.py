@@ -290,24 +290,18 @@ def end_to_end(port: int, token: str, receiver: Receiver, offset: int, db_url: s
 
 
 def cpu_seconds(root_pid: int, descendants: bool = True) -> float:
-    """CPU time used so far by a process and its live descendants (Linux /proc; 0 elsewhere)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return 0.0
-    stats = {}
-    for entry in proc.iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
-    tree, todo = {root_pid}, [root_pid]
-    while todo and descendants:
-        pid = todo.pop()
-        tree.add(pid)
-        todo.extend(child for child, (parent, _) in stats.items() if parent == pid and child not in tree)
-    return sum(stats[pid][1] for pid in tree if pid in stats) / os.sysconf("SC_CLK_TCK")
+    """CPU time used so far by a process and (unless told not to) its live descendants."""
+    import psutil
+
+    root = psutil.Process(root_pid)
+    total = 0.0
+    for process in [root, *(root.children(recursive=True) if descendants else [])]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def cpu_now(processes: dict[str, int]) -> dict[str, float]:
