@@ -376,11 +376,18 @@ class _Paused:
 
 
 def _blocked_on_a_lock(app, other: threading.Thread) -> None:
-    """Until another session waits on a lock held by the paused run (or `other` has finished)."""
-    with app.app_context(), db.engine.connect() as watcher:
-        wait_for(lambda: not other.is_alive() or watcher.execute(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )).scalar() > 0, timeout=30, message="the second run waits for the first")
+    """Until another session waits on a lock held by the paused run (or `other` has finished).
+    Each look in a transaction of its own: PostgreSQL keeps one snapshot of pg_stat_activity for
+    the whole of a transaction."""
+
+    def waiting() -> bool:
+        with db.engine.connect() as watcher:
+            return watcher.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )).scalar() > 0
+
+    with app.app_context():
+        wait_for(lambda: not other.is_alive() or waiting(), timeout=30, message="the second run waits for the first")
 
 
 def _second_run(app, call) -> tuple[threading.Thread, list]:
@@ -412,10 +419,12 @@ def test_two_runs_at_once_count_every_event_once_on_postgresql(postgres, postgre
         _write(traffic, traffic.rows(), traffic.rows(lc.UNDELIVERABLE, "UNDELIV, err 001: x"))
         first = _Paused(app, monkeypatch, "_add_into", lambda: rollups.run(utcnow(), minute_hours=48)).start()
         second, outcome = _second_run(app, lambda: rollups.run(utcnow(), minute_hours=48, budget_seconds=20))
-        _blocked_on_a_lock(app, second)
-        first.go.set()
-        first.join()
-        second.join(60)
+        try:
+            _blocked_on_a_lock(app, second)
+        finally:  # the paused run lets its connection go whatever happened
+            first.go.set()
+            first.join()
+            second.join(60)
 
         assert not isinstance(outcome[0], Exception), outcome[0]
         assert outcome[0].caught_up
@@ -437,11 +446,14 @@ def test_two_folds_at_once_add_each_minute_into_its_hour_once_on_postgresql(post
         rollups.run(utcnow(), minute_hours=48)
         first = _Paused(app, monkeypatch, "_add_into", lambda: rollups.coarsen(utcnow(), minute_hours=6)).start()
         second, outcome = _second_run(app, lambda: rollups.coarsen(utcnow(), minute_hours=6))
-        _blocked_on_a_lock(app, second)
-        first.go.set()
+        try:
+            _blocked_on_a_lock(app, second)
+        finally:  # the paused run lets its connection go whatever happened
+            first.go.set()
+            folded = first.join()
+            second.join(60)
 
-        assert first.join() == 4
-        second.join(60)
+        assert folded == 4
         assert outcome == [0]  # the first fold took them all
         rows = db.session.execute(select(traffic_rollup)).all()
         assert [(r.resolution, r.delivered, r.parts) for r in rows] == [(3600, 2, 2)]
