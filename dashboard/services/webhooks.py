@@ -93,7 +93,8 @@ def event_type(kind: str, detail: dict) -> str | None:
 # ----------------------------------------------------------------------------- collect
 
 
-Fresh = dict  # (api key id, url) → [(event id, envelope)] in id order: what a round just collected
+# What a round just collected, as it will be posted: (api key id, url) → [(event id, envelope)], in id order.
+Fresh = dict[tuple[int, str], list[tuple[int, dict]]]
 
 
 def collect(now: datetime) -> int:
@@ -355,31 +356,20 @@ def due_batches(now: datetime, limit_receivers: int = 64, fresh: Fresh | None = 
         if just_collected and just_collected[0][0] == head_id:
             # All of them: what one collect wrote is bounded by COLLECT_BATCH already, and a
             # remainder left pending would put the receiver on the read-back path from then on.
-            events = just_collected
-            queues.append([
-                Batch(key_id, url, [event_id for event_id, _ in chunk], [body for _, body in chunk], 0)
-                for chunk in (events[i : i + size] for i in range(0, len(events), size))
-            ])
-            continue
-        # Plain rows, not ORM objects: a busy receiver gets thousands of events a second.
-        events = db.session.execute(
-            select(W.c.id, W.c.type, W.c.occurred_at, W.c.seq, W.c.payload, W.c.attempts)
-            .where(W.c.api_key_id == key_id, W.c.url == url, W.c.status == PENDING)
-            .order_by(W.c.id)
-            .limit(size * BATCHES_PER_ROUND)
-        ).all()
-        queues.append(
-            [
-                Batch(
-                    key_id,
-                    url,
-                    [e.id for e in chunk],
-                    [envelope(e) for e in chunk],
-                    chunk[0].attempts,
-                )
-                for chunk in (events[i : i + size] for i in range(0, len(events), size))
-            ]
-        )
+            pending = [(event_id, body, 0) for event_id, body in just_collected]
+        else:
+            # Plain rows, not ORM objects: a busy receiver gets thousands of events a second.
+            pending = [(e.id, envelope(e), e.attempts) for e in db.session.execute(
+                select(W.c.id, W.c.type, W.c.occurred_at, W.c.seq, W.c.payload, W.c.attempts)
+                .where(W.c.api_key_id == key_id, W.c.url == url, W.c.status == PENDING)
+                .order_by(W.c.id)
+                .limit(size * BATCHES_PER_ROUND)
+            )]
+        # Each POST: its events' ids and bodies, and how often its first event was tried.
+        queues.append([
+            Batch(key_id, url, [item[0] for item in chunk], [item[1] for item in chunk], chunk[0][2])
+            for chunk in (pending[i : i + size] for i in range(0, len(pending), size))
+        ])
     return queues
 
 
