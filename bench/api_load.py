@@ -514,7 +514,7 @@ def main(argv: list[str] | None = None) -> dict:
             )
             drain(db_url)
             time.sleep(2)  # the last webhooks of the phases before
-            pids = {"gunicorn": processes[0].pid, "worker": processes[1].pid, "simulator": sim._process.pid}
+            pids = {"gunicorn": processes[0].pid, "worker": processes[1].pid, "simulator": sim.pid}
             if cluster is not None:  # the postmaster and every backend it started
                 pids["postgresql"] = int((cluster.data / "postmaster.pid").read_text().split()[0])
             e2e = end_to_end(port, token, receiver, offset=2_000_000, db_url=db_url,

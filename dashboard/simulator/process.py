@@ -56,6 +56,11 @@ class SimulatorProcess:
         self.port = value
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The simulator process's id, while it runs (a benchmark counts its CPU)."""
+        return self._process.pid if self._process is not None else None
+
     def _ask(self, name: str, *args: Any) -> Any:
         self._conn.send((name, args))
         kind, value = self._conn.recv()
