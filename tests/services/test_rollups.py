@@ -331,48 +331,67 @@ def test_the_timeline_ids_are_not_cached_per_connection(postgres, postgres_templ
 # ----------------------------------------------------------------------------- two runs at once
 
 
-class _Paused:
-    """Runs `call` in a thread of its own (its own app context and session) and holds it inside
-    `where` — a function of the rollups module, after it returns — until `release()`."""
+class _InThread:
+    """Runs `call` in a thread of its own, with its own app context and session."""
 
-    def __init__(self, app, monkeypatch, where: str, call) -> None:
-        self.inside, self.go, self.error = threading.Event(), threading.Event(), None
-        original = getattr(rollups, where)
-        paused_thread = self
-
-        def held(*args, **kwargs):
-            value = original(*args, **kwargs)
-            if threading.current_thread() is paused_thread.thread and not paused_thread.inside.is_set():
-                paused_thread.inside.set()
-                paused_thread.go.wait(30)
-            return value
-
-        monkeypatch.setattr(rollups, where, held)
+    def __init__(self, app, call) -> None:
+        self.error: Exception | None = None
         self.thread = threading.Thread(target=self._run, args=(app, call), daemon=True)
 
     def _run(self, app, call) -> None:
         with app.app_context():
             try:
                 self.result = call()
-            except Exception as exc:  # noqa: BLE001 — reported by start() or join()
+            except Exception as exc:  # noqa: BLE001 — reported by join()
                 self.error = exc
-                self.inside.set()
+                self.failed()
             finally:
                 db.session.remove()
 
-    def start(self) -> _Paused:
+    def failed(self) -> None:
+        pass
+
+    def start(self):
         self.thread.start()
-        assert self.inside.wait(30), "the paused run never got there"
-        if self.error is not None:
-            raise self.error
         return self
 
     def join(self):
+        """What `call` returned; what it raised is raised here."""
         self.thread.join(60)
         assert not self.thread.is_alive()
         if self.error is not None:
             raise self.error
         return self.result
+
+
+class _Paused(_InThread):
+    """An _InThread held inside `where` — a function of the rollups module, after it returns —
+    until `go` is set."""
+
+    def __init__(self, app, monkeypatch, where: str, call) -> None:
+        super().__init__(app, call)
+        self.inside, self.go = threading.Event(), threading.Event()
+        original = getattr(rollups, where)
+        paused = self
+
+        def held(*args, **kwargs):
+            value = original(*args, **kwargs)
+            if threading.current_thread() is paused.thread and not paused.inside.is_set():
+                paused.inside.set()
+                paused.go.wait(30)
+            return value
+
+        monkeypatch.setattr(rollups, where, held)
+
+    def failed(self) -> None:
+        self.inside.set()  # start() need not wait for a pause that never comes
+
+    def start(self) -> _Paused:
+        super().start()
+        assert self.inside.wait(30), "the paused run never got there"
+        if self.error is not None:
+            raise self.error
+        return self
 
 
 def _blocked_on_a_lock(app, other: threading.Thread) -> None:
@@ -390,23 +409,6 @@ def _blocked_on_a_lock(app, other: threading.Thread) -> None:
         wait_for(lambda: not other.is_alive() or waiting(), timeout=30, message="the second run waits for the first")
 
 
-def _second_run(app, call) -> tuple[threading.Thread, list]:
-    outcome: list = []
-
-    def run() -> None:
-        with app.app_context():
-            try:
-                outcome.append(call())
-            except Exception as exc:  # noqa: BLE001 — asserted by the test
-                outcome.append(exc)
-            finally:
-                db.session.remove()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
-
-
 def test_two_runs_at_once_count_every_event_once_on_postgresql(postgres, postgres_template, monkeypatch):
     """A run that reaches the same rollup rows while another run holds them waits, is refused its
     stale snapshot by PostgreSQL, and reads again from the cursor the first run moved: neither an
@@ -418,16 +420,16 @@ def test_two_runs_at_once_count_every_event_once_on_postgresql(postgres, postgre
         traffic = Traffic(utcnow())
         _write(traffic, traffic.rows(), traffic.rows(lc.UNDELIVERABLE, "UNDELIV, err 001: x"))
         first = _Paused(app, monkeypatch, "_add_into", lambda: rollups.run(utcnow(), minute_hours=48)).start()
-        second, outcome = _second_run(app, lambda: rollups.run(utcnow(), minute_hours=48, budget_seconds=20))
+        second = _InThread(app, lambda: rollups.run(utcnow(), minute_hours=48, budget_seconds=20)).start()
         try:
-            _blocked_on_a_lock(app, second)
+            _blocked_on_a_lock(app, second.thread)
         finally:  # the paused run lets its connection go whatever happened
             first.go.set()
-            first.join()
-            second.join(60)
+            first.thread.join(60)
+            second.thread.join(60)
+        first.join()
 
-        assert not isinstance(outcome[0], Exception), outcome[0]
-        assert outcome[0].caught_up
+        assert second.join().caught_up  # and it raised nothing
         _equal_to_direct_counts()
         assert sum(r.delivered for r in db.session.execute(select(traffic_rollup))) == 1
         assert sum(r.failed for r in db.session.execute(select(traffic_rollup))) == 1
@@ -445,16 +447,16 @@ def test_two_folds_at_once_add_each_minute_into_its_hour_once_on_postgresql(post
         _write(traffic, traffic.rows(at=long_ago), traffic.rows(at=long_ago + timedelta(minutes=7)))
         rollups.run(utcnow(), minute_hours=48)
         first = _Paused(app, monkeypatch, "_add_into", lambda: rollups.coarsen(utcnow(), minute_hours=6)).start()
-        second, outcome = _second_run(app, lambda: rollups.coarsen(utcnow(), minute_hours=6))
+        second = _InThread(app, lambda: rollups.coarsen(utcnow(), minute_hours=6)).start()
         try:
-            _blocked_on_a_lock(app, second)
+            _blocked_on_a_lock(app, second.thread)
         finally:  # the paused run lets its connection go whatever happened
             first.go.set()
-            folded = first.join()
-            second.join(60)
+            first.thread.join(60)
+            second.thread.join(60)
 
-        assert folded == 4
-        assert outcome == [0]  # the first fold took them all
+        assert first.join() == 4
+        assert second.join() == 0  # the first fold took them all
         rows = db.session.execute(select(traffic_rollup)).all()
         assert [(r.resolution, r.delivered, r.parts) for r in rows] == [(3600, 2, 2)]
         assert sum(r.parts for r in db.session.execute(select(spend_rollup))) == 2
