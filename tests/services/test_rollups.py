@@ -394,10 +394,11 @@ class _Paused(_InThread):
         return self
 
 
-def _blocked_on_a_lock(app, other: threading.Thread) -> None:
-    """Until another session waits on a lock held by the paused run (or `other` has finished).
-    Each look in a transaction of its own: PostgreSQL keeps one snapshot of pg_stat_activity for
-    the whole of a transaction."""
+def _second_waits_for_the_first(app, first: _Paused, second: _InThread) -> None:
+    """Start `second` while `first` is held; once PostgreSQL shows a session waiting on a lock (or
+    `second` has finished), let `first` go on; return when both have ended. Each look at
+    pg_stat_activity is a transaction of its own: PostgreSQL keeps one snapshot of it per
+    transaction."""
 
     def waiting() -> bool:
         with db.engine.connect() as watcher:
@@ -405,8 +406,15 @@ def _blocked_on_a_lock(app, other: threading.Thread) -> None:
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
             )).scalar() > 0
 
-    with app.app_context():
-        wait_for(lambda: not other.is_alive() or waiting(), timeout=30, message="the second run waits for the first")
+    second.start()
+    try:
+        with app.app_context():
+            wait_for(lambda: not second.thread.is_alive() or waiting(), timeout=30,
+                     message="the second run waits for the first")
+    finally:  # the paused run lets its connection go whatever happened
+        first.go.set()
+        first.thread.join(60)
+        second.thread.join(60)
 
 
 def test_two_runs_at_once_count_every_event_once_on_postgresql(postgres, postgres_template, monkeypatch):
@@ -420,13 +428,8 @@ def test_two_runs_at_once_count_every_event_once_on_postgresql(postgres, postgre
         traffic = Traffic(utcnow())
         _write(traffic, traffic.rows(), traffic.rows(lc.UNDELIVERABLE, "UNDELIV, err 001: x"))
         first = _Paused(app, monkeypatch, "_add_into", lambda: rollups.run(utcnow(), minute_hours=48)).start()
-        second = _InThread(app, lambda: rollups.run(utcnow(), minute_hours=48, budget_seconds=20)).start()
-        try:
-            _blocked_on_a_lock(app, second.thread)
-        finally:  # the paused run lets its connection go whatever happened
-            first.go.set()
-            first.thread.join(60)
-            second.thread.join(60)
+        second = _InThread(app, lambda: rollups.run(utcnow(), minute_hours=48, budget_seconds=20))
+        _second_waits_for_the_first(app, first, second)
         first.join()
 
         assert second.join().caught_up  # and it raised nothing
@@ -447,13 +450,8 @@ def test_two_folds_at_once_add_each_minute_into_its_hour_once_on_postgresql(post
         _write(traffic, traffic.rows(at=long_ago), traffic.rows(at=long_ago + timedelta(minutes=7)))
         rollups.run(utcnow(), minute_hours=48)
         first = _Paused(app, monkeypatch, "_add_into", lambda: rollups.coarsen(utcnow(), minute_hours=6)).start()
-        second = _InThread(app, lambda: rollups.coarsen(utcnow(), minute_hours=6)).start()
-        try:
-            _blocked_on_a_lock(app, second.thread)
-        finally:  # the paused run lets its connection go whatever happened
-            first.go.set()
-            first.thread.join(60)
-            second.thread.join(60)
+        second = _InThread(app, lambda: rollups.coarsen(utcnow(), minute_hours=6))
+        _second_waits_for_the_first(app, first, second)
 
         assert first.join() == 4
         assert second.join() == 0  # the first fold took them all
