@@ -52,8 +52,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
 
     from dashboard import models  # noqa: F401  (registers the tables with the metadata)
-    from dashboard.db_setup import install_sqlite_pragmas
+    from dashboard.db_setup import install_sqlite_pragmas, install_unprepared_statements
     install_sqlite_pragmas(app)
+    install_unprepared_statements(app)
 
     from dashboard.web import register_blueprints
     register_blueprints(app)

@@ -46,6 +46,27 @@ def install_sqlite_pragmas(app: Flask) -> None:
         cursor.close()
 
 
+def install_unprepared_statements(app: Flask) -> None:
+    """On PostgreSQL, a statement run with the execution option `unprepared=True` is sent without
+    being prepared, so that it is planned for its values every time. psycopg prepares a statement
+    on its fifth run, and PostgreSQL may then keep one generic plan for it for the rest of the
+    connection: for the sender's claim that plan cost ~1 ms of PostgreSQL's CPU per message in most
+    runs (docs/performance.md, "Scale-out on PostgreSQL"). Every other statement stays prepared."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        return
+    with app.app_context():
+        engine = db.engine
+    if getattr(engine, "_switchboard_unprepared", False):
+        return
+    engine._switchboard_unprepared = True
+
+    @event.listens_for(engine, "do_execute")
+    def _execute(cursor, statement, parameters, context) -> bool | None:
+        if not context.execution_options.get("unprepared"):
+            return None  # SQLAlchemy executes it as usual
+        cursor.execute(statement, parameters, prepare=False)
+        return True
+
 
 @contextmanager
 def one_connection_session() -> Iterator[None]:

@@ -73,7 +73,7 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
               "p_expires": now + lease}
     if bind_lease is not None:
         params |= {"p_lease": bind_lease.name, "p_epoch": bind_lease.epoch}
-    claimed = MessageRow.all_from(_planned_for_its_values(_main_claim(bind_lease is not None), params))
+    claimed = MessageRow.all_from(conn().execute(_main_claim(bind_lease is not None), params))
     if len(claimed) < limit:
         claimed += campaigns.claim_within_allowances(
             limit - len(claimed), now,
@@ -132,28 +132,14 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
     return outgoing
 
 
-def _planned_for_its_values(statement, params: dict):
-    """Execute the claim with a plan made for these values. psycopg prepares a statement on its
-    fifth run, and PostgreSQL may then keep one generic plan for it; for the claim that plan cost
-    ~1 ms of PostgreSQL's CPU per message in most runs of bench/api_load.py --postgresql, and
-    dropped four workers of bench/scale_out.py to 1,600–3,300 msgs/s (docs/performance.md,
-    "Scale-out on PostgreSQL"). Only the claim: planning every statement of the sender for its
-    values cost a fifth of its rate."""
-    connection = conn()
-    if connection.dialect.name != "postgresql":
-        return connection.execute(statement, params)
-    connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-    result = connection.execute(statement, params)
-    connection.exec_driver_sql("SET LOCAL plan_cache_mode = auto")
-    return result
-
-
 @lru_cache(maxsize=2)
 def _main_claim(fenced: bool):
     """The claim of every message not in a separately claimed campaign, built once: it runs
     several times a second per bind. Parameters: p_bind, p_now, p_limit, p_worker, p_expires, and
     when `fenced` p_lease, p_epoch (not named after columns of the table it updates, which
-    SQLAlchemy reserves)."""
+    SQLAlchemy reserves). Sent unprepared on PostgreSQL, so that it is planned for its values every
+    time: the generic plan PostgreSQL may keep for a prepared statement cost the claim ~1 ms of
+    its CPU per message (dashboard.db_setup.install_unprepared_statements)."""
     now = bindparam("p_now")
     fence = (leases.held_clause(bindparam("p_lease"), bindparam("p_worker"), bindparam("p_epoch"), now)
              if fenced else true())
@@ -172,7 +158,8 @@ def _main_claim(fenced: bool):
             .where(M.c.id.in_(select(due.c.id)), unindexed(M.c.status) == lc.QUEUED)
             .values(status=lc.SUBMITTING, claimed_by=bindparam("p_worker"), claim_expires_at=bindparam("p_expires"),
                     submitting_at=now, attempts=M.c.attempts + 1, reason=None)
-            .returning(*MESSAGE_COLUMNS, *_CLAIM_COLUMNS))
+            .returning(*MESSAGE_COLUMNS, *_CLAIM_COLUMNS)
+            .execution_options(unprepared=True))
 
 
 def _due_in_campaign(bind_id: int, campaign_id: int, limit: int, now: datetime) -> list[campaigns.Candidate]:
