@@ -93,6 +93,7 @@ class Message(db.Model):
     parts: Mapped[list[MessagePart]] = relationship(back_populates="message", order_by="MessagePart.part_no",
                                                     cascade="all, delete-orphan")
     events: Mapped[list[MessageEvent]] = relationship(back_populates="message", order_by="MessageEvent.id",
+                                                      primaryjoin="Message.id == foreign(MessageEvent.message_id)",
                                                       cascade="all, delete-orphan")
     bind = relationship("Bind")
     campaign = relationship("Campaign")
@@ -107,7 +108,8 @@ class MessagePart(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"), index=True)
+    # Indexed by the unique (message_id, part_no) above.
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"))
     part_no: Mapped[int]
     parts_total: Mapped[int]
     status: Mapped[str] = mapped_column(String(20), default="pending")
@@ -130,16 +132,20 @@ class MessagePart(db.Model):
 
 
 class MessageEvent(db.Model):
-    """The message's timeline: every protocol event with its raw fields (docs/architecture.md #5)."""
+    """The message's timeline: every protocol event with its raw fields (docs/architecture.md #5).
+    No foreign key on message_id, as on the receipts' ids: PostgreSQL checks one with a query per
+    row, the sender writes four timeline rows and a receipt per message, and only the sender writes
+    them, for rows it holds (docs/scaling.md, "What limits it"; tests/worker/test_integrity.py)."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int] = mapped_column(index=True)
     part_no: Mapped[int | None]
     kind: Mapped[str] = mapped_column(String(30))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    message: Mapped[Message] = relationship(back_populates="events")
+    message: Mapped[Message] = relationship(back_populates="events",
+                                            primaryjoin="foreign(MessageEvent.message_id) == Message.id")
 
 
 class DeliveryReceipt(db.Model):
@@ -149,14 +155,14 @@ class DeliveryReceipt(db.Model):
     __table_args__ = (Index("ix_delivery_receipt_match", "bind_id", "id_key", "part_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    bind_id: Mapped[int] = mapped_column(ForeignKey("bind.id"))
+    bind_id: Mapped[int]  # no foreign keys here: see MessageEvent
     smsc_message_id: Mapped[str] = mapped_column(String(80))
     id_key: Mapped[str] = mapped_column(String(80))
     stat: Mapped[str | None] = mapped_column(String(10))
     err: Mapped[str | None] = mapped_column(String(10))
     raw: Mapped[dict] = mapped_column(JSON, default=dict)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    part_id: Mapped[int | None] = mapped_column(ForeignKey("message_part.id"))
+    part_id: Mapped[int | None]
     matched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duplicate: Mapped[bool] = mapped_column(default=False)
 
