@@ -105,21 +105,39 @@ def collect(now: datetime) -> int:
 
 def _collect(now: datetime) -> tuple[int, Fresh]:
     """collect(), and the events it wrote, as they will be sent: the round that collected them
-    posts them without reading them back (deliver's `fresh`)."""
-    fresh: Fresh = {}
-    written = _collect_messages(now, fresh) + _collect_inbound(now, fresh)
+    posts them without reading them back (deliver's `fresh`).
+
+    Everything is read and prepared first, then written in three statements and committed: on
+    SQLite the writes hold the database's one write lock, and the sender waits while they do
+    (docs/performance.md, "HTTP API")."""
+    events, progress = _plan_messages(now)
+    mos, inbound = _plan_inbound(now)
+    events += inbound
+    if not events and not progress and not mos:
+        return 0, {}
+    conn = db.session.connection()
+    ids = bulk.insert_returning_ids(conn, W, _EVENT_COLUMNS, events)
+    # Guarded by what was read: were another collector to run at once, one of the two undoes all.
+    taken = bulk.update_many(conn, M, ("webhook_seq",), progress, guard=("webhook_seq",))
+    if mos:
+        taken += conn.execute(
+            update(InboundMessage.__table__)
+            .where(InboundMessage.id.in_(mos), InboundMessage.webhook_done.is_(False))
+            .values(webhook_done=True)
+        ).rowcount
+    if taken != len(progress) + len(mos):
+        db.session.rollback()
+        return 0, {}
     db.session.commit()
-    return written, fresh
-
-
-def _write_events(events: list[dict], fresh: Fresh) -> None:
-    ids = bulk.insert_returning_ids(db.session.connection(), W, _EVENT_COLUMNS, events)
+    fresh: Fresh = {}
     for event_id, event in zip(ids, events):
         fresh.setdefault((event["api_key_id"], event["url"]), []).append((event_id, _envelope(
             event_id, event["type"], event["occurred_at"], event["seq"], event["payload"])))
+    return len(events), fresh
 
 
-def _collect_messages(now: datetime, fresh: Fresh) -> int:
+def _plan_messages(now: datetime) -> tuple[list[dict], list[dict]]:
+    """The new events of API messages whose timeline moved, and each message's new webhook_seq."""
     conn = db.session.connection()
     due = conn.execute(
         select(
@@ -139,7 +157,7 @@ def _collect_messages(now: datetime, fresh: Fresh) -> int:
         .limit(COLLECT_BATCH)
     ).all()
     if not due:
-        return 0
+        return [], []
     timeline: dict[int, list] = {}
     for message_id, kind, detail, at in conn.execute(
         select(E.c.message_id, E.c.kind, E.c.detail, E.c.at).where(
@@ -198,15 +216,7 @@ def _collect_messages(now: datetime, fresh: Fresh) -> int:
         progress.append(
             {"b_id": row.id, "webhook_seq": new[-1][0], "g_webhook_seq": row.webhook_seq}
         )
-    _write_events(events, fresh)
-    # Guarded by what was read: were another collector to run at once, one of the two undoes all.
-    if bulk.update_many(conn, M, ("webhook_seq",), progress, guard=("webhook_seq",)) != len(
-        progress
-    ):
-        db.session.rollback()
-        fresh.clear()
-        return 0
-    return len(events)
+    return events, progress
 
 
 def _parts(message_ids: set[int]) -> dict[int, list[dict]]:
@@ -234,7 +244,8 @@ def _parts(message_ids: set[int]) -> dict[int, list[dict]]:
     return found
 
 
-def _collect_inbound(now: datetime, fresh: Fresh) -> int:
+def _plan_inbound(now: datetime) -> tuple[list[int], list[dict]]:
+    """The ids of new MOs, and their events: one per key that asked for inbound messages."""
     mos = db.session.scalars(
         select(InboundMessage)
         .where(InboundMessage.webhook_done.is_(False))
@@ -242,7 +253,7 @@ def _collect_inbound(now: datetime, fresh: Fresh) -> int:
         .limit(COLLECT_BATCH)
     ).all()
     if not mos:
-        return 0
+        return [], []
     receivers = db.session.execute(
         select(ApiKey.id, ApiKey.webhook_url).where(
             ApiKey.inbound_webhooks.is_(True),
@@ -273,18 +284,7 @@ def _collect_inbound(now: datetime, fresh: Fresh) -> int:
         for mo in mos
         for key_id, url in receivers
     ]
-    _write_events(events, fresh)
-    taken = db.session.execute(
-        update(InboundMessage)
-        .where(InboundMessage.id.in_([mo.id for mo in mos]), InboundMessage.webhook_done.is_(False))
-        .values(webhook_done=True)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if taken != len(mos):
-        db.session.rollback()
-        fresh.clear()
-        return 0
-    return len(events)
+    return [mo.id for mo in mos], events
 
 
 # ----------------------------------------------------------------------------- deliver
@@ -299,7 +299,11 @@ class Batch:
     url: str
     event_ids: list[int]
     envelopes: list[dict]
-    head_attempts: int
+    attempts: list[int]  # how often each event was tried before
+
+    @property
+    def head_attempts(self) -> int:
+        return self.attempts[0]
 
 
 @dataclass(frozen=True)
@@ -365,9 +369,9 @@ def due_batches(now: datetime, limit_receivers: int = 64, fresh: Fresh | None = 
                 .order_by(W.c.id)
                 .limit(size * BATCHES_PER_ROUND)
             )]
-        # Each POST: its events' ids and bodies, and how often its first event was tried.
+        # Each POST: its events' ids, bodies and tries so far.
         queues.append([
-            Batch(key_id, url, [item[0] for item in chunk], [item[1] for item in chunk], chunk[0][2])
+            Batch(key_id, url, [item[0] for item in chunk], [item[1] for item in chunk], [item[2] for item in chunk])
             for chunk in (pending[i : i + size] for i in range(0, len(pending), size))
         ])
     return queues
@@ -444,41 +448,53 @@ def deliver(now: datetime, http: httpx.Client | None = None, fresh: Fresh | None
 
     with ThreadPoolExecutor(max_workers=min(PARALLEL_RECEIVERS, len(queues))) as pool:
         results = list(pool.map(post_in_order, queues))
-    delivered = sum(_record(batch, outcome, now) for done in results for batch, outcome in done)
+    delivered = _record([outcome for done in results for outcome in done], now)
     db.session.commit()
     return delivered
 
 
-def _record(batch: Batch, outcome: Outcome, now: datetime) -> int:
-    ids = batch.event_ids
-    latency = round(outcome.latency_ms, 1)
-    db.session.execute(
-        WebhookAttempt.__table__.insert().values(
-            url=batch.url,
-            event_ids=ids,
-            at=now,
-            status_code=outcome.status_code,
-            latency_ms=latency,
-            error=outcome.error,
-        )
-    )
+# What a delivered event's row becomes; `attempts` is the event's count so far plus this one.
+_DELIVERED_COLUMNS = ("status", "delivered_at", "next_attempt_at", "attempts", "last_attempt_at",
+                      "last_status_code", "last_latency_ms", "last_error")
+_ATTEMPT_COLUMNS = ("url", "event_ids", "at", "status_code", "latency_ms", "error")
+
+
+def _record(done: list[tuple[Batch, Outcome]], now: datetime) -> int:
+    """Write each POST's attempt and its events' new state; the caller commits. Returns how many
+    events were delivered. Every row is prepared before the first write, and the writes are one
+    statement per table: on SQLite this transaction holds the database's one write lock, and the
+    sender waits while it does (docs/performance.md, "HTTP API")."""
+    delivered = [
+        {"b_id": event_id, "g_status": PENDING, "status": DELIVERED, "delivered_at": now,
+         "next_attempt_at": None, "attempts": tried + 1, "last_attempt_at": now,
+         "last_status_code": outcome.status_code, "last_latency_ms": round(outcome.latency_ms, 1),
+         "last_error": None}
+        for batch, outcome in done if outcome.ok
+        for event_id, tried in zip(batch.event_ids, batch.attempts)
+    ]
+    attempts = [{"url": batch.url, "event_ids": batch.event_ids, "at": now, "status_code": outcome.status_code,
+                 "latency_ms": round(outcome.latency_ms, 1), "error": outcome.error} for batch, outcome in done]
+    conn = db.session.connection()
+    # Guarded by the status read: an event a redeliver or another round moved is left as it is.
+    bulk.update_many(conn, W, _DELIVERED_COLUMNS, delivered, guard=("status",))
+    for batch, outcome in done:
+        if not outcome.ok:
+            _record_failure(batch, outcome, now)
+    bulk.insert_many(conn, WebhookAttempt.__table__, _ATTEMPT_COLUMNS, attempts)
+    return len(delivered)
+
+
+def _record_failure(batch: Batch, outcome: Outcome, now: datetime) -> None:
+    """A POST that failed: its events wait for their next try, or fail after the retry period."""
     common = {
         "attempts": WebhookEvent.attempts + 1,
         "last_attempt_at": now,
         "last_status_code": outcome.status_code,
-        "last_latency_ms": latency,
+        "last_latency_ms": round(outcome.latency_ms, 1),
         "last_error": outcome.error,
     }
     # The status without its index: found by id, re-checked (models.types.unindexed says why).
-    pending = (WebhookEvent.id.in_(ids), unindexed(WebhookEvent.status) == PENDING)
-    if outcome.ok:
-        db.session.execute(
-            update(WebhookEvent)
-            .where(*pending)
-            .values(status=DELIVERED, delivered_at=now, next_attempt_at=None, **common)
-            .execution_options(synchronize_session=False)
-        )
-        return len(ids)
+    pending = (WebhookEvent.id.in_(batch.event_ids), unindexed(WebhookEvent.status) == PENDING)
     give_up_before = now - timedelta(hours=setting("WEBHOOK_RETRY_HOURS"))
     retry_at = now + timedelta(
         seconds=backoff_delay(
@@ -499,7 +515,6 @@ def _record(batch: Batch, outcome: Outcome, now: datetime) -> int:
         .values(next_attempt_at=retry_at, **common)
         .execution_options(synchronize_session=False)
     )
-    return 0
 
 
 def run(now_fn, budget_seconds: float = 2.0) -> int:

@@ -143,7 +143,7 @@ def test_the_webhook_job_dying_after_a_post_loses_nothing_and_keeps_the_order(
     webhooks.collect(now)
     real_record = webhooks._record
 
-    def record_then_die(batch, outcome, when):
+    def record_then_die(done, when):
         raise _Crash("worker killed after the POST, before recording it")
 
     monkeypatch.setattr(webhooks, "_record", record_then_die)
@@ -319,3 +319,41 @@ def test_a_receiver_with_older_events_waiting_gets_them_before_the_round_s_new_o
     webhooks.run(lambda: later, budget_seconds=0)
     delivered = [e["data"]["message_id"] for e in receiver.events()]
     assert delivered[-2:] == [older, newer]
+
+
+def test_a_round_reads_and_prepares_everything_before_its_first_write(app, client, make_key, receiver):
+    """On SQLite a transaction holds the database's one write lock from its first write to its
+    commit, and the sender waits for it: the webhook job's collect and its record of the POSTs
+    each read first and then write, one statement per table (docs/performance.md, "HTTP API")."""
+    approved_sender()
+    from tests.api.conftest import Api
+
+    api = Api(client, make_key(webhook_url=receiver.url).token)
+    for n in range(1, 4):
+        _send(api, f"+1202555010{n}")
+    app.config["WEBHOOK_BATCH_SIZE"] = 1  # three POSTs in the round
+    transactions: list[list[str]] = [[]]
+
+    def seen(conn, cursor, statement, *args):
+        transactions[-1].append(" ".join(statement.split())[:40].upper())
+
+    def committed(conn):
+        transactions.append([])
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    event.listen(db.engine, "commit", committed)
+    try:
+        assert webhooks.run(utcnow, budget_seconds=0) == 3
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+        event.remove(db.engine, "commit", committed)
+    assert len(receiver.posts) == 3
+    writes = ("INSERT", "UPDATE", "DELETE")
+    for statements in transactions:
+        first_write = next((i for i, s in enumerate(statements) if s.startswith(writes)), len(statements))
+        assert not [s for s in statements[first_write:] if s.startswith("SELECT") and "NEXTVAL" not in s], statements
+    recorded = next(t for t in transactions if any(s.startswith("INSERT INTO WEBHOOK_ATTEMPT") for s in t))
+    assert [s.split(" SET ")[0].split(" (")[0] for s in recorded if s.startswith(writes)] == [
+        "UPDATE WEBHOOK_EVENT", "INSERT INTO WEBHOOK_ATTEMPT"]
+    assert db.session.scalar(select(db.func.count()).select_from(WebhookAttempt)) == 3
+    assert set(db.session.scalars(select(WebhookEvent.attempts))) == {1}
