@@ -76,6 +76,7 @@ def one_connection_session() -> Iterator[None]:
     pre-ping round trip: five per batch of the sending path (docs/scaling.md, "What limits it").
     A connection the database dropped fails the statement that finds out; after the rollback that
     follows, the next statement connects again."""
+    db.session.remove()  # the thread's session until now, and any connection it still holds
     with db.engine.connect() as connection:
         # A plain Session: Flask-SQLAlchemy's picks its engine by bind key and ignores `bind`.
         db.session.registry.set(Session(bind=connection))
