@@ -115,13 +115,17 @@ def _record_outcomes(settings: BindSettings, results: Sequence[SubmitResult],
             newly_submitted.append(part)
     if match_held:
         _match_held_receipts(settings, newly_submitted, work, now)
-    _store_receipts(settings, receipts, now, outcome, work, newly_submitted)
-    inbound.store(settings.bind_id, mos, now)
+    new_receipts = _match_receipts(settings, receipts, now, outcome, work, newly_submitted)
     for message in work.messages.values():
         was = message.status
         settle(message, settings, now, retry_base, waiting=message.id in waiting)
         if was == lc.SUBMITTING and message.status != lc.SUBMITTING:
             outcome.settled.add(message.id)
+    # The writes come last, after all the work in Python: on SQLite a transaction holds the
+    # database's one write lock from its first write to its commit, and the web app, the webhook
+    # job and the other bind runners wait while it does (docs/performance.md, "HTTP API").
+    _insert_receipts(*new_receipts)
+    inbound.store(settings.bind_id, mos, now)
     try:
         work.write()
     except StaleRows:
@@ -185,12 +189,13 @@ def _receipt_key_mode(settings: BindSettings) -> str:
     return {"auto": "str", "hex_to_dec": "dec"}.get(settings.message_id_format, settings.message_id_format)
 
 
-def _store_receipts(settings: BindSettings, receipts: Sequence[InboundReceipt], now: datetime,
-                    outcome: RecordOutcome, work: Working, fresh: Sequence[Row]) -> None:
-    """Keep every receipt, matched first so that each is one INSERT with its outcome in it.
-    `fresh` are the parts accepted in this same batch, whose SMSC ids are not written yet."""
+def _match_receipts(settings: BindSettings, receipts: Sequence[InboundReceipt], now: datetime,
+                    outcome: RecordOutcome, work: Working, fresh: Sequence[Row]) -> tuple[list[Row], list[dict | None]]:
+    """Every receipt as a row to keep, matched first so that each is one INSERT with its outcome
+    in it, and the timeline detail of each matched one (_insert_receipts writes both). `fresh` are
+    the parts accepted in this same batch, whose SMSC ids are not written yet."""
     if not receipts:
-        return
+        return [], []
     mode = _receipt_key_mode(settings)
     rows = [Row({"id": None, "bind_id": settings.bind_id, "smsc_message_id": r.smsc_message_id,
                  "id_key": normalise_message_id(r.smsc_message_id, mode), "stat": r.stat, "err": r.err,
@@ -206,9 +211,15 @@ def _store_receipts(settings: BindSettings, receipts: Sequence[InboundReceipt], 
             continue  # held: matched when the submit_sm_resp lands, or by the reconcile job
         details.append(apply_receipt(row, part, work.messages[part.message_id], now))
         outcome.matched_receipts += 1
-    columns = ("bind_id", "smsc_message_id", "id_key", "stat", "err", "raw", "received_at", "part_id",
-               "matched_at", "duplicate")
-    ids = bulk.insert_returning_ids(conn(), R, columns, [row.__dict__ for row in rows])
+    return rows, details
+
+
+_RECEIPT_INSERT_COLUMNS = ("bind_id", "smsc_message_id", "id_key", "stat", "err", "raw", "received_at", "part_id",
+                           "matched_at", "duplicate")
+
+
+def _insert_receipts(rows: Sequence[Row], details: Sequence[dict | None]) -> None:
+    ids = bulk.insert_returning_ids(conn(), R, _RECEIPT_INSERT_COLUMNS, [row.__dict__ for row in rows])
     for detail, receipt_id in zip(details, ids):
         if detail is not None:
             detail["receipt_id"] = receipt_id  # its timeline row is still in the buffer, written at commit
