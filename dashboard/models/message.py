@@ -12,12 +12,18 @@ from dashboard.models.types import UTCDateTime, utcnow
 
 
 HELP_REPLY = "help_reply"
+# One message per (campaign, contact): a campaign launch inserts with ON CONFLICT on these columns
+# and this predicate (services.sending.enqueue.insert_unless_present). Partial, so that messages
+# outside campaigns (the API's, the CLI's) write no entry in it.
+LAUNCH_KEY = ("campaign_id", "contact_id")
+LAUNCH_KEY_WHERE = column("campaign_id").is_not(None)
 
 
 class Message(db.Model):
     __table_args__ = (
         # Launch is idempotent because the database says so, not a check in Python (docs/architecture.md #8).
-        UniqueConstraint("campaign_id", "contact_id"),
+        Index("uq_message_campaign_id_contact_id", *LAUNCH_KEY, unique=True,
+              sqlite_where=LAUNCH_KEY_WHERE, postgresql_where=LAUNCH_KEY_WHERE),
         # The sender's claim query: queued messages for one bind, by priority then age.
         Index("ix_message_claim", "status", "bind_id", "priority", "id"),
         # A campaign's messages by state (and when queued ones may go): progress counts read the
@@ -43,7 +49,6 @@ class Message(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"))
-    idempotency_key: Mapped[str | None] = mapped_column(String(120), unique=True)
     destination: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(20))
     source_ton: Mapped[int] = mapped_column(default=5)

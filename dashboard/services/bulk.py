@@ -192,11 +192,12 @@ def update_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
     return _run(conn, _prepare(conn, ("update", table.name, columns, guard), build), rows)
 
 
-def on_conflict_do_nothing(table, *unique_columns: str):
-    """INSERT … ON CONFLICT (unique_columns) DO NOTHING, in this database's dialect: a row that is
-    there already (a retried batch, a racing worker) is skipped by the database."""
+def on_conflict_do_nothing(table, *unique_columns: str, where=None):
+    """INSERT … ON CONFLICT (unique_columns) [WHERE where] DO NOTHING, in this database's dialect: a
+    row that is there already (a retried batch, a racing worker) is skipped by the database.
+    `where` is the predicate of a partial unique index, which both databases need to find it."""
     dialect_insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
-    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(unique_columns))
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(unique_columns), index_where=where)
 
 
 def _prepare_pg_update(conn: Connection, table: Table, columns: tuple[str, ...], guard: tuple[str, ...]) -> _Prepared:

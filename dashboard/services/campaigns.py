@@ -334,7 +334,7 @@ def materialise_batch(campaign: Campaign, now: datetime, batch_size: int) -> int
                 # Outside quiet hours now: queued for the opening, never dropped.
                 row["next_attempt_at"], row["reason"] = wait
         values.append({**row, "recipient_tz": ",".join(zones) or None})
-    insert_unless_present(values, "campaign_id", "contact_id")
+    insert_unless_present(values)
     # Count this batch's range only (the unique index serves it): a full count per batch would make a
     # million-contact launch quadratic. Rows a crashed attempt inserted were rolled back with its cursor.
     created = db.session.scalar(select(func.count()).select_from(Message).where(

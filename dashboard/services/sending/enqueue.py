@@ -20,7 +20,7 @@ from sqlalchemy.orm import joinedload
 
 from dashboard.extensions import db
 from dashboard.models import Message, MessagePart, SenderId
-from dashboard.models.message import HELP_REPLY
+from dashboard.models.message import HELP_REPLY, LAUNCH_KEY, LAUNCH_KEY_WHERE
 from dashboard.services import bulk, senders, suppression
 from dashboard.services.bulk import on_conflict_do_nothing
 from dashboard.services.routing import RouteChoice, Router, shared_router
@@ -446,11 +446,11 @@ def insert_messages(rows: Sequence[dict]) -> None:
     db.session.execute(Message.__table__.insert(), list(rows))
 
 
-def insert_unless_present(rows: Sequence[dict], *unique_columns: str) -> None:
-    """Queue many messages at once (a campaign launch batch). A row whose `unique_columns` are taken
-    already (a retried batch, a racing launcher) is skipped by the database, not by a check in
-    Python: launch is idempotent (docs/architecture.md #8)."""
-    db.session.execute(on_conflict_do_nothing(Message.__table__, *unique_columns), list(rows))
+def insert_unless_present(rows: Sequence[dict]) -> None:
+    """Queue many messages of a campaign at once (a launch batch). A row whose campaign and contact
+    have a message already (a retried batch, a racing launcher) is skipped by the database, not by
+    a check in Python: launch is idempotent (docs/architecture.md #8)."""
+    db.session.execute(on_conflict_do_nothing(Message.__table__, *LAUNCH_KEY, where=LAUNCH_KEY_WHERE), list(rows))
 
 
 def expire_overdue(now: datetime) -> int:
