@@ -8,22 +8,32 @@ from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from dashboard.extensions import db
 
 
+def _engine_to_set_up(app: Flask, database: str, what: str) -> Engine | None:
+    """The app's engine when its database is `database` and `what` is not set up on it yet (apps
+    built for the same URL share one engine); None otherwise."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith(database):
+        return None
+    with app.app_context():
+        engine = db.engine
+    done = engine.__dict__.setdefault("_switchboard_set_up", set())
+    if what in done:
+        return None
+    done.add(what)
+    return engine
+
+
 def install_sqlite_pragmas(app: Flask) -> None:
     """WAL lets the web app read while the sender writes; foreign keys are off by default in
     SQLite and we rely on them."""
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+    engine = _engine_to_set_up(app, "sqlite", "pragmas")
+    if engine is None:
         return
-    with app.app_context():
-        engine = db.engine
-    if getattr(engine, "_switchboard_pragmas", False):
-        return
-    engine._switchboard_pragmas = True
-
     url = app.config["SQLALCHEMY_DATABASE_URI"]
 
     @event.listens_for(engine, "do_connect")
@@ -52,13 +62,9 @@ def install_unprepared_statements(app: Flask) -> None:
     on its fifth run, and PostgreSQL may then keep one generic plan for it for the rest of the
     connection: for the sender's claim that plan cost ~1 ms of PostgreSQL's CPU per message in most
     runs (docs/performance.md, "Scale-out on PostgreSQL"). Every other statement stays prepared."""
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+    engine = _engine_to_set_up(app, "postgresql", "unprepared")
+    if engine is None:
         return
-    with app.app_context():
-        engine = db.engine
-    if getattr(engine, "_switchboard_unprepared", False):
-        return
-    engine._switchboard_unprepared = True
 
     @event.listens_for(engine, "do_execute")
     def _execute(cursor, statement, parameters, context) -> bool | None:
