@@ -73,7 +73,7 @@ def new():
         except (campaign_service.CampaignError, ScheduleError) as exc:
             flash(str(exc), "error")
         else:
-            flash(f"Campaign “{campaign.name}” {STATUS_WORDS[campaign.status]}.", "success")
+            flash(created_notice(campaign.name, campaign.status), "success")
             return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     return render_template("campaigns/form.html", form=form), 400 if form.errors or request.method == "POST" else 200
 
@@ -85,6 +85,14 @@ def _budget_in_currency(form: CampaignForm | LimitsForm) -> CampaignForm | Limit
 
 
 STATUS_WORDS = {"draft": "saved as a draft", "awaiting_approval": "sent for approval", "scheduled": "scheduled"}
+
+
+def created_notice(name: str, status: str) -> str:
+    """The flash after creating a campaign. The status is read after the commit, and the
+    scheduler may already have moved a campaign due now on (launching, running, even
+    completed): such a state is named as it is rather than failing the request."""
+    words = STATUS_WORDS.get(status) or f"scheduled and already {status.replace('_', ' ')}"
+    return f"Campaign “{name}” {words}."
 
 
 def _settings_from(form: CampaignForm) -> dict:
