@@ -14,7 +14,9 @@ lists instead of building and parsing a statement per row (docs/performance.md, 
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Integer, Table, bindparam, cast, func, insert, select, update
@@ -132,19 +134,27 @@ def _prepare_insert(conn: Connection, table: Table, columns: tuple[str, ...]) ->
     return _prepare(conn, ("insert", table.name, columns), build)
 
 
-def insert_returning_ids(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[dict]) -> list[int]:
+def insert_returning_ids(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[dict],
+                         *, reserved: bool = False) -> list[int]:
     """INSERT one row per dict; their new ids, in the order of `rows`.
 
     A multi-row INSERT … RETURNING promises no order on SQLite, so SQLAlchemy adds a sorting
     sentinel and a lot of work per row. On SQLite each row is one execute of the prepared statement
     instead, whose id sqlite3 reports (`lastrowid`); elsewhere, SQLAlchemy's ordered RETURNING.
+
+    `reserved` (PostgreSQL): the ids come from a block this connection took from the sequence
+    earlier (RESERVED_BLOCK at a time), so the insert needs no answer from the server first and can
+    go out in a pipeline. Ids then follow the order of each connection's inserts, not of all
+    of them: only for tables nothing reads in id order across writers (the sender's parts and
+    receipts; not messages, which the API pages by id, nor the webhook outbox).
     """
     if not rows:
         return []
     if conn.dialect.name == "postgresql":
         # The ids are taken from the table's sequence first, in order, and inserted with the rows:
         # one statement, and no question of the order RETURNING would give them in.
-        ids = list(conn.execute(_reserve_ids(table), {"n": len(rows)}).scalars())
+        ids = (_take_reserved(conn, table, len(rows)) if reserved
+               else list(conn.execute(_reserve_ids(table), {"n": len(rows)}).scalars()))
         insert_many(conn, table, ("id", *columns), [{**row, "id": row_id} for row, row_id in zip(rows, ids)])
         return ids
     if conn.dialect.name != "sqlite":
@@ -162,11 +172,57 @@ def insert_returning_ids(conn: Connection, table: Table, columns: tuple[str, ...
     return ids
 
 
+RESERVED_BLOCK = 1000
+
+
+def _take_reserved(conn: Connection, table: Table, n: int) -> list[int]:
+    # Kept with the database connection (SQLAlchemy's per-connection `info`), for its life: a
+    # sequence's values are never handed out twice, whatever becomes of the transaction that took
+    # them, so a rolled-back batch leaves its ids for the next one.
+    reserve = conn.connection.info.setdefault("reserved_ids", {}).setdefault(table.name, deque())
+    if len(reserve) < n:
+        wanted = {"n": max(n - len(reserve), RESERVED_BLOCK)}
+        if conn.connection.info.get("pipeline") is None:
+            reserve.extend(conn.execute(_reserve_ids(table), wanted).scalars())
+        else:
+            # In a pipeline SQLAlchemy cannot tell a statement returns rows before its answer
+            # comes; psycopg's own fetch waits for it.
+            compiled = _reserve_ids(table).compile(dialect=conn.dialect)
+            cursor = conn.connection.driver_connection.cursor()
+            cursor.execute(compiled.string, compiled.construct_params(wanted))
+            reserve.extend(row[0] for row in cursor.fetchall())
+    return [reserve.popleft() for _ in range(n)]
+
+
 def _reserve_ids(table: Table):
     # The serial column's own sequence, by PostgreSQL's name for it (looking it up with
     # pg_get_serial_sequence() for every row cost as much as the insert).
     sequence = DatabaseSequence(f"{table.name}_id_seq")
     return select(sequence.next_value()).select_from(func.generate_series(1, bindparam("n", type_=Integer)))
+
+
+class RowCount:
+    """How many rows a statement matched. In a pipeline (`pipeline`) the server has not answered
+    yet when the statement returns: asking for the count waits for it then."""
+
+    def __init__(self, known: int | None = None, cursor=None, driver_pipeline=None) -> None:
+        self._known, self._cursor, self._pipeline = known, cursor, driver_pipeline
+
+    @classmethod
+    def of(cls, conn: Connection, result) -> RowCount:
+        driver_pipeline = conn.connection.info.get("pipeline")
+        if driver_pipeline is None:
+            return cls(result.rowcount)
+        # SQLAlchemy has closed the cursor (a statement without rows), but psycopg still gives
+        # it the count when the pipeline's answers come in.
+        return cls(cursor=result.context.cursor, driver_pipeline=driver_pipeline)
+
+    def value(self) -> int:
+        if self._known is None:
+            if self._cursor.rowcount < 0:  # not answered yet: everything sent so far is waited for
+                self._pipeline.sync()
+            self._known = self._cursor.rowcount
+        return self._known
 
 
 def update_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[dict],
@@ -175,11 +231,17 @@ def update_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
     Returns how many rows changed in all, so that a guarded caller can tell whether any row had
     moved under it (sqlite3 and psycopg both sum rowcount over an executemany; on PostgreSQL the
     one UPDATE … FROM unnest(…) counts the rows it matched)."""
+    return update_many_counted(conn, table, columns, rows, guard).value()
+
+
+def update_many_counted(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[dict],
+                        guard: tuple[str, ...] = ()) -> RowCount:
+    """update_many, its count asked for later: in a pipeline, the statement does not wait."""
     if not rows:
-        return 0
+        return RowCount(0)
     if conn.dialect.name == "postgresql":
         prepared = _prepare_pg_update(conn, table, columns, guard)
-        return conn.exec_driver_sql(prepared.sql, _arrays(prepared, rows)).rowcount
+        return RowCount.of(conn, conn.exec_driver_sql(prepared.sql, _arrays(prepared, rows)))
 
     def build():
         condition = table.c.id == bindparam("b_id")
@@ -189,7 +251,26 @@ def update_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
         types["b_id"] = table.c.id.type
         types.update({f"g_{c}": table.c[c].type for c in guard})
         return update(table).where(condition).values({c: bindparam(f"v_{c}") for c in columns}), types
-    return _run(conn, _prepare(conn, ("update", table.name, columns, guard), build), rows)
+    return RowCount(_run(conn, _prepare(conn, ("update", table.name, columns, guard), build), rows))
+
+
+@contextmanager
+def pipeline(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, the statements of the block are sent without waiting for each one's answer
+    (psycopg's pipeline mode): a transaction's writes and its COMMIT cost one round trip instead
+    of one each. A statement whose rows are fetched, or a RowCount asked for, waits for everything
+    sent before it; an error surfaces there or at the commit, and the transaction is rolled back as
+    ever. On SQLite, which answers in-process, the block runs as it is."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    info = conn.connection.info
+    with conn.connection.driver_connection.pipeline() as driver_pipeline:
+        info["pipeline"] = driver_pipeline
+        try:
+            yield
+        finally:
+            info.pop("pipeline", None)
 
 
 def on_conflict_do_nothing(table, *unique_columns: str, where=None):
