@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
 
 from dashboard.extensions import db
-from dashboard.models import Bind, Message, MessageEvent, MessagePart
+from dashboard.models import Bind, DeliveryReceipt, Message, MessageEvent, MessagePart
 from dashboard.models.types import utcnow
 from dashboard.services.sending import record
 from dashboard.services.sending.claim import claim_messages, mark_parts_submitting
@@ -104,3 +105,37 @@ def test_a_failure_while_recording_drops_the_kept_rows(database_app, monkeypatch
         pass
     # The kept rows were changed in memory before the failure: they must not be trusted again.
     assert len(owned) == 0
+
+
+def test_on_postgresql_a_batch_s_writes_go_out_in_one_pipeline(database_app):
+    """On PostgreSQL each statement waits a round trip for its answer; the sender's writes do not
+    need theirs, so claim, submit and record each send theirs in one pipeline and wait once
+    (docs/scaling.md, "Round trips"). The claim itself (it returns rows) waits, as it must."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite answers in-process: there is no round trip to save")
+    from psycopg import pq
+
+    settings = _queue(["one", "two"])
+    owned = OwnedRows()
+    writes: list[tuple[str, bool]] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        words = statement.split()
+        if words[0] in ("INSERT", "UPDATE"):
+            table = words[2] if words[0] == "INSERT" else words[1]
+            writes.append((table, conn.connection.driver_connection.pgconn.pipeline_status == pq.PipelineStatus.ON))
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        parts = _send(settings, owned)
+        record_outcomes(settings, [SubmitResult(part_id=p.part_id, command_status=0, smsc_message_id=f"id{n}")
+                                   for n, p in enumerate(parts)],
+                        [InboundReceipt(smsc_message_id="id0", stat="DELIVRD", err="000", status="delivered", raw={})],
+                        [], utcnow(), owned=owned)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert {t.name for t in (Message.__table__, MessagePart.__table__, MessageEvent.__table__, DeliveryReceipt.__table__)
+            } <= {table for table, _ in writes}
+    assert [table for table, piped in writes if not piped] == []
+    db.session.expire_all()
+    assert sorted(db.session.scalars(select(Message.status))) == ["delivered", "submitted"]

@@ -33,6 +33,7 @@ from dashboard.services.sending.rows import (
     finish,
     requeue,
     rollback,
+    write_timeline,
 )
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.encoding import EncodedMessage, encode_message
@@ -111,19 +112,22 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
             new_parts.extend({"message_id": message.id, "part_no": n, "parts_total": total,
                               "status": lc.PENDING, "bind_id": settings.bind_id} for n in range(1, total + 1))
     going = _going_now(messages, encoded, new_parts, send_now, now) if send_now else {}
-    if new_parts:
-        columns = (*_NEW_PART_COLUMNS, *_SUBMITTING_COLUMNS) if send_now else _NEW_PART_COLUMNS
-        ids = bulk.insert_returning_ids(conn(), P, columns, new_parts)
-        for values, part_id in zip(new_parts, ids):
-            part = work.parts[part_id] = Row({"id": part_id, "smsc_message_id": None, "smsc_id_key": None, **values})
-            work.messages[part.message_id].parts.append(part)
-    outgoing: list[OutgoingPart] = []
-    for message in messages:
-        if message.id in encoded:
-            outgoing.extend(_outgoing_parts(message, settings, encoded[message.id], going))
-    if going:
-        _record_going(work, outgoing, going, send_now, now)
-    work.write()
+    with bulk.pipeline(conn()):  # PostgreSQL: the writes in one round trip, then the COMMIT
+        if new_parts:
+            columns = (*_NEW_PART_COLUMNS, *_SUBMITTING_COLUMNS) if send_now else _NEW_PART_COLUMNS
+            ids = bulk.insert_returning_ids(conn(), P, columns, new_parts, reserved=True)
+            for values, part_id in zip(new_parts, ids):
+                part = work.parts[part_id] = Row({"id": part_id, "smsc_message_id": None, "smsc_id_key": None,
+                                                  **values})
+                work.messages[part.message_id].parts.append(part)
+        outgoing: list[OutgoingPart] = []
+        for message in messages:
+            if message.id in encoded:
+                outgoing.extend(_outgoing_parts(message, settings, encoded[message.id], going))
+        if going:
+            _record_going(work, outgoing, going, send_now, now)
+        work.write()
+        write_timeline()
     commit()
     if owned is not None:
         for message in messages:
@@ -279,12 +283,14 @@ def mark_parts_submitting(assignments: Sequence[tuple[OutgoingPart, int]], sessi
         if owned is not None:
             owned.clear()
         raise leases.LeaseLost(bind_lease.name)
-    bulk.update_many(conn(), P, ("status", "session_id", "sequence_number", "submitting_at"), [
-        {"b_id": part.part_id, "status": lc.SUBMITTING, "session_id": session_id, "sequence_number": seq,
-         "submitting_at": now} for part, seq in assignments])
-    for part, seq in assignments:
-        _submit_sm_event(part, seq, session_id, now)
     try:
+        with bulk.pipeline(conn()):  # PostgreSQL: the update and the timeline in one round trip
+            bulk.update_many_counted(conn(), P, ("status", "session_id", "sequence_number", "submitting_at"), [
+                {"b_id": part.part_id, "status": lc.SUBMITTING, "session_id": session_id, "sequence_number": seq,
+                 "submitting_at": now} for part, seq in assignments])
+            for part, seq in assignments:
+                _submit_sm_event(part, seq, session_id, now)
+            write_timeline()
         commit()
     except BaseException:
         if owned is not None:

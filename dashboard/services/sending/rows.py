@@ -81,16 +81,28 @@ def event_row(message_id: int, kind: str, detail: dict, now: datetime, part_no: 
         {"message_id": message_id, "part_no": part_no, "kind": kind, "detail": detail, "at": now})
 
 
-def commit() -> None:
+def write_timeline() -> None:
+    """Write the buffered timeline rows now (commit() does, if nothing did before it)."""
     rows = db.session.info.pop("pending_events", None)
     if rows:
         bulk.insert_many(conn(), MessageEvent.__table__, _EVENT_COLUMNS, rows)
+
+
+def commit() -> None:
+    """Write the buffered timeline rows, check the guarded writes (StaleRows, see OwnedRows) and
+    commit. After a pipeline of writes (bulk.pipeline), whose end waited for every answer, the
+    checks wait for nothing: the transaction's writes cost that one round trip and the COMMIT's."""
+    write_timeline()
+    for count, expected, table_name in db.session.info.pop("pending_checks", ()):
+        if count.value() != expected:
+            raise StaleRows(table_name)
     db.session.commit()
 
 
 def rollback() -> None:
     db.session.rollback()
     db.session.info.pop("pending_events", None)  # the timeline rows of the undone transaction
+    db.session.info.pop("pending_checks", None)
 
 
 def conn():
@@ -237,7 +249,8 @@ class Working:
 
 def _write_changes(table, rows: Iterable[Row]) -> None:
     """UPDATE … WHERE id = ? as one executemany per set of changed columns (and guard, for kept
-    rows: see OwnedRows). A guarded row that no longer matches raises StaleRows."""
+    rows: see OwnedRows). A guarded row that no longer matches makes commit() raise StaleRows:
+    the count is checked there, so that in a pipeline the updates do not wait for it."""
     changed = [row for row in rows if row.changes]
     shapes: dict[tuple, list[dict]] = {}
     for row in changed:
@@ -247,8 +260,9 @@ def _write_changes(table, rows: Iterable[Row]) -> None:
             params.update({f"g_{column}": value for column, value in guard.items()})
         shapes.setdefault((tuple(sorted(row.changes)), tuple(guard or ())), []).append(params)
     for (columns, guard), params in shapes.items():
-        if bulk.update_many(conn(), table, columns, params, guard=guard) != len(params) and guard:
-            raise StaleRows(table.name)
+        count = bulk.update_many_counted(conn(), table, columns, params, guard=guard)
+        if guard:
+            db.session.info.setdefault("pending_checks", []).append((count, len(params), table.name))
     for row in changed:
         guard = row.__dict__.get("guard")
         if guard:
