@@ -432,7 +432,14 @@ class BindRunner(threading.Thread):
                 batch.append((self.ready.popleft(), session.next_sequence()))
             if not batch:
                 return found
-            claim.mark_parts_submitting(batch, session.session_id, utcnow(), self.owned, bind_lease)
+            try:
+                claim.mark_parts_submitting(batch, session.session_id, utcnow(), self.owned, bind_lease)
+            except BaseException:
+                # Neither written nor recorded as submitting (a lease lost while they waited, or
+                # the database): back with the parts that wait, which _drop_link hands back to the
+                # queue at once, not when their claim runs out (a minute, by default).
+                self.ready.extendleft(part for part, _ in reversed(batch))
+                raise
         pdus = [session.make_submit(seq, **submit_sm_fields(part)) for part, seq in batch]
         for (part, seq) in batch:
             self.in_flight[(id(session), seq)] = InFlight(part, session, now_m)

@@ -88,6 +88,13 @@ def _owners() -> dict[int, str | None]:
             if owner is not None and expires is not None and expires > utcnow()}
 
 
+def _claims_of(worker: str) -> int:
+    count = db.session.scalar(select(func.count()).select_from(Message)
+                              .where(Message.status == "submitting", Message.claimed_by == worker))
+    db.session.commit()
+    return count
+
+
 def _worker_of(process: subprocess.Popen) -> str:
     return f"{os.uname().nodename}:{process.pid}"
 
@@ -166,6 +173,10 @@ def test_a_worker_paused_past_its_lease_sends_nothing_when_it_wakes_up(cluster_a
     woke_at = time.monotonic()
     first.send_signal(signal.SIGCONT)
 
+    # Woken, it finds its lease gone. What it had claimed and not written goes back to the queue at
+    # once: left claimed, it waited out the claim's minute (CLAIM_LEASE_SECONDS) before the reaper.
+    wait_for(lambda: _claims_of(_worker_of(first)) == 0, timeout=LEASE_SECONDS * 5,
+             message="the woken worker handed back what it had claimed")
     wait_for(lambda: _final() == total, timeout=90, message="all delivered")
     after_waking = [r for r in simulator.submits if r.peer_port in first_ports and r.received_at >= woke_at]
     assert after_waking == []  # fenced: not one submit_sm from the worker that lost its lease
