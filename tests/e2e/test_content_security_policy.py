@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from dashboard.models.types import utcnow
 from dashboard.services.message_templates import create_template
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.presentation]
 
 
 def test_no_page_of_the_console_trips_the_content_security_policy(page, live_console):

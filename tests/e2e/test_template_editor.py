@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.presentation]
 
 
 def test_typing_an_emoji_in_a_new_template_switches_the_counter_to_ucs2(page, live_console, output_dir):
