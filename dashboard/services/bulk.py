@@ -23,6 +23,7 @@ from sqlalchemy import Integer, Table, bindparam, cast, func, insert, select, up
 from sqlalchemy import Sequence as DatabaseSequence
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from dashboard.extensions import db
 
@@ -265,12 +266,23 @@ def pipeline(conn: Connection) -> Iterator[None]:
         yield
         return
     info = conn.connection.info
-    with conn.connection.driver_connection.pipeline() as driver_pipeline:
-        info["pipeline"] = driver_pipeline
-        try:
-            yield
-        finally:
-            info.pop("pipeline", None)
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        with conn.connection.driver_connection.pipeline() as driver_pipeline:
+            info["pipeline"] = driver_pipeline
+            try:
+                yield
+            finally:
+                info.pop("pipeline", None)
+    except dbapi_error as exc:
+        # An answer that came in at the block's end (or at a RowCount's wait) is psycopg's own
+        # error, past SQLAlchemy: raised as SQLAlchemy raises a statement's (IntegrityError …),
+        # and a lost connection is invalidated, not handed out again.
+        lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(None, None, exc, dbapi_error, connection_invalidated=lost,
+                                  dialect=conn.dialect) from exc
 
 
 def on_conflict_do_nothing(table, *unique_columns: str, where=None):

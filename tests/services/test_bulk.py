@@ -6,7 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import event, insert, select, text
+import pytest
+
+from sqlalchemy import event, func, insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from dashboard.extensions import db
 from dashboard.models import Bind, Message, MessageEvent, MessagePart
@@ -145,3 +148,48 @@ def test_in_a_pipeline_writes_still_count_their_rows_and_reserve_ids(database_ap
     db.session.commit()
     assert len(set(ids + more)) == 3
     assert [db.session.get(MessagePart, i).status for i in ids + more] == ["submitting", "pending", "pending"]
+
+
+def test_an_error_in_a_pipeline_is_raised_and_the_session_rolls_back_and_goes_on(database_app):
+    """A refused write in a pipeline is raised by the block (on PostgreSQL when its answers come
+    in, at the block's end); the session is rolled back as after any failed write, and its
+    connection serves the next transaction."""
+    message_id = _message()
+    db.session.commit()
+    table = MessagePart.__table__
+    conn = db.session.connection()
+    bulk.insert_many(conn, table, PART_COLUMNS, _part_rows(message_id, range(1, 2)))
+    db.session.commit()
+    with pytest.raises(IntegrityError) as refused:  # SQLAlchemy's, as for any statement
+        conn = db.session.connection()
+        with bulk.pipeline(conn):
+            bulk.insert_many(conn, table, PART_COLUMNS, _part_rows(message_id, range(1, 2)))  # part 1 again
+            bulk.insert_returning_ids(conn, table, PART_COLUMNS, _part_rows(message_id, range(2, 3)), reserved=True)
+    assert "unique" in str(refused.value).lower()
+    db.session.rollback()
+    conn = db.session.connection()
+    bulk.insert_returning_ids(conn, table, PART_COLUMNS, _part_rows(message_id, range(2, 3)), reserved=True)
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(table)) == 2
+
+
+def test_a_connection_lost_in_a_pipeline_is_invalidated_and_the_next_transaction_gets_another(database_app):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no connection to lose")
+    message_id = _message()
+    db.session.commit()
+    table = MessagePart.__table__
+    conn = db.session.connection()
+    backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    with db.engine.connect() as other:  # the server drops this session's connection
+        other.exec_driver_sql(f"SELECT pg_terminate_backend({int(backend)}, 5000)")  # and waits for it
+    with pytest.raises(DBAPIError) as lost:
+        with bulk.pipeline(conn):
+            bulk.insert_many(conn, table, PART_COLUMNS, _part_rows(message_id, range(1, 2)))
+    assert lost.value.connection_invalidated
+    db.session.rollback()
+    conn = db.session.connection()
+    assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != backend
+    bulk.insert_many(conn, table, PART_COLUMNS, _part_rows(message_id, range(1, 2)))
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(table)) == 1
