@@ -189,9 +189,9 @@ def _take_reserved(conn: Connection, table: Table, n: int) -> list[int]:
             # In a pipeline SQLAlchemy cannot tell a statement returns rows before its answer
             # comes; psycopg's own fetch waits for it.
             compiled = _reserve_ids(table).compile(dialect=conn.dialect)
-            cursor = conn.connection.driver_connection.cursor()
-            cursor.execute(compiled.string, compiled.construct_params(wanted))
-            reserve.extend(row[0] for row in cursor.fetchall())
+            with conn.connection.driver_connection.cursor() as cursor:
+                cursor.execute(compiled.string, compiled.construct_params(wanted))
+                reserve.extend(row[0] for row in cursor.fetchall())
     return [reserve.popleft() for _ in range(n)]
 
 
@@ -258,8 +258,8 @@ def update_many_counted(conn: Connection, table: Table, columns: tuple[str, ...]
 @contextmanager
 def pipeline(conn: Connection) -> Iterator[None]:
     """On PostgreSQL, the statements of the block are sent without waiting for each one's answer
-    (psycopg's pipeline mode): a transaction's writes and its COMMIT cost one round trip instead
-    of one each. A statement whose rows are fetched, or a RowCount asked for, waits for everything
+    (psycopg's pipeline mode): a transaction's writes cost one round trip, waited for at the
+    block's end, instead of one each; the COMMIT after the block is one more. A statement whose rows are fetched, or a RowCount asked for, waits for everything
     sent before it; an error surfaces there or at the commit, and the transaction is rolled back as
     ever. On SQLite, which answers in-process, the block runs as it is."""
     if conn.dialect.name != "postgresql":
