@@ -409,6 +409,22 @@ def wait_until(predicate, what: str, timeout: float = 60) -> None:
     raise SystemExit(f"timed out waiting for {what}")
 
 
+def booted(gunicorn_pid: int, workers: int, worker_pid: int, quiet_cpu_s: float = 0.05) -> bool:
+    """Every process is up and idle: gunicorn's workers, the sender worker and its webhook child
+    each import the app when they start (seconds of CPU on a slow machine), and the first answer
+    to a request, or the bind coming up, does not wait for the others. Timing before all have
+    booted measures their boot, not their work."""
+    import psutil
+
+    processes = psutil.Process(gunicorn_pid).children()
+    if len(processes) < workers or not psutil.Process(worker_pid).children():
+        return False
+    before = [cpu_seconds(p.pid) for p in processes] + [cpu_seconds(worker_pid)]
+    time.sleep(0.5)
+    after = [cpu_seconds(p.pid) for p in processes] + [cpu_seconds(worker_pid)]
+    return all(b - a < quiet_cpu_s for a, b in zip(before, after))
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20)
@@ -499,6 +515,10 @@ def main(argv: list[str] | None = None) -> dict:
                 "gunicorn",
             )
             wait_until(lambda: bind_bound(db_url), "the bind to be bound")
+            wait_until(
+                lambda: booted(processes[0].pid, args.workers, processes[1].pid),
+                "every process to have booted",
+            )
 
             single = single_sends(port, token, args.clients, args.seconds)
             print(
