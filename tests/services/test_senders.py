@@ -83,6 +83,30 @@ def test_a_campaign_cannot_be_created_for_countries_the_sender_is_not_approved_i
                            scheduled_at=utcnow(), created_by_id=None, now=utcnow()).id
 
 
+def test_the_plain_rows_the_sending_path_reads_get_the_same_verdicts_as_the_sender_itself(app, acme):
+    """enqueue reads senders with for_sending (plain rows, one query), the console with the ORM:
+    one rule (sending_problems) must answer both the same, registrations or none."""
+    suspended = SenderId(value="OLDCO", kind="alphanumeric", status="suspended", brand="Old Co")
+    db.session.add(suspended)
+    db.session.commit()
+    register(acme, "US", "approved")
+    register(acme, "DE", "pending")
+    found = senders.for_sending(["ACME", "OLDCO", "NOBODY", "ACME"])
+    assert set(found) == {"ACME", "OLDCO"}
+    assert {(r.country, r.status) for r in found["ACME"].registrations} == {("US", "approved"), ("DE", "pending")}
+    assert (found["OLDCO"].registrations, found["OLDCO"].brand, found["OLDCO"].kind) == ((), "Old Co", "alphanumeric")
+    for sender in (acme, suspended):
+        for countries in (["US"], ["DE"], ["FR"], [None], ["US", "DE", None]):
+            assert senders.sending_problems(found[sender.value], countries) == senders.sending_problems(
+                sender, countries), (sender.value, countries)
+    app.config["SENDER_REGISTRATION_REQUIRED"] = False
+    plain = SenderId(value="PLAIN", kind="alphanumeric", status="approved")
+    db.session.add(plain)
+    db.session.commit()
+    assert senders.sending_problems(senders.for_sending(["PLAIN"])["PLAIN"], ["FR"]) == []
+    assert senders.for_sending([]) == {}
+
+
 def test_saving_a_country_again_changes_its_registration(acme):
     register(acme, "US", "pending", notes="filed")
     register(acme, "us", "approved", notes="TCR approved")

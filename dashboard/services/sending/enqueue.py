@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import joinedload
 
 from dashboard.extensions import db
-from dashboard.models import Message, MessagePart, SenderId
+from dashboard.models import Message, MessagePart
 from dashboard.models.message import HELP_REPLY, LAUNCH_KEY, LAUNCH_KEY_WHERE
 from dashboard.services import bulk, senders, suppression
 from dashboard.services.bulk import on_conflict_do_nothing
@@ -188,7 +187,7 @@ def check(items: Sequence[Outgoing], policy: Policy, now: datetime) -> list[Chec
     Reads the database (senders, opt-outs, recent messages of the key), writes nothing."""
     errors: list[EnqueueError] = []
     checked: list[Checked] = []
-    senders_by_value = _senders({item.source for item in items if item.source})
+    senders_by_value = senders.for_sending(item.source for item in items if item.source)
     analyses: dict[str, SegmentInfo] = {}
     approvals: dict[tuple[str, str | None], list[str]] = {}
     for index, item in enumerate(items):
@@ -207,7 +206,7 @@ def _check_one(
     item: Outgoing,
     index: int,
     policy: Policy,
-    senders_by_value: dict[str, SenderId],
+    senders_by_value: dict[str, senders.SenderForSending],
     analyses: dict[str, SegmentInfo],
     approvals: dict,
 ) -> Checked:
@@ -247,22 +246,8 @@ def _check_one(
     return Checked(item, index, destination, info, ton, npi)
 
 
-def _senders(values: set[str]) -> dict[str, SenderId]:
-    if not values:
-        return {}
-    # With their registrations, in one query: each sender's approvals are asked for below.
-    return {
-        s.value: s
-        for s in db.session.scalars(
-            select(SenderId)
-            .where(SenderId.value.in_(values))
-            .options(joinedload(SenderId.registrations))
-        ).unique()
-    }
-
-
 def _recipient_problems(
-    checked: list[Checked], policy: Policy, senders_by_value: dict[str, SenderId], now: datetime
+    checked: list[Checked], policy: Policy, senders_by_value: dict[str, senders.SenderForSending], now: datetime
 ) -> list[EnqueueError]:
     """The rules that need the recipients of the whole request at once: opt-outs (the owner of
     that rule is dashboard.services.suppression) and the key's duplicate window."""
