@@ -159,9 +159,15 @@ def _plan_messages(now: datetime) -> tuple[list[dict], list[dict]]:
     if not due:
         return [], []
     timeline: dict[int, list] = {}
+    # Only the rows past what was turned into events already: a message is due up to three times
+    # (accepted, sent, delivered), and reading its whole timeline each time decoded twice the JSON.
     for message_id, kind, detail, at in conn.execute(
-        select(E.c.message_id, E.c.kind, E.c.detail, E.c.at).where(
-            E.c.message_id.in_([row.id for row in due]), E.c.kind.in_(SEQUENCED_EVENTS)
+        select(E.c.message_id, E.c.kind, E.c.detail, E.c.at)
+        .join(M, M.c.id == E.c.message_id)
+        .where(
+            E.c.message_id.in_([row.id for row in due]),
+            E.c.kind.in_(SEQUENCED_EVENTS),
+            E.c.detail["seq"].as_integer() > M.c.webhook_seq,
         )
     ).all():
         timeline.setdefault(message_id, []).append((detail.get("seq", 0), kind, detail, at))
