@@ -41,6 +41,7 @@ class Router:
         binds = db.session.execute(
             select(Bind.id, Bind.enabled, BindStatus.state, BindStatus.heartbeat_at).outerjoin(BindStatus)
         ).all()
+        self.bind_ids = frozenset(b.id for b in binds)  # deleted ones too: messages still name them
         self.enabled_ids = [b.id for b in binds if b.enabled]
         # A stale heartbeat means nobody is driving the bind (worker down): not healthy either.
         self.healthy_ids = {b.id for b in binds if b.enabled and b.state in HEALTHY_STATES

@@ -71,3 +71,23 @@ def test_traffic_fails_over_and_all_of_it_returns(app):
     assert _binds_of_queue() == [only.id] * 2 + [cheap.id] * 5  # every one back, not just the first page
     assert db.session.scalar(select(Message.reason).where(Message.bind_id == cheap.id).limit(1)) \
         == "rerouted: preferred bind back"
+
+
+def test_a_message_queued_with_no_bind_gets_one_and_traffic_on_healthy_binds_stays(app):
+    """Messages queued while no bind could take them (bind_id empty) are routed once one is
+    healthy; the traffic already on a healthy bind is not touched, however long the queue."""
+    cheap, dear = _bind("cheap"), _bind("dear")
+    db.session.add_all([Route(prefix="1", bind_id=cheap.id, price_per_segment=Decimal("0.01")),
+                        Route(prefix="1", bind_id=dear.id, price_per_segment=Decimal("0.02"))])
+    now = utcnow()
+    db.session.execute(Message.__table__.insert(), [
+        dict(destination=f"+1415555020{i}", source="S", source_ton=5, source_npi=0, text="hi", encoding="gsm7",
+             segments=1, priority=100, status="queued", bind_id=bind_id, udh_ref=0, created_at=now, attempts=0,
+             event_seq=0, possible_duplicate=False)
+        for i, bind_id in enumerate([dear.id, None, dear.id, None, None])])
+    _state(cheap, "bound")
+    _state(dear, "bound")
+    runs, state = _run_until_settled(reroute_queued(utcnow(), None, batch=PAGE)[1])
+    # The three without a bind went to the cheapest healthy one, over several pages; the two on
+    # `dear` (healthy, if dearer) stayed where they were.
+    assert _binds_of_queue() == [dear.id, cheap.id, dear.id, cheap.id, cheap.id]
