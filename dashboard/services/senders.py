@@ -50,8 +50,8 @@ class Registration:
 @dataclass(frozen=True)
 class SenderForSending:
     """What the sending rules read of a sender ID, read as plain rows: every API request and
-    every batch looks its senders up, and ORM objects with joined registrations were a fifth of
-    a single send's CPU (docs/performance.md, "HTTP API")."""
+    every batch looks its senders up, and ORM objects with joined registrations took twice as
+    long, an eighth of a single send's CPU (docs/performance.md, "HTTP API")."""
 
     id: int
     value: str
