@@ -75,7 +75,8 @@ def test_the_report_counts_rates_failures_countries_carriers_and_cost_exactly(fi
 
     t = report.timings
     assert t.first_submitted <= t.last_submitted <= t.last_done
-    assert 0 < t.avg_seconds_to_delivery <= t.max_seconds_to_delivery < 30
+    # 0 when a response and its receipt came in one read (one transaction, one timestamp): a busy machine.
+    assert 0 <= t.avg_seconds_to_delivery <= t.max_seconds_to_delivery < 30
 
 
 def test_the_csv_has_one_exact_row_per_message(client, auth, make_user, finished_campaign):
