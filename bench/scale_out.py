@@ -90,7 +90,8 @@ def run(url: str, n: int, workers: int, sim_port: int, keys: Path, window: int =
             # The poll runs on the cores it measures: once a second, and a probe of the claim
             # index for anything unfinished, not a count of 50,000 rows (~20 ms of PostgreSQL's
             # CPU by the end of a run). The time is read from the rows below, not from the poll.
-            unfinished = select(Message.id).where(Message.status.in_((lc.QUEUED, lc.SUBMITTING, lc.SUBMITTED))).limit(1)
+            unfinished = select(Message.id).where(
+                Message.status.in_([s for s in lc.MESSAGE_STATES if s not in lc.FINAL])).limit(1)
             while True:
                 time.sleep(1.0)
                 busy = db.session.scalar(unfinished) is not None
