@@ -12,9 +12,14 @@ webhook receiver in this one.
               is delivered: what the sender alone does in the same run, for comparison.
 
 The queue is drained between phases, so each measures its own work. SQLite by default, as the
-other benchmarks; `--database-url` for PostgreSQL.
+other benchmarks; `--postgresql` for PostgreSQL.
 
-    python bench/api_load.py [--seconds 20] [--clients 32] [--workers 3] [--threads 4] [--json]
+`--repeat N` runs phases 3 and 4 N times, their order swapped every time, and reports the median of
+each rate and of the N ratios of the two (each measured in the same minute): on a 2-core machine
+whose speed drifts from minute to minute, one pair's ratio moved between 0.51 and 0.80 for the
+same code (docs/performance.md, "HTTP API").
+
+    python bench/api_load.py [--seconds 20] [--clients 32] [--workers 3] [--threads 4] [--repeat 1] [--json]
 """
 
 from __future__ import annotations
@@ -351,7 +356,7 @@ def newer_than(url: str, message_id: int) -> dict[str, int]:
         )
 
 
-def queue_fed(env: dict, db_url: str, processes: dict[str, int]) -> tuple[float, dict]:
+def queue_fed(env: dict, db_url: str, processes: dict[str, int], offset: int = 9_000_000) -> tuple[float, dict]:
     """The same number of messages inserted straight into the queue, as a campaign launch does."""
     from sqlalchemy import func, select
 
@@ -369,7 +374,7 @@ def queue_fed(env: dict, db_url: str, processes: dict[str, int]) -> tuple[float,
         info, route, now = analyse(TEXT), Router().choose(number(0)), utcnow()
         rows = [
             message_values(
-                destination=number(9_000_000 + i),
+                destination=number(offset + i),
                 text=TEXT,
                 info=info,
                 source="Switchboard",
@@ -443,6 +448,11 @@ def main(argv: list[str] | None = None) -> dict:
         "--postgresql",
         action="store_true",
         help="on a throwaway PostgreSQL cluster (initdb/pg_ctl, as the tests) instead of SQLite",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1,
+        help="run the end-to-end and queue-fed phases this many times, in alternating order, and "
+        "report medians (the ratio's is the median of each repetition's own)",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -537,23 +547,33 @@ def main(argv: list[str] | None = None) -> dict:
             pids = {"gunicorn": processes[0].pid, "worker": processes[1].pid, "simulator": sim.pid}
             if cluster is not None:  # the postmaster and every backend it started
                 pids["postgresql"] = int((cluster.data / "postmaster.pid").read_text().split()[0])
-            e2e = end_to_end(port, token, receiver, offset=2_000_000, db_url=db_url,
-                             processes=pids)
-            api_rate = e2e["api_end_to_end_msgs_per_s"]
-            print(
-                f"api end to end: {E2E_N:,} in batches of {E2E_BATCH}, "
-                "until the last delivered webhook: "
-                f"{api_rate:,.0f} msgs/s (accepted in {e2e['e2e_accepted_s']} s, the sender done "
-                f"at {e2e['e2e_sender_done_s']} s, the webhooks {e2e['e2e_webhooks_trail_s']} s after; "
-                f"CPU s: {e2e['e2e_cpu_s']})"
-            )
-            drain(db_url)
-            fed_rate, fed_cpu = queue_fed(env, db_url, pids)
-            print(
-                f"queue-fed: {E2E_N:,} straight into the queue until delivered: "
-                f"{fed_rate:,.0f} msgs/s "
-                f"(api end to end = {api_rate / fed_rate:.0%} of it; CPU s: {fed_cpu})"
-            )
+            pairs = []
+            for repetition in range(args.repeat):
+                pair: dict = {}
+                # Swapped every time: whichever runs second may find the machine faster or slower.
+                for phase in (("e2e", "fed") if repetition % 2 == 0 else ("fed", "e2e")):
+                    if phase == "e2e":
+                        pair["e2e"] = end_to_end(port, token, receiver, offset=2_000_000 + repetition * E2E_N,
+                                                 db_url=db_url, processes=pids)
+                        e2e = pair["e2e"]
+                        print(
+                            f"api end to end: {E2E_N:,} in batches of {E2E_BATCH}, "
+                            "until the last delivered webhook: "
+                            f"{e2e['api_end_to_end_msgs_per_s']:,.0f} msgs/s (accepted in "
+                            f"{e2e['e2e_accepted_s']} s, the sender done at {e2e['e2e_sender_done_s']} s, "
+                            f"the webhooks {e2e['e2e_webhooks_trail_s']} s after; CPU s: {e2e['e2e_cpu_s']})"
+                        )
+                    else:
+                        pair["fed"] = queue_fed(env, db_url, pids, offset=9_000_000 + repetition * E2E_N)
+                        print(
+                            f"queue-fed: {E2E_N:,} straight into the queue until delivered: "
+                            f"{pair['fed'][0]:,.0f} msgs/s (CPU s: {pair['fed'][1]})"
+                        )
+                    drain(db_url)
+                    time.sleep(1)  # the last webhooks
+                pair["share"] = round(pair["e2e"]["api_end_to_end_msgs_per_s"] / pair["fed"][0], 2)
+                print(f"api end to end = {pair['share']:.0%} of queue-fed")
+                pairs.append(pair)
         finally:
             for process in processes:
                 process.send_signal(signal.SIGTERM)
@@ -576,11 +596,21 @@ def main(argv: list[str] | None = None) -> dict:
         "gunicorn_threads": args.threads,
         "batch_runs_msgs_per_s": batches,
         "batch_msgs_per_s": statistics.median(batches),
-        **e2e,
-        "queue_fed_msgs_per_s": fed_rate,
-        "api_share_of_queue_fed": round(api_rate / fed_rate, 2),
-        "queue_fed_cpu_s": fed_cpu,
     }
+    # The repetition whose ratio is the median gives the CPU figures; the rates are each one's median.
+    middle = sorted(pairs, key=lambda pair: pair["share"])[len(pairs) // 2]
+    figures.update(middle["e2e"])
+    figures.update({
+        "api_end_to_end_msgs_per_s": statistics.median(p["e2e"]["api_end_to_end_msgs_per_s"] for p in pairs),
+        "queue_fed_msgs_per_s": statistics.median(p["fed"][0] for p in pairs),
+        "api_share_of_queue_fed": statistics.median(p["share"] for p in pairs),
+        "queue_fed_cpu_s": middle["fed"][1],
+        "repeat": args.repeat,
+    })
+    if args.repeat > 1:
+        figures["api_share_of_queue_fed_runs"] = [p["share"] for p in pairs]
+        figures["api_end_to_end_runs_msgs_per_s"] = [p["e2e"]["api_end_to_end_msgs_per_s"] for p in pairs]
+        figures["queue_fed_runs_msgs_per_s"] = [p["fed"][0] for p in pairs]
     if args.json:
         print(json.dumps(figures))
     return figures
