@@ -9,7 +9,9 @@ webhook receiver in this one.
   3. api e2e  20,000 messages posted in batches of 500, until the receiver has the last
               `message.delivered` webhook: messages per second through the front door and back;
   4. queue    the same 20,000 fed straight into the queue (as a campaign launch does) until the last
-              is delivered: what the sender alone does in the same run, for comparison.
+              is delivered: what the sender alone does in the same run, for comparison;
+  5. quiet    phase 3 by a key without webhooks, until the last is delivered: what the front door
+              costs apart from the webhooks (a diagnosis: the goal is phase 3's).
 
 The queue is drained between phases, so each measures its own work. SQLite by default, as the
 other benchmarks; `--postgresql` for PostgreSQL.
@@ -97,8 +99,9 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def setup(env: dict, sim_port: int, webhook_url: str) -> str:
-    """Migrate, and make what a production install has: a bind, an approved sender, a key."""
+def setup(env: dict, sim_port: int, webhook_url: str) -> tuple[str, str]:
+    """Migrate, and make what a production install has: a bind, an approved sender, a key; and a
+    second key without a webhook URL. Returns their tokens."""
     os.environ.update(env)
     from flask_migrate import upgrade
 
@@ -132,19 +135,22 @@ def setup(env: dict, sim_port: int, webhook_url: str) -> str:
             )
         )
         db.session.commit()
-        token = api_keys.create_key(
-            api_keys.KeySettings(
-                name="bench",
-                scopes=("send", "read"),
-                rate_limit="1000000 per second",
-                webhook_url=webhook_url,
-            ),
-            created_by_id=None,
-            now=utcnow(),
-        ).token
+        token, quiet_token = (
+            api_keys.create_key(
+                api_keys.KeySettings(
+                    name=name,
+                    scopes=("send", "read"),
+                    rate_limit="1000000 per second",
+                    webhook_url=url,
+                ),
+                created_by_id=None,
+                now=utcnow(),
+            ).token
+            for name, url in (("bench", webhook_url), ("bench, no webhooks", ""))
+        )
         db.session.remove()
         db.engine.dispose()
-    return token
+    return token, quiet_token
 
 
 class Client:
@@ -292,6 +298,26 @@ def end_to_end(port: int, token: str, receiver: Receiver, offset: int, db_url: s
                 }
         time.sleep(0.05)
     raise SystemExit(f"webhooks missing: {len(ids - receiver.delivered)} of {E2E_N}")
+
+
+def without_webhooks(port: int, token: str, offset: int, db_url: str) -> float:
+    """The end-to-end phase for a key without webhooks, until every message is delivered: what the
+    front door costs the sender by itself, apart from the webhooks (a diagnosis, not a goal)."""
+    client = Client(port, token)
+    ids: list[int] = []
+    started = time.monotonic()
+    for start in range(0, E2E_N, E2E_BATCH):
+        body = {"messages": [{"to": number(offset + start + i), "from": "Switchboard", "text": TEXT}
+                             for i in range(E2E_BATCH)]}
+        status, answer = client.post("/messages/batch", body)
+        assert status == 201, answer[:500]
+        ids.extend(m["id"] for m in json.loads(answer)["data"])
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:  # polled as queue_fed polls
+        if newer_than(db_url, min(ids) - 1).get("delivered", 0) == E2E_N:
+            return round(E2E_N / (time.monotonic() - started), 1)
+        time.sleep(0.05)
+    raise SystemExit("the messages of the key without webhooks were not all delivered")
 
 
 def cpu_seconds(root_pid: int, descendants: bool = True) -> float:
@@ -480,7 +506,7 @@ def main(argv: list[str] | None = None) -> dict:
         port=0, receipt_delay=0, accounts={SYSTEM_ID: PASSWORD}, keep_records=1000
     )
     with SimulatorProcess(config) as sim:
-        token = setup(env, sim.port, receiver.url)
+        token, quiet_token = setup(env, sim.port, receiver.url)
         port = free_port()
         child_env = {**os.environ, **env}
         bin_dir = Path(sys.executable).parent
@@ -550,8 +576,9 @@ def main(argv: list[str] | None = None) -> dict:
             pairs = []
             for repetition in range(args.repeat):
                 pair: dict = {}
-                # Swapped every time: whichever runs second may find the machine faster or slower.
-                for phase in (("e2e", "fed") if repetition % 2 == 0 else ("fed", "e2e")):
+                # Rotated every time: whichever runs later may find the machine faster or slower.
+                order = ("e2e", "fed", "quiet")
+                for phase in order[repetition % 3:] + order[:repetition % 3]:
                     if phase == "e2e":
                         pair["e2e"] = end_to_end(port, token, receiver, offset=2_000_000 + repetition * E2E_N,
                                                  db_url=db_url, processes=pids)
@@ -563,6 +590,10 @@ def main(argv: list[str] | None = None) -> dict:
                             f"{e2e['e2e_accepted_s']} s, the sender done at {e2e['e2e_sender_done_s']} s, "
                             f"the webhooks {e2e['e2e_webhooks_trail_s']} s after; CPU s: {e2e['e2e_cpu_s']})"
                         )
+                    elif phase == "quiet":
+                        pair["quiet"] = without_webhooks(port, quiet_token, 5_000_000 + repetition * E2E_N, db_url)
+                        print(f"api without webhooks: {E2E_N:,} in batches of {E2E_BATCH} by a key without "
+                              f"webhooks, until delivered: {pair['quiet']:,.0f} msgs/s")
                     else:
                         pair["fed"] = queue_fed(env, db_url, pids, offset=9_000_000 + repetition * E2E_N)
                         print(
@@ -572,7 +603,9 @@ def main(argv: list[str] | None = None) -> dict:
                     drain(db_url)
                     time.sleep(1)  # the last webhooks
                 pair["share"] = round(pair["e2e"]["api_end_to_end_msgs_per_s"] / pair["fed"][0], 2)
-                print(f"api end to end = {pair['share']:.0%} of queue-fed")
+                pair["quiet_share"] = round(pair["quiet"] / pair["fed"][0], 2)
+                print(f"api end to end = {pair['share']:.0%} of queue-fed; "
+                      f"without webhooks {pair['quiet_share']:.0%}")
                 pairs.append(pair)
         finally:
             for process in processes:
@@ -605,12 +638,15 @@ def main(argv: list[str] | None = None) -> dict:
         "queue_fed_msgs_per_s": statistics.median(p["fed"][0] for p in pairs),
         "api_share_of_queue_fed": statistics.median(p["share"] for p in pairs),
         "queue_fed_cpu_s": middle["fed"][1],
+        "api_without_webhooks_msgs_per_s": statistics.median(p["quiet"] for p in pairs),
+        "api_without_webhooks_share_of_queue_fed": statistics.median(p["quiet_share"] for p in pairs),
         "repeat": args.repeat,
     })
     if args.repeat > 1:
         figures["api_share_of_queue_fed_runs"] = [p["share"] for p in pairs]
         figures["api_end_to_end_runs_msgs_per_s"] = [p["e2e"]["api_end_to_end_msgs_per_s"] for p in pairs]
         figures["queue_fed_runs_msgs_per_s"] = [p["fed"][0] for p in pairs]
+        figures["api_without_webhooks_share_of_queue_fed_runs"] = [p["quiet_share"] for p in pairs]
     if args.json:
         print(json.dumps(figures))
     return figures
