@@ -1,8 +1,11 @@
 """Webhooks: status changes of API messages and inbound MOs, POSTed as signed JSON by the worker
-(docs/api.md, "Webhooks"). Two steps, both run by one scheduler job:
+(docs/api.md, "Webhooks"). Most events are staged in the outbox (`webhook_event`) by whoever
+makes the change, in its transaction (dashboard.services.webhook_events). Two steps, both run by
+one scheduler job:
 
-  collect   turns what happened into events in the outbox (`webhook_event`), in the transaction
-            that records how far it got. Where to start is a state kept on each row, not a cursor
+  collect   turns what nobody staged into events in the outbox (MOs; a message's changes once
+            its receiver is behind), in the transaction that records how far it got. Where to
+            start is a state kept on each row, not a cursor
             over ids: a message is due while its timeline's sequence number (`event_seq`, written
             by the sender in the same transaction as the timeline rows) is past `webhook_seq`, and
             an MO while `webhook_done` is false. A cursor over ids would skip a row whose
@@ -48,46 +51,23 @@ from dashboard.models.types import unindexed
 from dashboard.services import audit, bulk
 from dashboard.services.api_keys import webhook_secret
 from dashboard.services.sending.rows import SEQUENCED_EVENTS
+from dashboard.services.webhook_events import (
+    DELIVERED,
+    FAILED,
+    OUTBOX_COLUMNS,
+    PENDING,
+    ends_message,
+    event_type,
+    outbox_row,
+)
 from dashboard.settings import setting
-from dashboard.sms import lifecycle as lc
 from dashboard.sms.backoff import backoff_delay
 
 M, E, P, W = Message.__table__, MessageEvent.__table__, MessagePart.__table__, WebhookEvent.__table__
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 SIGNATURE_HEADER = "Switchboard-Signature"
 COLLECT_BATCH = 2000
 PARALLEL_RECEIVERS = 8
 BATCHES_PER_ROUND = 20  # POSTs to one receiver per round, one after the other
-# A status change → the event type a receiver subscribes to (docs/api.md lists them).
-_TYPES = {
-    lc.QUEUED: "message.accepted",
-    lc.SUBMITTED: "message.sent",
-    lc.DELIVERED: "message.delivered",
-}
-_EVENT_COLUMNS = (
-    "api_key_id",
-    "url",
-    "type",
-    "message_id",
-    "inbound_message_id",
-    "seq",
-    "payload",
-    "occurred_at",
-    "created_at",
-    "status",
-    "attempts",
-)
-
-
-def event_type(kind: str, detail: dict) -> str | None:
-    """The webhook type of one timeline event, or None for what receivers are not told (a retry
-    puts a message back in the queue: its status did not change for them)."""
-    if kind == "queued":
-        return _TYPES[lc.QUEUED]
-    if kind != "status":
-        return None
-    status = detail.get("status")
-    return _TYPES.get(status) or ("message.failed" if status in lc.FINAL else None)
 
 
 # ----------------------------------------------------------------------------- collect
@@ -116,7 +96,7 @@ def _collect(now: datetime) -> tuple[int, Fresh]:
     if not events and not progress and not mos:
         return 0, {}
     conn = db.session.connection()
-    ids = bulk.insert_returning_ids(conn, W, _EVENT_COLUMNS, events)
+    ids = bulk.insert_returning_ids(conn, W, OUTBOX_COLUMNS, events)
     # Guarded by what was read: were another collector to run at once, one of the two undoes all.
     taken = bulk.update_many(conn, M, ("webhook_seq",), progress, guard=("webhook_seq",))
     if mos:
@@ -175,8 +155,7 @@ def _plan_messages(now: datetime) -> tuple[list[dict], list[dict]]:
         row.id
         for row in due
         for seq, kind, detail, _ in timeline.get(row.id, ())
-        if seq > row.webhook_seq
-        and event_type(kind, detail) not in (None, "message.accepted", "message.sent")
+        if seq > row.webhook_seq and ends_message(event_type(kind, detail))
     }
     parts = _parts(finals)
     events, progress = [], []
@@ -184,69 +163,29 @@ def _plan_messages(now: datetime) -> tuple[list[dict], list[dict]]:
         new = sorted(e for e in timeline.get(row.id, ()) if e[0] > row.webhook_seq)
         if not new:
             continue  # its timeline rows are not visible yet: the next run sees them
-        url = row.callback_url  # fixed when it was queued: all of its events go to one receiver
+        # callback_url was fixed when it was queued: all of its events go to one receiver.
         for seq, kind, detail, at in new:
             kind_of = event_type(kind, detail)
-            if kind_of is None or url is None:
-                continue
-            data = {
-                "message_id": row.id,
-                "client_ref": row.client_ref,
-                "to": row.destination,
-                "from": row.source,
-                "status": detail.get("status", lc.QUEUED),
-                "segments": row.segments,
-            }
-            if kind_of == "message.failed":
-                data["reason"] = detail.get("reason")
-                data["error"] = (
-                    {"code": row.error_code, "name": row.error_name} if row.error_name else None
-                )
-            if row.id in parts and kind_of not in ("message.accepted", "message.sent"):
-                data["parts"] = parts[row.id]
-            events.append(
-                {
-                    "api_key_id": row.api_key_id,
-                    "url": url,
-                    "type": kind_of,
-                    "message_id": row.id,
-                    "inbound_message_id": None,
-                    "seq": seq,
-                    "payload": data,
-                    "occurred_at": at,
-                    "created_at": now,
-                    "status": PENDING,
-                    "attempts": 0,
-                }
-            )
+            if kind_of is not None and row.callback_url is not None:
+                events.append(outbox_row(row, kind_of, seq, detail, at, now, parts.get(row.id)))
         progress.append(
             {"b_id": row.id, "webhook_seq": new[-1][0], "g_webhook_seq": row.webhook_seq}
         )
     return events, progress
 
 
-def _parts(message_ids: set[int]) -> dict[int, list[dict]]:
-    """Each part's outcome, for the events that end a message: a long message's parts can end
-    differently (docs/architecture.md #4). Plain rows: thousands a run."""
+def _parts(message_ids: set[int]) -> dict[int, list]:
+    """The parts of the messages whose events end them, for their outcomes. Plain rows:
+    thousands a run."""
     if not message_ids:
         return {}
-    found: dict[int, list[dict]] = {}
-    for message_id, part_no, status, smsc_id, stat, err, error_name in db.session.execute(
+    found: dict[int, list] = {}
+    for part in db.session.execute(
         select(P.c.message_id, P.c.part_no, P.c.status, P.c.smsc_message_id, P.c.receipt_stat,
                P.c.receipt_err, P.c.error_name)
         .where(P.c.message_id.in_(message_ids))
-        .order_by(P.c.message_id, P.c.part_no)
     ).all():
-        found.setdefault(message_id, []).append(
-            {
-                "part": part_no,
-                "status": status,
-                "smsc_message_id": smsc_id,
-                "receipt_stat": stat,
-                "receipt_err": err,
-                "error": error_name,
-            }
-        )
+        found.setdefault(part.message_id, []).append(part)
     return found
 
 

@@ -76,6 +76,38 @@ def test_a_message_sent_by_the_api_ends_delivered_and_its_signed_webhooks_arrive
     assert shown["parts"][0]["smsc_message_id"] == events[-1]["data"]["parts"][0]["smsc_message_id"]
 
 
+def test_each_event_is_staged_in_the_transaction_that_makes_the_change_not_read_back_later(
+    app, client, make_key, receiver, simulator, make_bind, worker
+):
+    """The API's enqueue stages `accepted`, the sender `sent` and `delivered`, each with its
+    timeline row: with the webhook job held off (another holds its lease), the outbox still has
+    all three, in order, and nothing is left for the job's collect to read back."""
+    from dashboard.models import Message
+    from dashboard.services import leases
+    from dashboard.worker.webhook_process import WEBHOOKS_LEASE
+    from tests.api.conftest import Api
+
+    approved_sender()
+    make_bind(simulator)
+    assert leases.acquire(WEBHOOKS_LEASE, "the test", utcnow(), timedelta(minutes=5)) is not None
+    api = Api(client, make_key(webhook_url=receiver.url).token)
+    message_id = _send(api, "+12025550101", client_ref="order-8")
+    worker()
+    wait_for(lambda: db.session.scalar(select(Message.status).where(Message.id == message_id)) == "delivered"
+             or db.session.commit(), message="delivered")
+    staged = db.session.execute(
+        select(WebhookEvent.type, WebhookEvent.seq, WebhookEvent.status, WebhookEvent.payload)
+        .where(WebhookEvent.message_id == message_id).order_by(WebhookEvent.id)).all()
+    assert [(kind, seq, status) for kind, seq, status, _ in staged] == [
+        ("message.accepted", 1, "pending"), ("message.sent", 2, "pending"), ("message.delivered", 3, "pending")]
+    assert staged[-1].payload["parts"][0]["receipt_stat"] == "DELIVRD"
+    assert staged[-1].payload["client_ref"] == "order-8"
+    message = db.session.get(Message, message_id)
+    assert message.webhook_seq == message.event_seq == 3
+    assert webhooks.collect(utcnow()) == 0  # nothing left to read back from the timeline
+    assert receiver.posts == []
+
+
 def test_a_receiver_down_for_a_while_gets_every_event_once_it_is_back_in_order(
     app, client, make_key, receiver, simulator, make_bind, worker
 ):
@@ -274,13 +306,17 @@ def test_a_failed_message_says_so_with_its_reason_error_and_parts(
 def test_a_round_posts_what_it_collected_without_reading_it_back_and_as_read_back_later(
     app, client, make_key, receiver
 ):
-    """The events a round writes go out from memory (the outbox is not read back for them), and
+    """The events a round collects go out from memory (the outbox is not read back for them), and
     they are the very events the outbox holds: a redelivery, read back, posts the same JSON."""
     approved_sender()
     from tests.api.conftest import Api
 
     api = Api(client, make_key(webhook_url=receiver.url).token)
     ids = [_send(api, f"+1202555010{n}") for n in range(1, 3)]
+    # As if nobody had staged their events (webhook_events): the job's collect writes them.
+    db.session.execute(WebhookEvent.__table__.delete())
+    db.session.execute(Message.__table__.update().values(webhook_seq=0))
+    db.session.commit()
     statements: list[str] = []
 
     def seen(conn, cursor, statement, *args):

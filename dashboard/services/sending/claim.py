@@ -40,7 +40,7 @@ from dashboard.sms.encoding import EncodedMessage, encode_message
 from dashboard.sms.pdu import OutgoingPart, timeline_fields
 
 # What a claim needs beyond the working columns, to build submit_sm without another query.
-_CLAIM_COLUMNS = (M.c.destination, M.c.source, M.c.source_ton, M.c.source_npi, M.c.text,
+_CLAIM_COLUMNS = (M.c.source_ton, M.c.source_npi, M.c.text,
                   M.c.priority, M.c.udh_ref, M.c.campaign_id, M.c.recipient_tz)
 _NEW_PART_COLUMNS = ("message_id", "part_no", "parts_total", "status", "bind_id")
 _SUBMITTING_COLUMNS = ("session_id", "sequence_number", "submitting_at")
@@ -118,6 +118,7 @@ def claim_messages(settings: BindSettings, worker_id: str, limit: int, now: date
             ids = bulk.insert_returning_ids(conn(), P, columns, new_parts, reserved=True)
             for values, part_id in zip(new_parts, ids):
                 part = work.parts[part_id] = Row({"id": part_id, "smsc_message_id": None, "smsc_id_key": None,
+                                                  "receipt_stat": None, "receipt_err": None, "error_name": None,
                                                   **values})
                 work.messages[part.message_id].parts.append(part)
         outgoing: list[OutgoingPart] = []

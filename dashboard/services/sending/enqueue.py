@@ -14,16 +14,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import select, update
 
 from dashboard.extensions import db
 from dashboard.models import Message, MessagePart
 from dashboard.models.message import HELP_REPLY, LAUNCH_KEY, LAUNCH_KEY_WHERE
-from dashboard.services import bulk, senders, suppression
+from dashboard.services import bulk, senders, suppression, webhook_events
 from dashboard.services.bulk import on_conflict_do_nothing
 from dashboard.services.routing import RouteChoice, Router, shared_router
-from dashboard.services.sending.rows import commit, event_row, sequenced
+from dashboard.services.sending.rows import commit, event_row, sequenced, stage_webhook
 from dashboard.sms import lifecycle as lc
 from dashboard.sms.encoding import MAX_SEGMENTS, SegmentInfo, analyse
 from dashboard.sms.numbers import InvalidNumber, normalise_with_country
@@ -359,7 +360,9 @@ def insert(checked: Sequence[Checked], policy: Policy, now: datetime) -> list[di
             api_key_id=policy.api_key_id,
             client_ref=item.client_ref,
             callback_url=callback,
-            webhook_seq=0 if callback else None,
+            # Its `accepted` event is staged below, in this transaction: the receiver has heard
+            # of its first state change (webhook_events).
+            webhook_seq=1 if callback else None,
             valid_until=item.valid_until,
             next_attempt_at=item.send_at if item.send_at and item.send_at > now else None,
         )
@@ -374,20 +377,20 @@ def insert(checked: Sequence[Checked], policy: Policy, now: datetime) -> list[di
     bulk.update_many(db.session.connection(), M, ("udh_ref",), long_ones)
     for message_id, row in zip(ids, rows):
         row["id"] = message_id
-        event_row(
-            message_id,
-            "queued",
-            sequenced(
-                {
-                    "bind_id": row["bind_id"],
-                    "route_id": row["route_id"],
-                    "segments": row["segments"],
-                    "encoding": row["encoding"],
-                },
-                1,
-            ),
-            now,
+        detail = sequenced(
+            {
+                "bind_id": row["bind_id"],
+                "route_id": row["route_id"],
+                "segments": row["segments"],
+                "encoding": row["encoding"],
+            },
+            1,
         )
+        event_row(message_id, "queued", detail, now)
+        if row["callback_url"] is not None:
+            stage_webhook(webhook_events.outbox_row(
+                SimpleNamespace(**row, error_code=None, error_name=None),
+                webhook_events.ACCEPTED, 1, detail, now, now))
     return rows
 
 

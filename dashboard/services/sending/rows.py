@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from dashboard.extensions import db
 from dashboard.models import Bind, DeliveryReceipt, Message, MessageEvent, MessagePart
-from dashboard.services import bulk
+from dashboard.models import WebhookEvent
+from dashboard.services import bulk, webhook_events
 from dashboard.sms import lifecycle as lc
 
 M = Message.__table__
@@ -24,9 +25,12 @@ P = MessagePart.__table__
 R = DeliveryReceipt.__table__
 MESSAGE_COLUMNS = (M.c.id, M.c.status, M.c.reason, M.c.attempts, M.c.created_at, M.c.segments,
                    M.c.price_per_segment, M.c.currency, M.c.event_seq, M.c.submitted_at, M.c.bind_id,
-                   M.c.claimed_by, M.c.possible_duplicate, M.c.webhook_seq)
+                   M.c.claimed_by, M.c.possible_duplicate, M.c.webhook_seq, M.c.destination, M.c.source,
+                   # What its webhook events say (webhook_events.outbox_row): NULL but for API messages.
+                   M.c.api_key_id, M.c.callback_url, M.c.client_ref, M.c.error_code, M.c.error_name)
 PART_COLUMNS = (P.c.id, P.c.message_id, P.c.part_no, P.c.parts_total, P.c.status,
-                P.c.smsc_message_id, P.c.smsc_id_key, P.c.bind_id)
+                P.c.smsc_message_id, P.c.smsc_id_key, P.c.bind_id, P.c.receipt_stat, P.c.receipt_err,
+                P.c.error_name)
 RECEIPT_COLUMNS = (R.c.id, R.c.bind_id, R.c.smsc_message_id, R.c.id_key, R.c.stat, R.c.err,
                    R.c.raw, R.c.part_id)
 
@@ -61,12 +65,27 @@ _EVENT_COLUMNS = ("message_id", "part_no", "kind", "detail", "at")
 
 
 def event(message, kind: str, detail: dict, now: datetime, part_no: int | None = None) -> dict:
-    """Append to the message's timeline (a Message or a MessageRow). Returns the detail written."""
+    """Append to the message's timeline (a Message or a MessageRow). Returns the detail written.
+    A state change of an API message whose receiver has heard of every change before it is
+    staged for its webhook here too (webhook_events: in the same transaction, from the rows in
+    hand); otherwise the webhook job's collect reads it back from the timeline, in order."""
     if kind in SEQUENCED_EVENTS:
+        caught_up = message.webhook_seq is not None and message.webhook_seq == (message.event_seq or 0)
         message.event_seq = (message.event_seq or 0) + 1
         detail = sequenced(detail, message.event_seq)
+        if caught_up:
+            message.webhook_seq = message.event_seq
+            kind_of = webhook_events.event_type(kind, detail)
+            if kind_of is not None and message.callback_url is not None:
+                stage_webhook(webhook_events.outbox_row(message, kind_of, message.event_seq, detail, now, now,
+                                                        message.parts))
     event_row(message.id, kind, detail, now, part_no)
     return detail
+
+
+def stage_webhook(row: dict) -> None:
+    """Buffer an outbox row (webhook_events.outbox_row); commit() writes it with the timeline."""
+    db.session.info.setdefault("pending_webhooks", []).append(row)
 
 
 def sequenced(detail: dict, seq: int) -> dict:
@@ -82,10 +101,14 @@ def event_row(message_id: int, kind: str, detail: dict, now: datetime, part_no: 
 
 
 def write_timeline() -> None:
-    """Write the buffered timeline rows now (commit() does, if nothing did before it)."""
+    """Write the buffered timeline rows and staged webhook events now (commit() does, if nothing
+    did before it)."""
     rows = db.session.info.pop("pending_events", None)
     if rows:
         bulk.insert_many(conn(), MessageEvent.__table__, _EVENT_COLUMNS, rows)
+    staged = db.session.info.pop("pending_webhooks", None)
+    if staged:
+        bulk.insert_many(conn(), WebhookEvent.__table__, webhook_events.OUTBOX_COLUMNS, staged)
 
 
 def commit() -> None:
@@ -102,6 +125,7 @@ def commit() -> None:
 def rollback() -> None:
     db.session.rollback()
     db.session.info.pop("pending_events", None)  # the timeline rows of the undone transaction
+    db.session.info.pop("pending_webhooks", None)
     db.session.info.pop("pending_checks", None)
 
 
