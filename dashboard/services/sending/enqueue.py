@@ -389,7 +389,7 @@ def insert(checked: Sequence[Checked], policy: Policy, now: datetime) -> list[di
         event_row(message_id, "queued", detail, now)
         if row["callback_url"] is not None:
             stage_webhook(webhook_events.outbox_row(
-                SimpleNamespace(**row, error_code=None, error_name=None),
+                SimpleNamespace(**row),
                 webhook_events.ACCEPTED, 1, detail, now, now))
     return rows
 

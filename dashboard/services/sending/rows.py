@@ -15,8 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from dashboard.extensions import db
-from dashboard.models import Bind, DeliveryReceipt, Message, MessageEvent, MessagePart
-from dashboard.models import WebhookEvent
+from dashboard.models import Bind, DeliveryReceipt, Message, MessageEvent, MessagePart, WebhookEvent
 from dashboard.services import bulk, webhook_events
 from dashboard.sms import lifecycle as lc
 
@@ -77,8 +76,10 @@ def event(message, kind: str, detail: dict, now: datetime, part_no: int | None =
             message.webhook_seq = message.event_seq
             kind_of = webhook_events.event_type(kind, detail)
             if kind_of is not None and message.callback_url is not None:
+                # Parts only for an event that reports them: on an ORM Message they are a query.
+                parts = message.parts if webhook_events.ends_message(kind_of) else None
                 stage_webhook(webhook_events.outbox_row(message, kind_of, message.event_seq, detail, now, now,
-                                                        message.parts))
+                                                        parts))
     event_row(message.id, kind, detail, now, part_no)
     return detail
 
