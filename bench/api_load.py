@@ -16,8 +16,8 @@ webhook receiver in this one.
 The queue is drained between phases, so each measures its own work. SQLite by default, as the
 other benchmarks; `--postgresql` for PostgreSQL.
 
-`--repeat N` runs phases 3 and 4 N times, their order swapped every time, and reports the median of
-each rate and of the N ratios of the two (each measured in the same minute): on a 2-core machine
+`--repeat N` runs phases 3, 4 and 5 N times, their order rotated every time, and reports the median
+of each rate and of the N ratios to phase 4 (each measured in the same minutes): on a 2-core machine
 whose speed drifts from minute to minute, one pair's ratio moved between 0.51 and 0.80 for the
 same code (docs/performance.md, "HTTP API").
 
@@ -488,8 +488,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument(
         "--repeat", type=int, default=1,
-        help="run the end-to-end and queue-fed phases this many times, in alternating order, and "
-        "report medians (the ratio's is the median of each repetition's own)",
+        help="run the end-to-end, queue-fed and without-webhooks phases this many times, in rotated "
+        "order, and report medians (a ratio's is the median of each repetition's own)",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
